@@ -1,0 +1,1 @@
+"""pytest-oslab: prove an OpenStack cloud does what its install guide says."""
