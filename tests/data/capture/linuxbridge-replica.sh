@@ -227,7 +227,6 @@ cap qdhcp-arping.txt ip netns exec $QDHCP arping -c3 -I ns-${DHCP:0:11} $GUEST_I
 cap guest-ip-addr.txt ip netns exec guest "$BB" ip addr
 cap guest-ip-route.txt ip netns exec guest "$BB" ip route
 for f in host addn_hosts opts leases interface; do cp $DIR/$f "$OUT/dhcp-$f"; done
-tr '\0' '\n' < /proc/${PIDS[0]}/cmdline > "$OUT/dnsmasq-cmdline.txt"
 cp /proc/${PIDS[0]}/cmdline "$OUT/dnsmasq-cmdline.bin"
 cap ps-eo-pid-args.txt ps -o pid,args -p "$(IFS=,; echo "${PIDS[*]}")"
 echo "captured $(date -u +%FT%TZ) on $(uname -r), $(ip -V)" > "$OUT/CAPTURED"

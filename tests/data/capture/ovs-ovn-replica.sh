@@ -96,16 +96,16 @@ nb ls-add $LS -- set Logical_Switch $LS external_ids:neutron\\:network_name=prov
 nb lsp-add $LS $PORT -- lsp-set-addresses $PORT "$PORT_MAC $PORT_IP" \
   -- lsp-set-port-security $PORT "$PORT_MAC $PORT_IP" \
   -- set Logical_Switch_Port $PORT external_ids:neutron\\:cidrs="$PORT_IP/12" \
-     external_ids:neutron\\:device_id=$VM external_ids:neutron\\:device_owner=compute\\:nova \
+     external_ids:neutron\\:device_id=$VM external_ids:neutron\\:device_owner=compute:nova \
      external_ids:neutron\\:network_name=$LS
 nb lsp-add $LS $DHCP -- lsp-set-addresses $DHCP "$DHCP_MAC $DHCP_IP" -- lsp-set-type $DHCP localport \
   -- set Logical_Switch_Port $DHCP external_ids:neutron\\:cidrs="$DHCP_IP/12" \
-     external_ids:neutron\\:device_id=ovnmeta-$NET external_ids:neutron\\:device_owner=network\\:distributed
+     external_ids:neutron\\:device_id=ovnmeta-$NET external_ids:neutron\\:device_owner=network:distributed
 nb lsp-add $LS provnet-${NET:0:8} -- lsp-set-addresses provnet-${NET:0:8} unknown \
   -- lsp-set-type provnet-${NET:0:8} localnet -- lsp-set-options provnet-${NET:0:8} network_name=provider
 CH=0d7c6a1e-3f2b-4c5d-9e8f-7a6b5c4d3e2f
 sb chassis-add $CH geneve 198.51.100.31 -- set Chassis $CH hostname=compute \
-  other_config:ovn-bridge-mappings=provider\\:br-provider external_ids:ovn-bridge-mappings=provider\\:br-provider
+  other_config:ovn-bridge-mappings=provider:br-provider external_ids:ovn-bridge-mappings=provider:br-provider
 nb --wait=sb sync 2>/dev/null || sleep 1
 waitfor "sb --bare --columns=logical_port find Port_Binding logical_port=$PORT | grep -q $PORT"
 sb lsp-bind $PORT $CH
