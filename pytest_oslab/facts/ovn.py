@@ -1,0 +1,115 @@
+"""OVN: ``ovn-nbctl --format=json list Logical_Switch|Logical_Switch_Port`` and
+``ovn-sbctl --format=json list Port_Binding|Chassis`` (same OVSDB JSON as ``ovs-vsctl``, decoded by
+``ovs.parse_records``)."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ._parse import ParseError
+from .ovs import as_list, as_optional, parse_records
+
+
+def _rows(text, source, required):
+    records = parse_records(text, source)
+    for record in records:
+        missing = [c for c in required if c not in record]
+        if missing:
+            raise ParseError(source, f"rows lack columns {missing}", str(record))
+    return records
+
+
+@dataclass(frozen=True)
+class LogicalSwitch:
+    uuid: str
+    name: str                                  # "neutron-<network id>"
+    ports: Tuple[str, ...] = ()                # Logical_Switch_Port uuids
+    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def network_id(self):
+        return self.name[len("neutron-"):] if self.name.startswith("neutron-") else None
+
+
+@dataclass(frozen=True)
+class LogicalSwitchPort:
+    uuid: str
+    name: str                                  # the neutron port id
+    type: str = ""                             # "" (VM port), "localport" (metadata), "localnet", "router"...
+    addresses: Tuple[str, ...] = ()            # ("fa:16:3e:e9:6a:38 172.17.0.153",)
+    port_security: Tuple[str, ...] = ()
+    up: Optional[bool] = None
+    enabled: Optional[bool] = None
+    options: Dict[str, str] = field(default_factory=dict, compare=False)
+    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def mac(self):
+        """MAC of the first ``addresses`` entry (None for ``unknown``/``router``/empty)."""
+        words = self.addresses[0].split() if self.addresses else []
+        return words[0] if words and words[0].count(":") == 5 else None
+
+    @property
+    def ips(self):
+        words = self.addresses[0].split() if self.addresses else []
+        return tuple(words[1:]) if self.mac else ()
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    uuid: str
+    logical_port: str
+    type: str = ""
+    chassis: Optional[str] = None              # Chassis uuid, None while unbound
+    datapath: Optional[str] = None
+    mac: Tuple[str, ...] = ()
+    tunnel_key: Optional[int] = None
+    up: Optional[bool] = None
+    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+    options: Dict[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Chassis:
+    uuid: str
+    name: str                                  # the chassis' system-id
+    hostname: str = ""
+    encaps: Tuple[str, ...] = ()
+    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def bridge_mappings(self):
+        """``ovn-bridge-mappings`` (``provider:br-provider,...``) from other_config, else external_ids."""
+        raw = self.other_config.get("ovn-bridge-mappings") or self.external_ids.get("ovn-bridge-mappings") or ""
+        return dict(item.split(":", 1) for item in raw.split(",") if ":" in item)
+
+
+def parse_logical_switches(text) -> List[LogicalSwitch]:
+    return [LogicalSwitch(uuid=r["_uuid"], name=r["name"], ports=tuple(as_list(r.get("ports", []))),
+                          external_ids=r.get("external_ids", {}), other_config=r.get("other_config", {}))
+            for r in _rows(text, "ovn-nbctl list Logical_Switch", ("_uuid", "name"))]
+
+
+def parse_logical_switch_ports(text) -> List[LogicalSwitchPort]:
+    return [LogicalSwitchPort(uuid=r["_uuid"], name=r["name"], type=r.get("type", ""),
+                              addresses=tuple(as_list(r.get("addresses", []))),
+                              port_security=tuple(as_list(r.get("port_security", []))),
+                              up=as_optional(r.get("up", [])), enabled=as_optional(r.get("enabled", [])),
+                              options=r.get("options", {}), external_ids=r.get("external_ids", {}))
+            for r in _rows(text, "ovn-nbctl list Logical_Switch_Port", ("_uuid", "name"))]
+
+
+def parse_port_bindings(text) -> List[PortBinding]:
+    return [PortBinding(uuid=r["_uuid"], logical_port=r["logical_port"], type=r.get("type", ""),
+                        chassis=as_optional(r.get("chassis", [])), datapath=r.get("datapath"),
+                        mac=tuple(as_list(r.get("mac", []))), tunnel_key=r.get("tunnel_key"),
+                        up=as_optional(r.get("up", [])), external_ids=r.get("external_ids", {}),
+                        options=r.get("options", {}))
+            for r in _rows(text, "ovn-sbctl list Port_Binding", ("_uuid", "logical_port"))]
+
+
+def parse_chassis(text) -> List[Chassis]:
+    return [Chassis(uuid=r["_uuid"], name=r["name"], hostname=r.get("hostname", ""),
+                    encaps=tuple(as_list(r.get("encaps", []))), external_ids=r.get("external_ids", {}),
+                    other_config=r.get("other_config", {}))
+            for r in _rows(text, "ovn-sbctl list Chassis", ("_uuid", "name"))]
