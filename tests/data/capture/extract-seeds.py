@@ -46,6 +46,7 @@ EXCERPTS = [
     ("002-ip-r-controller.txt", "002", "$ ip r", 1, "prompt"),
     ("002-arping-brq.txt", "002", "arping -I brq59fe11c2-21 -c3 192.168.31.70", 1, "prompt"),
     ("002-arp-n-controller.txt", "002", "$ arp -n", 1, "prompt"),
+    ("002-arp-n-compute.txt", "002", "$ arp -n", 2, "prompt"),
     ("002-qdhcp-arping.txt", "002", "arping -c3 192.168.31.1", 1, "prompt"),
     ("002-brctl-show-compute.txt", "002", "brctl show", 2, "prompt"),
     ("002-ip-a-show-tap-compute.txt", "002", "ip a show tap14d72434-b8", 1, "prompt"),
