@@ -1,0 +1,97 @@
+"""``oslab lab up|status|down``: the embedded reference cloud on this machine."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import List, Optional
+
+from . import daemons
+from .context import DRIVERS, Lab
+from .steps import LabError, Progress, run_steps
+
+
+def _lab(args) -> Lab:
+    lab = Lab(driver=getattr(args, "driver", None) or _recorded_driver(Lab()) or "linuxbridge")
+    return lab
+
+
+def _recorded_driver(lab: Lab) -> Optional[str]:
+    path = lab.state / "driver"
+    return path.read_text().strip() if path.exists() else None
+
+
+def up(args) -> int:
+    from .plan import steps
+    from .packages import check_host
+    progress = Progress()
+    try:
+        check_host()
+        lab = _lab(args)
+        if lab.driver not in DRIVERS:
+            raise LabError(f"unknown driver {lab.driver!r} (choose from {', '.join(DRIVERS)})")
+        lab.ensure_dirs()
+        run_steps(steps(lab), lab, progress)
+        (lab.state / "driver").write_text(lab.driver + "\n")
+    except LabError as exc:
+        progress.line(f"FAILED: {exc}")
+        sys.stderr.write(f"oslab lab up: {exc}\n")
+        sys.stderr.write("oslab lab up: daemons already started are left running; `oslab lab status` lists "
+                         "them, `oslab lab down` stops them\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("oslab lab up: interrupted; `oslab lab status` shows what runs\n")
+        return 130
+    progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin` in /etc/openstack/clouds.yaml")
+    return 0
+
+
+def status(args) -> int:
+    from .services import all_daemons
+    lab = _lab(args)
+    healthy = True
+    for d in all_daemons(lab):
+        pid = daemons.recorded_pid(d, lab.pids)
+        if pid and daemons.is_ready(d):
+            state = f"running (pid {pid})"
+        elif pid:
+            state, healthy = f"not answering (pid {pid})", False
+        else:
+            state, healthy = "dead", False
+        print(f"{d.name:28} {state:26} log: {d.log}")
+    if healthy:
+        from .resources import ComputeReadyStep
+        if not ComputeReadyStep().done(lab):
+            print("compute service or network agents not up (see `openstack --os-cloud lab-admin network agent list`)")
+            healthy = False
+    print("lab: healthy" if healthy else "lab: UNHEALTHY")
+    return 0 if healthy else 1
+
+
+def down(args) -> int:
+    from .host import remove_plumbing
+    from .services import all_daemons
+    from .virt import destroy_lab_domains
+    lab = _lab(args)
+    try:
+        domains = destroy_lab_domains(lab)
+    except LabError as exc:
+        sys.stderr.write(f"oslab lab down: {exc}\n")
+        domains = []
+    stopped = [d.name for d in reversed(all_daemons(lab)) if daemons.stop(d, lab.pids)]
+    removed = remove_plumbing(lab)
+    print(f"stopped: {', '.join(stopped) or 'nothing'}")
+    print(f"guests destroyed: {', '.join(domains) or 'none'}")
+    print(f"removed devices and namespaces: {', '.join(removed) or 'none'}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="oslab lab", description="the embedded reference OpenStack cloud")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="install (first time) and start the lab; re-run to heal it")
+    p_up.add_argument("--driver", choices=DRIVERS, help="ML2 mechanism driver (default: linuxbridge)")
+    sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")
+    sub.add_parser("down", help="stop the lab's own processes and remove its devices and namespaces")
+    args = parser.parse_args(argv)
+    return {"up": up, "status": status, "down": down}[args.command](args)

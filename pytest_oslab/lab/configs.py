@@ -1,0 +1,175 @@
+"""The lab's service configuration: values set in place in the packages' own files.
+
+Each function returns ``{path: {section: {key: value}}}``; ``None`` deletes a key. Daemons are kept small
+(one worker each) because the machine has two cores. Files holding passwords are made readable by root and
+the service's group only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+from . import inifile
+from .steps import Step
+
+Values = Dict[str, Dict[str, Dict[str, object]]]
+KEYSTONE_URL = "http://127.0.0.1:5000"
+OWNERS = {"keystone": "keystone", "glance": "glance", "placement": "placement", "nova": "nova", "neutron": "neutron"}
+
+
+def _authtoken(lab, user: str) -> Dict[str, object]:
+    return {
+        "www_authenticate_uri": KEYSTONE_URL, "auth_url": KEYSTONE_URL, "memcached_servers": "127.0.0.1:11211",
+        "auth_type": "password", "project_domain_name": "Default", "user_domain_name": "Default",
+        "project_name": "service", "username": user, "password": lab.secrets["service"], "region_name": "RegionOne",
+    }
+
+
+def _client(lab, user: str) -> Dict[str, object]:
+    """Credentials one service uses to call another (no token-validation keys)."""
+    values = _authtoken(lab, user)
+    values["www_authenticate_uri"] = None
+    values["memcached_servers"] = None
+    return values
+
+
+def keystone(lab) -> Values:
+    return {"/etc/keystone/keystone.conf": {
+        "database": {"connection": lab.db_url("keystone")},
+        "token": {"provider": "fernet"},
+        "cache": {"enabled": True, "backend": "oslo_cache.memcache_pool", "memcache_servers": "127.0.0.1:11211"},
+        "catalog": {"template_file": None},
+    }}
+
+
+def glance(lab) -> Values:
+    return {"/etc/glance/glance-api.conf": {
+        "DEFAULT": {"bind_host": "127.0.0.1", "bind_port": 9292, "workers": 1, "enabled_backends": "fs:file"},
+        "database": {"connection": lab.db_url("glance")},
+        "keystone_authtoken": _authtoken(lab, "glance"),
+        "paste_deploy": {"flavor": "keystone"},
+        "glance_store": {"default_backend": "fs", "filesystem_store_datadir": None},
+        "fs": {"filesystem_store_datadir": "/var/lib/glance/images/"},
+    }}
+
+
+def placement(lab) -> Values:
+    return {"/etc/placement/placement.conf": {
+        "placement_database": {"connection": lab.db_url("placement")},
+        "api": {"auth_strategy": "keystone"},
+        "keystone_authtoken": _authtoken(lab, "placement"),
+    }}
+
+
+def nova(lab) -> Values:
+    neutron = _client(lab, "neutron")
+    neutron.update({"service_metadata_proxy": True, "metadata_proxy_shared_secret": lab.secrets["metadata"],
+                    "default_floating_pool": None, "service_name": None})
+    libvirt = {"virt_type": "qemu", "cpu_mode": "none"}
+    return {
+        "/etc/nova/nova.conf": {
+            "DEFAULT": {
+                "transport_url": lab.transport_url, "my_ip": "127.0.0.1", "enabled_apis": "osapi_compute,metadata",
+                "osapi_compute_listen": "127.0.0.1", "osapi_compute_workers": 1, "metadata_listen": "127.0.0.1",
+                "metadata_workers": 1, "compute_driver": "libvirt.LibvirtDriver",
+                "instances_path": "/var/lib/nova/instances", "state_path": "/var/lib/nova",
+            },
+            "api": {"auth_strategy": "keystone"},
+            "api_database": {"connection": lab.db_url("nova_api")},
+            "database": {"connection": lab.db_url("nova")},
+            "keystone_authtoken": _authtoken(lab, "nova"),
+            "service_user": dict(_client(lab, "nova"), send_service_user_token=True),
+            "placement": _client(lab, "placement"),
+            "neutron": neutron,
+            "vnc": {"enabled": False}, "spice": {"enabled": False},
+            "glance": {"api_servers": "http://127.0.0.1:9292"},
+            "conductor": {"workers": 1}, "scheduler": {"workers": 1, "discover_hosts_in_cells_interval": 30},
+            "libvirt": libvirt,
+            "oslo_concurrency": {"lock_path": "/var/lib/nova/tmp"},
+        },
+        # Debian ships virt_type=kvm here, and this file is read after nova.conf: /dev/kvm cannot run guests.
+        "/etc/nova/nova-compute.conf": {"libvirt": libvirt},
+    }
+
+
+def neutron_common(lab) -> Values:
+    return {"/etc/neutron/neutron.conf": {
+        "DEFAULT": {
+            "bind_host": "127.0.0.1", "core_plugin": "ml2", "service_plugins": "router",
+            "transport_url": lab.transport_url, "auth_strategy": "keystone", "interface_driver": "linuxbridge",
+            "api_workers": 1, "rpc_workers": 1, "rpc_state_report_workers": 1, "dns_domain": "openstacklocal",
+            "notify_nova_on_port_status_changes": True, "notify_nova_on_port_data_changes": True,
+        },
+        "database": {"connection": lab.db_url("neutron")},
+        "keystone_authtoken": _authtoken(lab, "neutron"),
+        "nova": _client(lab, "nova"),
+        "oslo_concurrency": {"lock_path": "/var/lib/neutron/tmp"},
+        "agent": {"report_interval": 10},
+    }}
+
+
+def neutron_linuxbridge(lab) -> Values:
+    from .host import PROVIDER_IF
+    return {
+        "/etc/neutron/neutron.conf": {"experimental": {"linuxbridge": True}},  # Zed: linuxbridge is "experimental"
+        "/etc/neutron/plugins/ml2/ml2_conf.ini": {
+            "ml2": {"type_drivers": "flat,vlan,vxlan", "tenant_network_types": "vxlan",
+                    "mechanism_drivers": "linuxbridge,l2population", "extension_drivers": "port_security"},
+            "ml2_type_flat": {"flat_networks": "provider"},
+            "ml2_type_vxlan": {"vni_ranges": "1:1000"},
+            "securitygroup": {"enable_ipset": True},
+        },
+        "/etc/neutron/plugins/ml2/linuxbridge_agent.ini": {
+            "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_IF}"},
+            "vxlan": {"enable_vxlan": True, "local_ip": lab.tunnel_ip, "l2_population": True},
+            "securitygroup": {"enable_security_group": True, "firewall_driver": "iptables"},
+        },
+        "/etc/neutron/dhcp_agent.ini": {"DEFAULT": {
+            "interface_driver": "linuxbridge", "dhcp_driver": "neutron.agent.linux.dhcp.Dnsmasq",
+            "enable_isolated_metadata": True, "force_metadata": True}},
+        "/etc/neutron/l3_agent.ini": {"DEFAULT": {"interface_driver": "linuxbridge"}},
+        "/etc/neutron/metadata_agent.ini": {"DEFAULT": {
+            "nova_metadata_host": "127.0.0.1", "metadata_proxy_shared_secret": lab.secrets["metadata"],
+            "metadata_workers": 1}},
+    }
+
+
+def all_values(lab) -> Values:
+    merged: Values = {}
+    for part in (keystone, glance, placement, nova, neutron_common, neutron_linuxbridge):
+        for path, sections in part(lab).items():
+            target = merged.setdefault(path, {})
+            for section, values in sections.items():
+                target.setdefault(section, {}).update(values)
+    return merged
+
+
+def _owner(path: str) -> str:
+    return OWNERS[Path(path).parts[2]]
+
+
+class ConfigStep(Step):
+    """Write every service's settings; a file that already has them is left untouched."""
+
+    name = "configs"
+
+    def done(self, lab) -> bool:
+        for path, sections in all_values(lab).items():
+            if not Path(path).exists():
+                return False
+            current = inifile.read(Path(path))
+            for section, values in sections.items():
+                for key, value in values.items():
+                    have = current.get(section, {}).get(key)
+                    if (value is None) != (have is None) or (value is not None and have != inifile._fmt(value)):
+                        return False
+        return True
+
+    def run(self, lab) -> None:
+        for path, sections in all_values(lab).items():
+            inifile.edit(Path(path), sections, mode=0o640, group=_owner(path))
+        for d, owner in (("/var/lib/nova/tmp", "nova"), ("/var/lib/nova/instances", "nova"),
+                         ("/var/lib/neutron/tmp", "neutron"), ("/var/lib/glance/images", "glance")):
+            Path(d).mkdir(parents=True, exist_ok=True)
+            import shutil
+            shutil.chown(d, user=owner, group=owner)

@@ -1,0 +1,85 @@
+"""Where the lab keeps its state, and the per-lab secrets (a 0600 file, never printed)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets as _secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict
+
+SECRET_NAMES = ("db", "rabbit", "admin", "service", "myuser", "metadata")
+DRIVERS = ("linuxbridge", "openvswitch", "ovn")
+
+
+def load_secrets(path: Path) -> Dict[str, str]:
+    """The lab's passwords, generated on first use and kept in a file only root can read."""
+    values: Dict[str, str] = {}
+    if path.exists():
+        values = json.loads(path.read_text())
+    missing = [n for n in SECRET_NAMES if n not in values]
+    if missing:
+        for name in missing:
+            values[name] = _secrets.token_urlsafe(18)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+    os.chmod(path, 0o600)
+    return values
+
+
+@dataclass
+class Lab:
+    """Everything a lab step needs to know about this lab: its directories, secrets and choices."""
+
+    root: Path = Path("/var/lib/oslab")
+    etc: Path = Path("/etc/oslab")
+    logs: Path = Path("/var/log/oslab")
+    driver: str = "linuxbridge"
+    hostname: str = field(default_factory=socket.gethostname)
+    # Address ranges of the lab's own plumbing; checked against the host's before use.
+    provider_cidr: str = "203.0.113.0/24"
+    provider_gateway: str = "203.0.113.1"
+    provider_pool: tuple = ("203.0.113.100", "203.0.113.200")
+    tunnel_cidr: str = "198.51.100.0/24"
+    tunnel_ip: str = "198.51.100.1"
+    uplink_cidr: str = "100.64.254.0/30"
+    uplink_host_ip: str = "100.64.254.1"
+    uplink_ns_ip: str = "100.64.254.2"
+    selfservice_cidr: str = "10.10.0.0/24"
+    _secrets: Dict[str, str] = field(default=None, repr=False)
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.etc / "secrets.json"
+
+    @property
+    def secrets(self) -> Dict[str, str]:
+        if self._secrets is None:
+            self._secrets = load_secrets(self.secrets_file)
+        return self._secrets
+
+    def db_url(self, database: str) -> str:
+        return f"mysql+pymysql://oslab:{self.secrets['db']}@127.0.0.1/{database}"
+
+    @property
+    def transport_url(self) -> str:
+        return f"rabbit://openstack:{self.secrets['rabbit']}@127.0.0.1:5672/"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.root, self.etc, self.logs, self.pids, self.state):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.etc, 0o700)
+
+    def marker(self, name: str) -> Path:
+        return self.state / name

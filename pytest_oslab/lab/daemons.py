@@ -1,0 +1,257 @@
+"""The lab's daemons: each started directly (no init system), logging to its own file, its PID recorded.
+
+A daemon is started in a session of its own, so its PID is also the process group of what it forks
+(uwsgi workers, RabbitMQ's Erlang VM, dnsmasq under the DHCP agent); stopping it signals that group only.
+A recorded PID counts as the lab's only while ``/proc/<pid>/cmdline`` still shows the daemon's program,
+so a PID reused after a reboot is never signalled.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .steps import LabError
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Daemon:
+    """One lab service: how to start it, as whom, where it logs and how to tell it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    user: str = "root"
+    log: Optional[Path] = None
+    port: Optional[int] = None  # a TCP port on 127.0.0.1 it must own
+    http: Optional[str] = None  # a URL that must answer (any HTTP status) once ready
+    ready: Optional[Callable[[], bool]] = None  # an extra readiness test
+    env: Dict[str, str] = field(default_factory=dict)
+    timeout: float = 120.0
+    prepare: Optional[Callable[[], None]] = None  # run (as root) before each start
+    own_logs: Sequence[Path] = ()  # log files the daemon writes itself (made writable for its user)
+
+    def pid_file(self, pid_dir: Path) -> Path:
+        return pid_dir / f"{self.name}.pid"
+
+    @property
+    def program(self) -> str:
+        return os.path.basename(self.argv[0])
+
+
+def _cmdline(pid: int) -> List[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def recorded_pid(daemon: Daemon, pid_dir: Path) -> Optional[int]:
+    """The daemon's PID if the recorded process is alive and still runs the daemon's program."""
+    path = daemon.pid_file(pid_dir)
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    args = _cmdline(pid)
+    if not args or _is_zombie(pid):
+        return None
+    joined = " ".join(args)
+    if daemon.program not in joined and daemon.name not in joined:
+        return None
+    return pid
+
+
+def port_owner(port: int) -> Optional[str]:
+    """Who listens on 127.0.0.1:port (or any address), as 'pid N (name)', or None when the port is free."""
+    try:
+        out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    if not out.strip():
+        return None
+    if 'pid=' in out:
+        name = out.split('(("', 1)[1].split('"', 1)[0] if '(("' in out else "?"
+        pid = out.split("pid=", 1)[1].split(",", 1)[0]
+        return f"pid {pid} ({name})"
+    return "another process"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def http_answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=3).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the service is serving
+    except (OSError, ValueError):
+        return False
+
+
+def is_ready(daemon: Daemon) -> bool:
+    if daemon.port and not port_open(daemon.port):
+        return False
+    if daemon.http and not http_answers(daemon.http):
+        return False
+    if daemon.ready and not daemon.ready():
+        return False
+    return True
+
+
+def log_tail(path: Optional[Path], lines: int = 1) -> str:
+    if not path or not Path(path).exists():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 8192))
+        text = fh.read().decode(errors="replace").strip().splitlines()
+    interesting = [l for l in text if any(w in l for w in ("ERROR", "CRITICAL", "Error", "error", "Traceback"))]
+    return " | ".join((interesting or text)[-lines:])[:300]
+
+
+def start(daemon: Daemon, pid_dir: Path) -> int:
+    """Start the daemon unless it already runs; return its PID. Does not wait for readiness."""
+    pid = recorded_pid(daemon, pid_dir)
+    if pid:
+        return pid
+    if daemon.port:
+        owner = port_owner(daemon.port)
+        if owner:
+            raise LabError(f"{daemon.name}: port {daemon.port} already in use by {owner}", log=str(daemon.log))
+    if daemon.prepare:
+        daemon.prepare()
+    pw = pwd.getpwnam(daemon.user)
+    groups = os.getgrouplist(daemon.user, pw.pw_gid)
+    env = {"PATH": SYSTEM_PATH, "HOME": pw.pw_dir, "LANG": "C.UTF-8", "USER": daemon.user}
+    env.update(daemon.env)
+    log = daemon.log or Path("/dev/null")
+    for path in (log, *daemon.own_logs):
+        if str(path) == "/dev/null":
+            continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).touch(exist_ok=True)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(daemon.argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd="/", env=env,
+            start_new_session=True,
+            user=None if daemon.user == "root" else pw.pw_uid,
+            group=None if daemon.user == "root" else pw.pw_gid,
+            extra_groups=None if daemon.user == "root" else groups,
+        )
+    daemon.pid_file(pid_dir).parent.mkdir(parents=True, exist_ok=True)
+    daemon.pid_file(pid_dir).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def wait_ready(daemon: Daemon, pid_dir: Path, timeout: Optional[float] = None) -> None:
+    """Wait until the daemon answers; fail naming it and its log if it exits or does not answer in time."""
+    started = time.monotonic()
+    deadline = started + (timeout or daemon.timeout)
+    # a daemon with nothing to probe must at least stay up for a while: many die on their first error
+    settle = 0.0 if (daemon.port or daemon.http or daemon.ready) else 8.0
+    while True:
+        if not recorded_pid(daemon, pid_dir):
+            tail = log_tail(daemon.log)
+            raise LabError(f"{daemon.name} exited at start" + (f": {tail}" if tail else ""), log=str(daemon.log))
+        if is_ready(daemon) and time.monotonic() - started >= settle:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{daemon.name} not ready after {timeout or daemon.timeout:.0f}s", log=str(daemon.log))
+        time.sleep(0.3)
+
+
+def stop(daemon: Daemon, pid_dir: Path, timeout: float = 20.0) -> bool:
+    """Stop the daemon's process group by its recorded PID. Return True when something was stopped."""
+    pid = recorded_pid(daemon, pid_dir)
+    daemon.pid_file(pid_dir).unlink(missing_ok=True)
+    if not pid:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _cmdline(pid) or _is_zombie(pid):
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True
+
+
+def uwsgi(name: str, user: str, port: int, wsgi_file: str, log: Path, env: Optional[Dict[str, str]] = None) -> Daemon:
+    """A WSGI API under uwsgi from the command line (Debian's .ini files load apparmor and start many workers)."""
+    argv = [
+        "/usr/bin/uwsgi_python311", "--plugins", "python3", "--master", "--die-on-term", "--enable-threads",
+        "--lazy-apps", "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", wsgi_file, "--processes", "2",
+        "--threads", "1", "--buffer-size", "65535", "--add-header", "Connection: close", "--chdir", "/",
+        "--procname-prefix-spaced", name, "--logto", str(log),
+    ]
+    return Daemon(name=name, argv=argv, user=user, log=log.with_suffix(".out"), port=port,
+                  http=f"http://127.0.0.1:{port}/", env=env or {}, own_logs=(log,))
+
+
+def run_as(user: str, argv: Sequence[str], log: Optional[Path] = None, timeout: float = 600,
+           what: Optional[str] = None, env: Optional[Dict[str, str]] = None, input: Optional[str] = None) -> str:
+    """Run a one-shot command (a db sync, a manage command) as a service user; fail with its log on error.
+
+    Secrets go through ``env`` or ``input``, never ``argv``: the command line is written to the log.
+    """
+    pw = pwd.getpwnam(user)
+    run_env = {"PATH": SYSTEM_PATH, "HOME": pw.pw_dir, "LANG": "C.UTF-8"}
+    run_env.update(env or {})
+    kwargs = {}
+    if user != "root":
+        kwargs = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=os.getgrouplist(user, pw.pw_gid))
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd="/", env=run_env,
+                              input=input, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what or argv[0]} did not finish in {timeout:.0f}s", log=str(log) if log else None)
+    if log:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            fh.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
+        raise LabError(f"{what or ' '.join(argv[:3])} exited {proc.returncode}: {last[0][:200]}",
+                       log=str(log) if log else None)
+    return proc.stdout
+
+
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False

@@ -1,0 +1,198 @@
+"""The host side of the lab: firewall tools the Zed agents need, and the lab's own network plumbing.
+
+Plumbing (all devices and namespaces are the lab's own; the host's interface, address, routes and DNS are never
+touched):
+
+- ``oslab-prov0`` <-> ``oslab-prov1``: the provider "physical" network. ``oslab-prov0`` is the physical interface
+  the L2 agent bridges; ``oslab-prov1`` lives in the namespace ``oslab-upstream``, which plays the provider
+  network's upstream router (the provider gateway address).
+- ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
+  range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
+- ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import json
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+from typing import List
+
+from .steps import LabError, Step
+
+UPSTREAM_NS = "oslab-upstream"
+PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
+UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
+TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
+LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF)
+EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
+LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
+LIBVIRT_AUTH = {
+    "unix_sock_group": '"libvirt"', "unix_sock_ro_perms": '"0777"', "unix_sock_rw_perms": '"0770"',
+    "auth_unix_ro": '"none"', "auth_unix_rw": '"none"',
+}
+SYSCTLS = {"net.bridge.bridge-nf-call-iptables": "1", "net.bridge.bridge-nf-call-ip6tables": "1"}
+# Devices neutron and nova make for the lab's networks and ports (removed by `lab down`).
+NEUTRON_DEVICE = re.compile(r"^(brq[0-9a-f]{8}-[0-9a-f]{2}|tap[0-9a-f]{8}-[0-9a-f]{2}|vxlan-\d+)$")
+
+
+def sh(*argv: str, check: bool = True) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(argv)}` failed: {(proc.stderr or proc.stdout).strip()[:200]}")
+    return proc.stdout
+
+
+def ip_json(*args: str, netns: str = None) -> list:
+    argv = (["ip", "-n", netns] if netns else ["ip"]) + ["-j", *args]
+    out = sh(*argv, check=False)
+    return json.loads(out) if out.strip() else []
+
+
+def _alternative(name: str) -> str:
+    out = sh("update-alternatives", "--query", name, check=False)
+    for line in out.splitlines():
+        if line.startswith("Value:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+# ---------------------------------------------------------------- firewall tools, sysctls, libvirt access
+
+def host_tools_done(lab) -> bool:
+    wrapper = resources.files("pytest_oslab.lab").joinpath("files/ebtables-neutron").read_text()
+    libvirt = LIBVIRTD_CONF.read_text() if LIBVIRTD_CONF.exists() else ""
+    return (_alternative("iptables") == "/usr/sbin/iptables-legacy"
+            and _alternative("ip6tables") == "/usr/sbin/ip6tables-legacy"
+            and _alternative("ebtables") == str(EBTABLES_WRAPPER)
+            and EBTABLES_WRAPPER.exists() and EBTABLES_WRAPPER.read_text() == wrapper
+            and all(f"{k} = {v}" in libvirt for k, v in LIBVIRT_AUTH.items())
+            and all(Path("/proc/sys", k.replace(".", "/")).read_text().strip() == v for k, v in SYSCTLS.items()))
+
+
+def host_tools(lab) -> None:
+    """iptables-legacy for the Zed agents; ebtables-nft behind a wrapper; libvirt reachable by nova's group."""
+    sh("update-alternatives", "--set", "iptables", "/usr/sbin/iptables-legacy")
+    sh("update-alternatives", "--set", "ip6tables", "/usr/sbin/ip6tables-legacy")
+    EBTABLES_WRAPPER.write_text(resources.files("pytest_oslab.lab").joinpath("files/ebtables-neutron").read_text())
+    EBTABLES_WRAPPER.chmod(0o755)
+    sh("update-alternatives", "--install", "/usr/sbin/ebtables", "ebtables", str(EBTABLES_WRAPPER), "5")
+    sh("update-alternatives", "--set", "ebtables", str(EBTABLES_WRAPPER))
+    lines = [l for l in LIBVIRTD_CONF.read_text().splitlines()
+             if l.split("=", 1)[0].strip() not in LIBVIRT_AUTH] if LIBVIRTD_CONF.exists() else []
+    lines += [f"{k} = {v}" for k, v in LIBVIRT_AUTH.items()]
+    LIBVIRTD_CONF.write_text("\n".join(lines) + "\n")
+    for key, value in SYSCTLS.items():
+        sh("sysctl", "-qw", f"{key}={value}")
+
+
+# ---------------------------------------------------------------- plumbing
+
+def overlapping_ranges(lab) -> List[str]:
+    """The lab's ranges that overlap an address or route the host already has outside the lab."""
+    mine = [ipaddress.ip_network(c) for c in (lab.provider_cidr, lab.tunnel_cidr, lab.uplink_cidr,
+                                             lab.selfservice_cidr)]
+    found = []
+    for entry in ip_json("addr"):
+        if entry.get("ifname") in LAB_LINKS or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
+            continue
+        for a in entry.get("addr_info", []):
+            if a.get("family") != "inet":
+                continue
+            net = ipaddress.ip_network(f"{a['local']}/{a['prefixlen']}", strict=False)
+            found += [f"{m} overlaps {net} on {entry['ifname']}" for m in mine if m.overlaps(net)]
+    for route in ip_json("route"):
+        dst, dev = route.get("dst"), route.get("dev", "")
+        if dst in (None, "default") or dev in LAB_LINKS or NEUTRON_DEVICE.match(dev):
+            continue
+        net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        found += [f"{m} overlaps route {net} dev {dev}" for m in mine if m.overlaps(net)]
+    return sorted(set(found))
+
+
+def _has_addr(ifname: str, address: str, netns: str = None) -> bool:
+    for entry in ip_json("addr", "show", "dev", ifname, netns=netns):
+        if any(a.get("local") == address for a in entry.get("addr_info", [])):
+            return True
+    return False
+
+
+def _link_up(ifname: str, netns: str = None) -> bool:
+    links = ip_json("link", "show", "dev", ifname, netns=netns)
+    return bool(links) and "UP" in links[0].get("flags", [])
+
+
+def _prefix(cidr: str) -> int:
+    return ipaddress.ip_network(cidr).prefixlen
+
+
+def plumbing_done(lab) -> bool:
+    netns = sh("ip", "netns", "list", check=False)
+    if UPSTREAM_NS not in netns.split():
+        return False
+    routes = ip_json("route", "show", lab.provider_cidr)
+    return (_link_up(PROVIDER_IF) and _link_up(TUNNEL_IF) and _link_up(UPLINK_IF)
+            and _has_addr(TUNNEL_IF, lab.tunnel_ip) and _has_addr(UPLINK_IF, lab.uplink_host_ip)
+            and _has_addr(PROVIDER_PEER, lab.provider_gateway, netns=UPSTREAM_NS)
+            and _has_addr(UPLINK_PEER, lab.uplink_ns_ip, netns=UPSTREAM_NS)
+            and any(r.get("gateway") == lab.uplink_ns_ip for r in routes))
+
+
+def _veth(name: str, peer: str) -> None:
+    if not ip_json("link", "show", "dev", name):
+        sh("ip", "link", "add", name, "type", "veth", "peer", "name", peer)
+
+
+def plumbing(lab) -> None:
+    clashes = overlapping_ranges(lab)
+    if clashes:
+        raise LabError("lab address ranges clash with the host's: " + "; ".join(clashes[:3]))
+    if UPSTREAM_NS not in sh("ip", "netns", "list").split():
+        sh("ip", "netns", "add", UPSTREAM_NS)
+    ns = ("ip", "-n", UPSTREAM_NS)
+    sh(*ns, "link", "set", "lo", "up")
+    for name, peer in ((PROVIDER_IF, PROVIDER_PEER), (UPLINK_IF, UPLINK_PEER)):
+        if not ip_json("link", "show", "dev", peer, netns=UPSTREAM_NS):
+            _veth(name, peer)
+            sh("ip", "link", "set", peer, "netns", UPSTREAM_NS)
+    _veth(TUNNEL_IF, TUNNEL_PEER)
+    addrs = ((PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}"),
+             (UPLINK_PEER, f"{lab.uplink_ns_ip}/{_prefix(lab.uplink_cidr)}"))
+    for dev, cidr in addrs:
+        if not _has_addr(dev, cidr.split("/")[0], netns=UPSTREAM_NS):
+            sh(*ns, "addr", "add", cidr, "dev", dev)
+        sh(*ns, "link", "set", dev, "up")
+    sh("ip", "netns", "exec", UPSTREAM_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    for dev, cidr in ((UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
+                      (TUNNEL_IF, f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}")):
+        if not _has_addr(dev, lab.uplink_host_ip if dev == UPLINK_IF else lab.tunnel_ip):
+            sh("ip", "addr", "add", cidr, "dev", dev)
+    for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER):
+        sh("ip", "link", "set", dev, "up")
+    sh("ip", "route", "replace", lab.provider_cidr, "via", lab.uplink_ns_ip, "dev", UPLINK_IF)
+
+
+def remove_plumbing(lab) -> List[str]:
+    """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
+    removed = []
+    for dev in LAB_LINKS:
+        if ip_json("link", "show", "dev", dev):
+            sh("ip", "link", "del", dev, check=False)
+            removed.append(dev)
+    for ns in sh("ip", "netns", "list", check=False).split():
+        if ns == UPSTREAM_NS or ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")):
+            sh("ip", "netns", "del", ns, check=False)
+            removed.append(ns)
+    for link in ip_json("link"):
+        name = link.get("ifname", "")
+        if NEUTRON_DEVICE.match(name):
+            sh("ip", "link", "del", name, check=False)
+            removed.append(name)
+    return removed
+
+
+def have_tool(name: str) -> bool:
+    return shutil.which(name) is not None

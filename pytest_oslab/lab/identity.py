@@ -1,0 +1,143 @@
+"""Keystone's contents for the lab (service users, catalog, the member project) and the clouds.yaml entries.
+
+clouds.yaml (where openstacksdk looks: /etc/openstack/clouds.yaml) gets the entries ``lab`` (user ``myuser``,
+member of ``myproject``) and ``lab-admin``; their passwords go to secure.yaml beside it (0600), which
+openstacksdk merges. Other clouds in those files are kept as they are.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict
+
+import yaml
+
+from .steps import Step
+
+AUTH_URL = "http://127.0.0.1:5000/v3"
+REGION = "RegionOne"
+CLOUDS_DIR = Path("/etc/openstack")
+ENDPOINTS = {
+    "glance": ("image", "http://127.0.0.1:9292"),
+    "placement": ("placement", "http://127.0.0.1:8778"),
+    "nova": ("compute", "http://127.0.0.1:8774/v2.1"),
+    "neutron": ("network", "http://127.0.0.1:9696"),
+}
+MEMBER_PROJECT, MEMBER_USER = "myproject", "myuser"
+
+
+def admin_connection(lab):
+    import openstack
+    return openstack.connect(
+        auth_url=AUTH_URL, username="admin", password=lab.secrets["admin"], project_name="admin",
+        user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",
+    )
+
+
+def member_connection(lab):
+    import openstack
+    return openstack.connect(
+        auth_url=AUTH_URL, username=MEMBER_USER, password=lab.secrets["myuser"], project_name=MEMBER_PROJECT,
+        user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",
+    )
+
+
+def _user(conn, name: str, password: str, project):
+    ident = conn.identity
+    user = ident.find_user(name, domain_id="default")
+    if user is None:
+        user = ident.create_user(name=name, password=password, domain_id="default", default_project_id=project.id)
+    else:
+        ident.update_user(user, password=password)
+    return user
+
+
+class IdentityStep(Step):
+    """Service project and users, the service catalog, and the member project with `myuser`."""
+
+    name = "identity"
+
+    def done(self, lab) -> bool:
+        try:
+            conn = admin_connection(lab)
+            have = {(s.name) for s in conn.identity.services()}
+            endpoints = list(conn.identity.endpoints())
+            ok = set(ENDPOINTS) <= have and len(endpoints) >= 3 * (len(ENDPOINTS) + 1)
+            return ok and member_connection(lab).authorize() is not None
+        except Exception:
+            return False
+
+    def run(self, lab) -> None:
+        conn = admin_connection(lab)
+        ident = conn.identity
+        service = ident.find_project("service", domain_id="default") or ident.create_project(
+            name="service", domain_id="default", description="OpenStack services")
+        admin_role = ident.find_role("admin")
+        member_role = ident.find_role("member") or ident.create_role(name="member")
+        for name, (stype, url) in ENDPOINTS.items():
+            user = _user(conn, name, lab.secrets["service"], service)
+            ident.assign_project_role_to_user(service, user, admin_role)
+            svc = ident.find_service(name) or ident.create_service(name=name, type=stype, enabled=True)
+            have = {e.interface for e in ident.endpoints(service_id=svc.id)}
+            for iface in ("public", "internal", "admin"):
+                if iface not in have:
+                    ident.create_endpoint(service_id=svc.id, interface=iface, url=url, region_id=REGION)
+        project = ident.find_project(MEMBER_PROJECT, domain_id="default") or ident.create_project(
+            name=MEMBER_PROJECT, domain_id="default", description="the lab's member project")
+        user = _user(conn, MEMBER_USER, lab.secrets["myuser"], project)
+        ident.assign_project_role_to_user(project, user, member_role)
+
+
+def _write(path: Path, data: Dict, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# lab entries written by pytest-oslab (`oslab lab up`); other clouds are kept\n")
+        yaml.safe_dump(data, fh, default_flow_style=False, sort_keys=False)
+    os.chmod(path, mode)
+
+
+def _load(path: Path) -> Dict:
+    if path.exists():
+        return yaml.safe_load(path.read_text()) or {}
+    return {}
+
+
+def cloud_entries(lab) -> Dict[str, Dict]:
+    """The public part of the lab's clouds.yaml entries, including the node inventory for pytest-oslab."""
+    base = {"region_name": REGION, "identity_api_version": 3, "interface": "public"}
+    auth = {"auth_url": AUTH_URL, "user_domain_name": "Default", "project_domain_name": "Default"}
+    oslab = {
+        "nodes": [{"name": lab.hostname, "host": "local://", "roles": ["controller", "network", "compute"]}],
+        "image": "guest", "image_user": "root", "flavor": "m1.nano", "provider_network": "provider",
+        "driver": lab.driver,
+    }
+    return {
+        "lab": dict(base, auth=dict(auth, username=MEMBER_USER, project_name=MEMBER_PROJECT), oslab=oslab),
+        "lab-admin": dict(base, auth=dict(auth, username="admin", project_name="admin"), oslab=oslab),
+    }
+
+
+def secure_entries(lab) -> Dict[str, Dict]:
+    return {"lab": {"auth": {"password": lab.secrets["myuser"]}},
+            "lab-admin": {"auth": {"password": lab.secrets["admin"]}}}
+
+
+class CloudsYamlStep(Step):
+    """clouds.yaml entries `lab` and `lab-admin`; passwords only in secure.yaml (0600)."""
+
+    name = "clouds.yaml"
+
+    def done(self, lab) -> bool:
+        clouds = _load(CLOUDS_DIR / "clouds.yaml").get("clouds", {})
+        secure = _load(CLOUDS_DIR / "secure.yaml").get("clouds", {})
+        mode = (CLOUDS_DIR / "secure.yaml").stat().st_mode & 0o777 if (CLOUDS_DIR / "secure.yaml").exists() else 0
+        return (all(clouds.get(k) == v for k, v in cloud_entries(lab).items())
+                and all(secure.get(k) == v for k, v in secure_entries(lab).items()) and mode == 0o600)
+
+    def run(self, lab) -> None:
+        for name, entries, mode in (("clouds.yaml", cloud_entries(lab), 0o644),
+                                    ("secure.yaml", secure_entries(lab), 0o600)):
+            data = _load(CLOUDS_DIR / name)
+            data.setdefault("clouds", {}).update(entries)
+            _write(CLOUDS_DIR / name, data, mode)

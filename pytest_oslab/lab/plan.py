@@ -1,0 +1,36 @@
+"""The order in which the lab is brought up: every step checks its own result and can be re-run."""
+from __future__ import annotations
+
+from typing import List
+
+from .configs import ConfigStep
+from .databases import DatabasesStep, KeystoneSetupStep, SchemaStep
+from .host import host_tools, host_tools_done, plumbing, plumbing_done
+from .identity import CloudsYamlStep, IdentityStep
+from .image import GuestImageStep
+from .packages import PackagesStep
+from .resources import ComputeReadyStep, ResourcesStep
+from .services import DaemonsStep, compute_and_agents, identity_api, infrastructure, openstack_apis
+from .steps import FuncStep, Step
+
+
+def steps(lab) -> List[Step]:
+    image = GuestImageStep()
+    return [
+        PackagesStep(lab.driver),
+        FuncStep("host-tools", host_tools, host_tools_done),
+        FuncStep("network-plumbing", plumbing, plumbing_done),
+        ConfigStep(),
+        DaemonsStep("infrastructure", infrastructure),
+        DatabasesStep(),
+        SchemaStep(),
+        KeystoneSetupStep(),
+        DaemonsStep("keystone", identity_api),
+        IdentityStep(),
+        DaemonsStep("api-services", openstack_apis),
+        DaemonsStep("compute-and-agents", compute_and_agents),
+        image,
+        ComputeReadyStep(),
+        ResourcesStep(image),
+        CloudsYamlStep(),
+    ]

@@ -1,0 +1,162 @@
+"""What a user of the lab expects to find in it, as after the install guide.
+
+A flat external ``provider`` network and subnet, a vxlan ``selfservice`` network and subnet in ``myproject``,
+a ``router`` between them, the flavor ``m1.nano``, the public ``guest`` image, ICMP and SSH allowed in
+``myproject``'s default security group, and the keypair ``mykey`` of ``myuser`` (private key 0600 under
+/etc/oslab). Everything is looked up before it is made, so the step can be re-run.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from .identity import MEMBER_PROJECT, admin_connection, member_connection
+from .steps import LabError, Step
+
+FLAVOR = dict(name="m1.nano", ram=256, vcpus=1, disk=1)
+KEY_NAME = "mykey"
+
+
+def _wait(what: str, test, timeout: float, log: str = None, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = test()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise LabError(f"{what} not reached after {timeout:.0f}s", log=log)
+        time.sleep(interval)
+
+
+def expected_agents(lab):
+    l2 = {"linuxbridge": "neutron-linuxbridge-agent"}[lab.driver]
+    return {l2, "neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent"}
+
+
+def _compute_up(conn) -> bool:
+    return any(s.binary == "nova-compute" and s.state == "up" and s.status == "enabled"
+               for s in conn.compute.services())
+
+
+def _agents_alive(conn, wanted) -> bool:
+    alive = {a.binary for a in conn.network.agents() if a.is_alive and a.is_admin_state_up}
+    return wanted <= alive
+
+
+class ComputeReadyStep(Step):
+    """nova-compute up and mapped to the cell, every network agent alive."""
+
+    name = "compute-and-agents-ready"
+
+    def done(self, lab) -> bool:
+        try:
+            conn = admin_connection(lab)
+            return (_compute_up(conn) and _agents_alive(conn, expected_agents(lab))
+                    and any(True for _ in conn.compute.hypervisors()))
+        except Exception:
+            return False
+
+    def run(self, lab) -> None:
+        conn = admin_connection(lab)
+        _wait("nova-compute up", lambda: _compute_up(conn), 240, log=str(lab.logs / "nova-compute.log"))
+        wanted = expected_agents(lab)
+        _wait(f"agents alive ({', '.join(sorted(wanted))})", lambda: _agents_alive(conn, wanted), 240,
+              log=str(lab.logs))
+        from .daemons import run_as
+        run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
+               what="nova-manage cell_v2 discover_hosts")
+        _wait("hypervisor listed", lambda: any(True for _ in conn.compute.hypervisors()), 120)
+
+
+def _keypair_files(lab):
+    return lab.etc / KEY_NAME, lab.etc / f"{KEY_NAME}.pub"
+
+
+def _ensure_keyfile(lab) -> str:
+    private, public = _keypair_files(lab)
+    if not private.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "oslab-lab", "-f", str(private)],
+                       check=True)
+    os.chmod(private, 0o600)
+    return public.read_text().strip()
+
+
+def _upload_image(admin, image) -> None:
+    kernel = admin.image.find_image("guest-kernel")
+    if kernel is None:
+        kernel = admin.create_image("guest-kernel", filename=str(image.kernel), disk_format="aki",
+                                    container_format="aki", visibility="public", wait=True)
+    ramdisk = admin.image.find_image("guest-ramdisk")
+    if ramdisk is None:
+        ramdisk = admin.create_image("guest-ramdisk", filename=str(image.initrd), disk_format="ari",
+                                     container_format="ari", visibility="public", wait=True)
+    admin.create_image("guest", filename=str(image.disk), disk_format="raw", container_format="bare",
+                       visibility="public", wait=True, kernel_id=kernel.id, ramdisk_id=ramdisk.id,
+                       os_command_line=image.cmdline, hw_vif_model="virtio")
+
+
+class ResourcesStep(Step):
+    """The networks, router, flavor, image, security-group rules and keypair a lab user expects."""
+
+    name = "cloud-resources"
+
+    def __init__(self, image_step):
+        self.image_step = image_step
+
+    def done(self, lab) -> bool:
+        try:
+            admin, member = admin_connection(lab), member_connection(lab)
+            image = admin.image.find_image("guest")
+            return bool(image and image.status == "active" and admin.compute.find_flavor(FLAVOR["name"])
+                        and admin.network.find_network("provider") and member.network.find_network("selfservice")
+                        and member.network.find_router("router") and member.compute.find_keypair(KEY_NAME)
+                        and _keypair_files(lab)[0].exists())
+        except Exception:
+            return False
+
+    def run(self, lab) -> None:
+        admin, member = admin_connection(lab), member_connection(lab)
+        if not admin.compute.find_flavor(FLAVOR["name"]):
+            admin.compute.create_flavor(is_public=True, **FLAVOR)
+        image = admin.image.find_image("guest")
+        if image is not None and image.status != "active":
+            admin.image.delete_image(image)
+            image = None
+        if image is None:
+            _upload_image(admin, self.image_step.result(lab))
+        project = admin.identity.find_project(MEMBER_PROJECT, domain_id="default")
+        provider = admin.network.find_network("provider")
+        if provider is None:
+            provider = admin.network.create_network(
+                name="provider", is_shared=True, is_router_external=True, provider_network_type="flat",
+                provider_physical_network="provider")
+        if not admin.network.find_subnet("provider", network_id=provider.id):
+            admin.network.create_subnet(
+                network_id=provider.id, name="provider", ip_version=4, cidr=lab.provider_cidr,
+                gateway_ip=lab.provider_gateway, enable_dhcp=True,
+                allocation_pools=[{"start": lab.provider_pool[0], "end": lab.provider_pool[1]}])
+        selfservice = member.network.find_network("selfservice")
+        if selfservice is None:
+            selfservice = member.network.create_network(name="selfservice")
+        subnet = member.network.find_subnet("selfservice", network_id=selfservice.id)
+        if subnet is None:
+            gateway = lab.selfservice_cidr.rsplit(".", 1)[0] + ".1"
+            subnet = member.network.create_subnet(network_id=selfservice.id, name="selfservice", ip_version=4,
+                                                  cidr=lab.selfservice_cidr, gateway_ip=gateway)
+        router = member.network.find_router("router")
+        if router is None:
+            router = member.network.create_router(name="router", external_gateway_info={"network_id": provider.id})
+            member.network.add_interface_to_router(router, subnet_id=subnet.id)
+        group = next(iter(member.network.security_groups(name="default", project_id=project.id)))
+        rules = {(r.protocol, r.port_range_min) for r in member.network.security_group_rules(
+            security_group_id=group.id, direction="ingress", ether_type="IPv4")}
+        for protocol, port in (("icmp", None), ("tcp", 22)):
+            if (protocol, port) not in rules:
+                member.network.create_security_group_rule(
+                    security_group_id=group.id, direction="ingress", ether_type="IPv4", protocol=protocol,
+                    port_range_min=port, port_range_max=port)
+        public_key = _ensure_keyfile(lab)
+        if not member.compute.find_keypair(KEY_NAME):
+            member.compute.create_keypair(name=KEY_NAME, public_key=public_key)

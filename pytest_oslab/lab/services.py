@@ -1,0 +1,144 @@
+"""The lab's daemons, in start order, and the steps that start them and wait until they answer.
+
+Infrastructure first (MariaDB, memcached, epmd, RabbitMQ), then the OpenStack APIs and workers, then
+libvirt, nova-compute and the Neutron agents of the lab's driver.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, List
+
+from . import daemons
+from .daemons import Daemon
+from .steps import LabError, Step
+
+RABBIT_ENV = {
+    "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODENAME": "rabbit@localhost",
+    "ERL_EPMD_ADDRESS": "127.0.0.1",
+    # the Erlang distribution port listens on every address unless told otherwise
+    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+}
+RABBITMQ_ENV_CONF = Path("/etc/rabbitmq/rabbitmq-env.conf")
+
+
+def _run_dir(path: str, owner: str) -> Callable[[], None]:
+    def prepare() -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        shutil.chown(path, user=owner, group=owner)
+    return prepare
+
+
+def _mariadb_prepare() -> None:
+    _run_dir("/run/mysqld", "mysql")()
+    if not Path("/var/lib/mysql/mysql").exists():
+        daemons.run_as("root", ["mariadb-install-db", "--user=mysql", "--datadir=/var/lib/mysql",
+                                "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       log=Path("/var/log/oslab/mariadb-install.log"), what="mariadb-install-db")
+
+
+def _rabbit_prepare() -> None:
+    _run_dir("/run/rabbitmq", "rabbitmq")()
+    text = "".join(f"{k.replace('RABBITMQ_', '')}={v!r}\n".replace("'", '"') for k, v in RABBIT_ENV.items()
+                   if k.startswith("RABBITMQ_"))
+    RABBITMQ_ENV_CONF.write_text("# written by pytest-oslab\n" + text)
+
+
+def _mysql_ping() -> bool:
+    return subprocess.run(["mysqladmin", "ping"], capture_output=True).returncode == 0
+
+
+def _virsh_as_nova() -> bool:
+    return subprocess.run(["setpriv", "--reuid=nova", "--regid=nova", "--init-groups", "virsh", "-c",
+                           "qemu:///system", "list"], capture_output=True, timeout=30).returncode == 0
+
+
+def infrastructure(lab) -> List[Daemon]:
+    log = lab.logs
+    return [
+        Daemon("mariadb", ["/usr/sbin/mariadbd", "--user=mysql", "--bind-address=127.0.0.1", "--port=3306",
+                           "--max-connections=500", "--socket=/run/mysqld/mysqld.sock"],
+               log=log / "mariadb.log", port=3306, ready=_mysql_ping, prepare=_mariadb_prepare),
+        Daemon("memcached", ["/usr/bin/memcached", "-l", "127.0.0.1", "-p", "11211", "-m", "64"], user="memcache",
+               log=log / "memcached.log", port=11211),
+        Daemon("epmd", ["/usr/bin/epmd", "-address", "127.0.0.1"], user="rabbitmq", log=log / "epmd.log",
+               port=4369),
+        Daemon("rabbitmq", ["/usr/lib/rabbitmq/bin/rabbitmq-server"], user="rabbitmq", log=log / "rabbitmq.log",
+               port=5672, env=RABBIT_ENV,
+               prepare=_rabbit_prepare, timeout=180),
+    ]
+
+
+def _py(name: str, user: str, log_dir: Path, *config: str, port: int = None, http: str = None) -> Daemon:
+    argv = [f"/usr/bin/{name}"]
+    for c in config:
+        argv += ["--config-file", c]
+    argv += ["--log-file", str(log_dir / f"{name}.log")]
+    return Daemon(name, argv, user=user, log=log_dir / f"{name}.out", port=port, http=http, timeout=240,
+                  own_logs=(log_dir / f"{name}.log",))
+
+
+NOVA = ("/etc/nova/nova.conf",)
+NEUTRON = ("/etc/neutron/neutron.conf", "/etc/neutron/plugins/ml2/ml2_conf.ini")
+
+
+def identity_api(lab) -> List[Daemon]:
+    return [daemons.uwsgi("keystone", "keystone", 5000, "/usr/bin/keystone-wsgi-public", lab.logs / "keystone.log")]
+
+
+def openstack_apis(lab) -> List[Daemon]:
+    """The services that authenticate against Keystone: started once their users exist."""
+    log = lab.logs
+    return [
+        _py("glance-api", "glance", log, "/etc/glance/glance-api.conf", port=9292),
+        daemons.uwsgi("placement", "placement", 8778, "/usr/bin/placement-api", log / "placement.log"),
+        _py("nova-api", "nova", log, *NOVA, port=8774),
+        _py("nova-conductor", "nova", log, *NOVA),
+        _py("nova-scheduler", "nova", log, *NOVA),
+        _py("neutron-server", "neutron", log, *NEUTRON, port=9696),
+    ]
+
+
+def compute_and_agents(lab) -> List[Daemon]:
+    log = lab.logs
+    agents = {
+        "linuxbridge": [
+            _py("neutron-linuxbridge-agent", "root", log, *NEUTRON, "/etc/neutron/plugins/ml2/linuxbridge_agent.ini"),
+        ],
+    }[lab.driver]
+    return [
+        Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
+        Daemon("libvirtd", ["/usr/sbin/libvirtd"], log=log / "libvirtd.log", ready=_virsh_as_nova),
+        _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
+        *agents,
+        _py("neutron-dhcp-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/dhcp_agent.ini"),
+        _py("neutron-metadata-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/metadata_agent.ini"),
+        _py("neutron-l3-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/l3_agent.ini"),
+    ]
+
+
+def all_daemons(lab) -> List[Daemon]:
+    return infrastructure(lab) + identity_api(lab) + openstack_apis(lab) + compute_and_agents(lab)
+
+
+class DaemonsStep(Step):
+    """Start a group of daemons together (skipping those already running) and wait until each answers."""
+
+    def __init__(self, name: str, group: Callable):
+        self.name = name
+        self.group = group
+
+    def done(self, lab) -> bool:
+        return all(daemons.recorded_pid(d, lab.pids) and daemons.is_ready(d) for d in self.group(lab))
+
+    def run(self, lab) -> None:
+        group = self.group(lab)
+        for d in group:
+            daemons.start(d, lab.pids)
+        with ThreadPoolExecutor(max_workers=len(group)) as pool:
+            futures = [pool.submit(daemons.wait_ready, d, lab.pids) for d in group]
+            errors = [f.exception() for f in futures if f.exception()]
+        if errors:
+            raise errors[0] if isinstance(errors[0], LabError) else LabError(str(errors[0]))
