@@ -287,7 +287,7 @@ def _chain(table, name, source, line):
 # ---------------------------------------------------------------------------------------------- iptables -L
 
 _SERVICES = {"bootps": "67", "bootpc": "68", "ssh": "22", "domain": "53", "http": "80", "https": "443"}
-_CHAIN_HEAD = re.compile(r"^Chain (\S+) \((?:policy (\S+)|(\d+) references)")
+_CHAIN_HEAD = re.compile(r"^Chain (\S+) \((?:policy ([A-Z]+)|(\d+) references)")
 _L_ROW = re.compile(r"^(\S+)?\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*)$")
 
 
