@@ -1,0 +1,38 @@
+# The two commands of the README:
+#   make nightly   the main job: bring the lab up, run the suites against it, HTML + JUnit report under reports/
+#   make test      the project's tests: unit tests, the plugin's tests on the lab, and the suites on the lab
+# Both install what they need (Debian packages through `oslab lab up`, Python packages into .venv).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CLOUD  ?= lab
+
+.PHONY: venv lab nightly test unit lab-tests suites bench clean-venv
+
+$(BIN)/oslab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/oslab
+
+lab: venv
+	$(BIN)/oslab lab up
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+lab-tests: lab
+	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab
+
+suites: lab
+	$(BIN)/pytest suites --cloud $(CLOUD)
+
+nightly: lab suites
+
+test: unit lab-tests suites
+
+bench: lab
+	$(BIN)/python bench/lab.py
