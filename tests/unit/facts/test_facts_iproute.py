@@ -217,3 +217,8 @@ def test_malformed_input_names_what_failed(parse, text, message):
 
 def test_parse_error_is_a_value_error():
     assert issubclass(ParseError, ValueError)
+
+
+def test_captured_host_routes(data):
+    routes = iproute.parse_routes(data("captured/host/route.json"))
+    assert iproute.default_route(routes).gateway and all(r.dev for r in routes)

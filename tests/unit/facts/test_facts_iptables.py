@@ -145,3 +145,7 @@ def test_lookup_errors_name_what_is_present(saved):
 def test_malformed_input_names_what_failed(parse, text, message):
     with pytest.raises(ParseError, match=message):
         parse(text)
+
+
+def test_captured_host_without_rules(data):
+    assert iptables.parse_iptables_save(data("captured/host/iptables-save.txt")).tables == {}
