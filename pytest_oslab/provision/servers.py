@@ -1,0 +1,132 @@
+"""Boot servers, several at once, and wait for them with a bounded, visible wait.
+
+All requested servers are created first, then polled together: each state change is shown as a progress line
+(name, state, task state, elapsed) and a reminder every ``tick`` seconds keeps a long boot from looking hung.
+A server in ERROR fails the boot with its fault message; one still building at the deadline fails it with the
+state it was stuck in. Every server is on the stack from the moment the API returned it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from pytest_oslab.provision.naming import Naming
+from pytest_oslab.provision.stack import ResourceStack
+
+
+class BootError(Exception):
+    """One or more servers failed to boot; the message is one line per server."""
+
+
+@dataclass
+class ServerSpec:
+    """What to boot. ``network`` or ``ports`` (or both) give the NICs, in order."""
+
+    network: Any = None
+    ports: Sequence[Any] = ()
+    name: str = "server"
+    image: Any = None
+    flavor: Any = None
+    security_groups: Optional[Sequence[Any]] = None
+    user_data: Optional[str] = None
+    availability_zone: Optional[str] = None
+    floating_ip: bool = False  # give the server a floating IP on the external network once ACTIVE
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec) -> "ServerSpec":
+        if isinstance(spec, cls):
+            return spec
+        if isinstance(spec, dict):
+            known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__ and k != "extra"}
+            return cls(**known, extra={k: v for k, v in spec.items() if k not in known})
+        return cls(network=spec)  # a bare network
+
+
+def fault_of(server) -> str:
+    fault = getattr(server, "fault", None) or {}
+    message = fault.get("message") or "no fault recorded"
+    details = (fault.get("details") or "").strip().splitlines()
+    last = details[-1].strip() if details else ""
+    return message + (f" ({last})" if last and last not in message else "")
+
+
+class ServerFactory:
+    def __init__(self, conn, naming: Naming, image, flavor, keypair_name: str, security_groups: Sequence[Any],
+                 timeout: float, progress: Callable[[str], None] = print, poll: float = 2.0, tick: float = 15.0):
+        self.conn = conn
+        self.naming = naming
+        self.image = image
+        self.flavor = flavor
+        self.keypair_name = keypair_name
+        self.security_groups = list(security_groups)
+        self.timeout = timeout
+        self.progress = progress
+        self.poll = poll
+        self.tick = tick
+        self._seq = 0
+
+    def _unique(self, what: str) -> str:
+        self._seq += 1
+        return self.naming.name(f"{what}-{self._seq}")
+
+    def _create(self, stack: ResourceStack, spec: ServerSpec):
+        c = self.conn.compute
+        nics = ([{"port": p.id} for p in spec.ports]
+                + ([{"uuid": spec.network.id}] if spec.network is not None else []))
+        if not nics:
+            raise BootError(f"server spec {spec.name!r} names no network and no port")
+        attrs = dict(spec.extra)
+        if spec.user_data:
+            attrs["user_data"] = spec.user_data
+        if spec.availability_zone:
+            attrs["availability_zone"] = spec.availability_zone
+        groups = self.security_groups if spec.security_groups is None else list(spec.security_groups)
+        server = c.create_server(
+            name=self._unique(spec.name), image_id=(spec.image or self.image).id,
+            flavor_id=(spec.flavor or self.flavor).id, networks=nics, key_name=self.keypair_name,
+            security_groups=[{"name": g.id} for g in groups], tags=self.naming.tags, **attrs)
+        stack.push("server", f"{server.name} ({server.id})", lambda: c.delete_server(server.id, ignore_missing=True),
+                   lambda: c.find_server(server.id, ignore_missing=True) is not None)
+        return server
+
+    def boot(self, stack: ResourceStack, specs: Sequence[Any]) -> List[Any]:
+        """Create every server of ``specs``, then wait until all are ACTIVE; BootError (one line each) if not."""
+        specs = [ServerSpec.of(s) for s in specs]
+        start = time.monotonic()
+        servers = [self._create(stack, s) for s in specs]
+        return self.wait_active(servers, start)
+
+    def wait_active(self, servers: List[Any], start: Optional[float] = None) -> List[Any]:
+        c = self.conn.compute
+        start = time.monotonic() if start is None else start
+        deadline = start + self.timeout
+        seen: Dict[str, str] = {}
+        current = {s.id: s for s in servers}
+        last_tick = time.monotonic()
+        while True:
+            pending = []
+            for sid, server in list(current.items()):
+                server = current[sid] = c.get_server(sid)
+                state = f"{server.status}" + (f"/{server.task_state}" if server.task_state else "")
+                if seen.get(sid) != state:
+                    seen[sid] = state
+                    self.progress(f"server {server.name}: {state} after {time.monotonic() - start:.1f}s")
+                if server.status not in ("ACTIVE", "ERROR"):
+                    pending.append(server)
+            failed = [s for s in current.values() if s.status == "ERROR"]
+            if failed:
+                raise BootError("; ".join(f"server {s.name} ({s.id}) went to ERROR after "
+                                          f"{time.monotonic() - start:.1f}s: {fault_of(s)}" for s in failed))
+            if not pending:
+                return [current[s.id] for s in servers]
+            now = time.monotonic()
+            if now >= deadline:
+                raise BootError("; ".join(f"server {s.name} ({s.id}) still {seen[s.id]} after {self.timeout:.0f}s "
+                                          f"(--oslab-timeout)" for s in pending))
+            if now - last_tick >= self.tick:
+                last_tick = now
+                self.progress("waiting for " + ", ".join(f"{s.name} {seen[s.id]}" for s in pending)
+                              + f" ({now - start:.0f}s of {self.timeout:.0f}s)")
+            time.sleep(min(self.poll, max(0.0, deadline - now)))

@@ -1,0 +1,258 @@
+"""One run's state in one process: settings, connections, what it created, and its open sessions to machines.
+
+The plugin's fixtures are thin wrappers over this object. Everything is made lazily on first use and kept for the
+run: the cloud connections, the capabilities, one testinfra host per node, one SSH session per guest. ``close``
+(at session end, also after Ctrl-C) closes the sessions and deletes every resource the run created, newest first.
+"""
+from __future__ import annotations
+
+import ipaddress
+import threading
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from pytest_oslab import config
+from pytest_oslab.access import guests
+from pytest_oslab.access.inventory import Inventory, Node
+from pytest_oslab.access.nodes import NodePool
+from pytest_oslab.cloud import capabilities as caps_mod
+from pytest_oslab.cloud.connection import connect, is_admin
+from pytest_oslab.cloud.errors import CloudError, describe
+from pytest_oslab.provision.naming import Naming
+from pytest_oslab.provision.resources import Provisioner
+from pytest_oslab.provision.stack import ResourceStack
+
+
+class Unavailable(Exception):
+    """What a fixture needs is not there; the message is the skip reason."""
+
+
+@dataclass
+class Settings:
+    cloud: Optional[str] = None
+    admin_cloud: Optional[str] = None
+    inventory: Optional[str] = None
+    keep: bool = False
+    timeout: float = 300.0
+    ssh_timeout: float = 120.0
+    api_timeout: float = 60.0
+    node_user: Optional[str] = None
+    node_key: Optional[str] = None
+    run_id: str = ""
+    worker: str = ""
+    subnet_pool: str = "10.199.0.0/16"
+
+
+@dataclass
+class OslabSession:
+    settings: Settings
+    progress: Callable[[str], None] = print
+    naming: Naming = field(init=False)
+    stack: ResourceStack = field(init=False)
+    current_item: object = None  # the test running now: where evidence is attached
+
+    def __post_init__(self):
+        s = self.settings
+        self.naming = Naming(s.run_id, s.worker)
+        hint = f"oslab cleanup --cloud {s.cloud} --run {s.run_id}"
+        self.stack = self.new_stack(hint)
+        self._lock = threading.RLock()
+        self._cache: Dict[str, object] = {}
+        self._guests: Dict[str, guests.Guest] = {}
+        self._guest_errors: Dict[str, str] = {}
+
+    def new_stack(self, hint: Optional[str] = None) -> ResourceStack:
+        s = self.settings
+        return ResourceStack(timeout=s.timeout, keep=s.keep, report=self.progress,
+                             cleanup_hint=hint or f"oslab cleanup --cloud {s.cloud} --run {s.run_id}")
+
+    def _once(self, key: str, make):
+        """Make a value once per run; a failure is remembered and raised again (same one line) on later uses."""
+        with self._lock:
+            if key not in self._cache:
+                try:
+                    self._cache[key] = ("ok", make())
+                except (config.ConfigError, CloudError, Unavailable) as e:
+                    self._cache[key] = ("error", e)
+            state, value = self._cache[key]
+            if state == "error":
+                raise value
+            return value
+
+    # --- clouds ----------------------------------------------------------------------------------------------
+    @property
+    def choice(self) -> config.CloudChoice:
+        return self._once("choice", lambda: config.resolve(self.settings.cloud, self.settings.admin_cloud))
+
+    @property
+    def cloud(self):
+        return self._once("cloud", lambda: connect(self.choice.region, self.settings.api_timeout, self.choice.name))
+
+    @property
+    def admin_cloud(self):
+        """The admin connection; Unavailable (skip reason) when there is none or it lacks the admin role."""
+        def make():
+            choice = self.choice
+            if choice.admin_region is None:
+                raise Unavailable(choice.admin_missing)
+            conn = connect(choice.admin_region, self.settings.api_timeout, choice.admin_name)
+            if not is_admin(conn):
+                raise Unavailable(f"needs admin rights: cloud {choice.admin_name!r} has no admin role")
+            return conn
+        return self._once("admin", make)
+
+    def admin_or_none(self):
+        try:
+            return self.admin_cloud
+        except Unavailable:
+            return None
+
+    @property
+    def capabilities(self) -> caps_mod.Capabilities:
+        def make():
+            try:
+                return caps_mod.discover(self.cloud, self.admin_or_none())
+            except CloudError:
+                raise
+            except Exception as e:
+                raise CloudError(describe(e, "discovering the cloud's capabilities")) from None
+        return self._once("capabilities", make)
+
+    @property
+    def provisioner(self) -> Provisioner:
+        return self._once("provisioner", lambda: Provisioner(self.cloud, self.naming, self.admin_or_none()))
+
+    # --- networks the run needs ------------------------------------------------------------------------------
+    def visible_networks(self):
+        return list((self.admin_or_none() or self.cloud).network.networks())
+
+    def free_cidr(self) -> str:
+        """A /24 from the pool that no subnet visible to us uses; stable per run and worker, unique per worker."""
+        taken = [ipaddress.ip_network(s.cidr) for s in (self.admin_or_none() or self.cloud).network.subnets()
+                 if s.ip_version == 4]
+        pool = list(ipaddress.ip_network(self.settings.subnet_pool).subnets(new_prefix=24))
+        start = zlib.crc32(self.naming.prefix.encode()) % len(pool)
+        for i in range(len(pool)):
+            candidate = pool[(start + i) % len(pool)]
+            if not any(candidate.overlaps(t) for t in taken):
+                return str(candidate)
+        raise Unavailable(f"no free /24 left in {self.settings.subnet_pool} for a self-service subnet")
+
+    # --- nodes -----------------------------------------------------------------------------------------------
+    @property
+    def inventory(self) -> Inventory:
+        def make():
+            from pytest_oslab.access.inventory import InventoryError
+            oslab = self.choice.oslab
+            try:
+                return Inventory.build(oslab.nodes, self.settings.inventory or oslab.inventory,
+                                       self.settings.node_user or oslab.node_user,
+                                       self.settings.node_key or oslab.node_key)
+            except InventoryError as e:
+                raise config.ConfigError(str(e)) from None
+        return self._once("inventory", make)
+
+    @property
+    def nodes(self) -> NodePool:
+        return self._once("nodes", lambda: NodePool(self.inventory, self.settings.ssh_timeout))
+
+    def node_named(self, name: str) -> Node:
+        address = None
+        caps = self.capabilities
+        for hypervisor, ip in caps.hypervisors.items():
+            if hypervisor == name or hypervisor.split(".")[0] == name.split(".")[0]:
+                address = ip
+        return self.inventory.node(name, address)
+
+    def compute_node(self, server) -> Node:
+        admin = self.admin_or_none()
+        if admin is None:
+            computes = self.inventory.with_role("compute")
+            if len(computes) == 1:
+                return computes[0]
+            raise Unavailable("needs admin credentials to see which compute node runs a server "
+                              "(or an inventory with exactly one compute node)")
+        detail = admin.compute.get_server(server.id)
+        name = detail.compute_host or detail.hypervisor_hostname
+        if not name:
+            raise Unavailable(f"server {server.name} is not placed on any compute node (status {detail.status})")
+        return self.node_named(name)
+
+    def dhcp_node_list(self, network) -> List[Node]:
+        admin = self.admin_or_none()
+        if admin is not None:
+            hosts = sorted({a.host for a in admin.network.network_hosting_dhcp_agents(network)})
+            if not hosts and "ovn" in self.capabilities.mechanism_drivers:
+                hosts = sorted(self.capabilities.hosts("OVN Metadata agent"))
+            return [self.node_named(h) for h in hosts]
+        nodes = self.inventory.with_role("network")
+        if not nodes:
+            raise Unavailable("needs admin credentials (or inventory nodes with the network role) to know which "
+                              "nodes serve a network's DHCP")
+        return nodes
+
+    # --- guests ----------------------------------------------------------------------------------------------
+    def namespace_of(self, network_id: str) -> str:
+        ovn = "ovn" in self.capabilities.mechanism_drivers if self.admin_or_none() else False
+        return f"{'ovnmeta' if ovn else 'qdhcp'}-{network_id}"
+
+    def guest_route(self, server) -> guests.Route:
+        server = self.cloud.compute.get_server(server.id)
+        for addresses in (server.addresses or {}).values():
+            for a in addresses:
+                if a.get("OS-EXT-IPS:type") == "floating" and a.get("version") == 4:
+                    return guests.Route(a["addr"])
+        ports = list(self.cloud.network.ports(device_id=server.id))
+        for port in sorted(ports, key=lambda p: p.created_at or ""):
+            for ip in port.fixed_ips or []:
+                if ipaddress.ip_address(ip["ip_address"]).version == 4:
+                    nodes = self.dhcp_node_list(self.cloud.network.get_network(port.network_id))
+                    if not nodes:
+                        raise Unavailable(f"no DHCP node serves network {port.network_id} of server {server.name}")
+                    return guests.Route(ip["ip_address"], self.namespace_of(port.network_id), nodes[0])
+        raise Unavailable(f"server {server.name} has no IPv4 address to reach it by")
+
+    def guest(self, server, user: str, pkey) -> guests.Guest:
+        """The run's one SSH session into ``server``; GuestError (console log attached) when it never answers."""
+        with self._lock:
+            if server.id in self._guest_errors:
+                raise guests.GuestError(self._guest_errors[server.id])
+            if server.id in self._guests:
+                return self._guests[server.id]
+        route = self.guest_route(server)
+        open_sock = None
+        if route.namespace:
+            pool = self.nodes
+            pool.host(route.node)  # connect (and check sudo) before the first relay
+
+            def open_sock():
+                return pool.open_relay(route.node, route.namespace, route.address)
+        try:
+            guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, open_sock,
+                                   progress=self.progress)
+        except guests.GuestError as e:
+            with self._lock:
+                self._guest_errors[server.id] = str(e)
+            self.attach_console_log(server)
+            raise
+        with self._lock:
+            self._guests[server.id] = guest
+        return guest
+
+    def attach_console_log(self, server, lines: int = 80) -> None:
+        from pytest_oslab.report.evidence import attach
+        try:
+            output = self.cloud.compute.get_server_console_output(server, length=lines).get("output", "")
+        except Exception as e:  # the log is evidence; failing to get it must not hide the real failure
+            output = f"(console log unavailable: {describe(e)})"
+        attach(self.current_item, f"console log of {server.name}", output)
+
+    # --- end -------------------------------------------------------------------------------------------------
+    def close(self) -> List[str]:
+        for g in list(self._guests.values()):
+            g.close()
+        self._guests.clear()
+        if "nodes" in self._cache and self._cache["nodes"][0] == "ok":
+            self._cache["nodes"][1].close()
+        return self.stack.close()
