@@ -1,6 +1,7 @@
 """Helpers shared by the fact parsers: one error type and the few text chores every parser needs."""
 import json
 import re
+from dataclasses import field
 
 
 class ParseError(ValueError):
@@ -49,21 +50,9 @@ def normalize_mac(mac, source="MAC address"):
     return ":".join(octet.zfill(2) for octet in mac.lower().split(":"))
 
 
-def pairs(tokens, source, flags=()):
-    """``["mtu", "1500", "qdisc", "noop"]`` -> ``{"mtu": "1500", "qdisc": "noop"}``; words in ``flags`` stand alone."""
-    out = {}
-    i = 0
-    while i < len(tokens):
-        key = tokens[i]
-        if key in flags:
-            out[key] = True
-            i += 1
-            continue
-        if i + 1 >= len(tokens):
-            raise ParseError(source, f"{key!r} has no value", " ".join(tokens))
-        out[key] = tokens[i + 1]
-        i += 2
-    return out
+def columns():
+    """A dataclass field for a mapping column (external_ids, options...): empty by default, left out of ==."""
+    return field(default_factory=dict, compare=False)
 
 
 def table_rows(text, source, min_columns):

@@ -6,10 +6,10 @@ guests (cirros, busybox) have no ``-j``, so the text form of ``ip addr`` / ``ip 
 """
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from ._parse import ParseError, json_list, lines
+from ._parse import ParseError, columns, json_list, lines
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Link:
     link_netnsid: Optional[int] = None
     vxlan: Optional[Vxlan] = None
     bridge_slave: Optional[BridgeSlave] = None
-    info: dict = field(default_factory=dict, compare=False)   # linkinfo info_data as printed (tun: type, ...)
+    info: dict = columns()   # linkinfo info_data as printed (tun: type, ...)
     addresses: Tuple[Address, ...] = ()
 
     @property

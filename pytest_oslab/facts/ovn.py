@@ -1,10 +1,10 @@
 """OVN: ``ovn-nbctl --format=json list Logical_Switch|Logical_Switch_Port`` and
 ``ovn-sbctl --format=json list Port_Binding|Chassis`` (same OVSDB JSON as ``ovs-vsctl``, decoded by
 ``ovs.parse_records``)."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from ._parse import ParseError
+from ._parse import ParseError, columns
 from .ovs import as_list, as_optional, parse_records
 
 
@@ -22,8 +22,8 @@ class LogicalSwitch:
     uuid: str
     name: str                                  # "neutron-<network id>"
     ports: Tuple[str, ...] = ()                # Logical_Switch_Port uuids
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
-    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
+    external_ids: Dict[str, str] = columns()
+    other_config: Dict[str, str] = columns()
 
     @property
     def network_id(self):
@@ -39,8 +39,8 @@ class LogicalSwitchPort:
     port_security: Tuple[str, ...] = ()
     up: Optional[bool] = None
     enabled: Optional[bool] = None
-    options: Dict[str, str] = field(default_factory=dict, compare=False)
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+    options: Dict[str, str] = columns()
+    external_ids: Dict[str, str] = columns()
 
     @property
     def mac(self):
@@ -64,8 +64,8 @@ class PortBinding:
     mac: Tuple[str, ...] = ()
     tunnel_key: Optional[int] = None
     up: Optional[bool] = None
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
-    options: Dict[str, str] = field(default_factory=dict, compare=False)
+    external_ids: Dict[str, str] = columns()
+    options: Dict[str, str] = columns()
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class Chassis:
     name: str                                  # the chassis' system-id
     hostname: str = ""
     encaps: Tuple[str, ...] = ()
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
-    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
+    external_ids: Dict[str, str] = columns()
+    other_config: Dict[str, str] = columns()
 
     @property
     def bridge_mappings(self):

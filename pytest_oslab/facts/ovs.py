@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from ._parse import ParseError, lines, load_json
+from ._parse import ParseError, columns, lines, load_json
 
 
 # ------------------------------------------------------------------------------------------- OVSDB decoding
@@ -67,8 +67,8 @@ class Bridge:
     fail_mode: Optional[str] = None
     datapath_type: Optional[str] = None
     protocols: Tuple[str, ...] = ()
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
-    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
+    external_ids: Dict[str, str] = columns()
+    other_config: Dict[str, str] = columns()
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class Port:
     interfaces: Tuple[str, ...] = ()     # Interface uuids
     tag: Optional[int] = None            # the local VLAN the OVS agent gives a network
     trunks: Tuple[int, ...] = ()
-    other_config: Dict[str, str] = field(default_factory=dict, compare=False)
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)
+    other_config: Dict[str, str] = columns()
+    external_ids: Dict[str, str] = columns()
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ class Interface:
     admin_state: Optional[str] = None
     link_state: Optional[str] = None
     error: Optional[str] = None
-    options: Dict[str, str] = field(default_factory=dict, compare=False)        # {"peer": "int-br-provider"}
-    external_ids: Dict[str, str] = field(default_factory=dict, compare=False)   # iface-id, attached-mac, vm-uuid
+    options: Dict[str, str] = columns()        # {"peer": "int-br-provider"}
+    external_ids: Dict[str, str] = columns()   # iface-id, attached-mac, vm-uuid
 
     @property
     def iface_id(self):
@@ -112,7 +112,7 @@ class Target:
     uuid: str
     target: str
     is_connected: bool = False
-    status: Dict[str, str] = field(default_factory=dict, compare=False)
+    status: Dict[str, str] = columns()
 
 
 def parse_bridges(text) -> List[Bridge]:

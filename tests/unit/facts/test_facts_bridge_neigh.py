@@ -1,6 +1,4 @@
-import pytest
-
-from pytest_oslab.facts import ParseError, bridge, iproute, neigh
+from pytest_oslab.facts import bridge, iproute, neigh
 
 
 def test_seed_002_brctl_show_n13(data):
@@ -54,18 +52,3 @@ def test_arping_iputils_and_busybox(data):
 def test_arping_without_replies():
     result = neigh.parse_arping("ARPING 10.0.0.9 from 10.0.0.2 ns-x\nSent 3 probes (3 broadcast(s))\nReceived 0 response(s)")
     assert (result.replies, result.received) == ((), 0)
-
-
-@pytest.mark.parametrize("parse, text, message", [
-    (bridge.parse_brctl_show, "brq0 8000.0 no eth0", "missing the 'bridge name' header"),
-    (bridge.parse_brctl_show, "bridge name\tbridge id\tSTP enabled\tinterfaces\n\t\t\ttap0", "outside a bridge"),
-    (bridge.parse_brctl_show, "bridge name\tbridge id\tSTP enabled\tinterfaces\nbrq0 8000.0 maybe", "expected 'name id"),
-    (bridge.parse_bridge_link, '[{"ifname": "tap0"}]', "without ifname/master"),
-    (neigh.parse_neigh, '[{"dst": "10.0.0.1"}]', "without dst/dev"),
-    (neigh.parse_arp_n, "Address HWtype\n10.0.0.1   ether   zz:zz   C   eth0", "not a MAC"),
-    (neigh.parse_arping, "Unicast reply from 10.0.0.1 [FA:16:3E:00:00:01]  0.5ms", "missing the 'ARPING"),
-    (neigh.parse_arping, "ARPING 10.0.0.1 from 10.0.0.2 eth0\nsomething else", "unexpected line"),
-])
-def test_malformed_input_names_what_failed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from pytest_oslab.facts import ParseError, dnsmasq
+from pytest_oslab.facts import dnsmasq
 
 NET_003 = "/var/lib/neutron/dhcp/85f372ef-f39a-42bb-a06b-9f9ed8e4e58e/"
 
@@ -103,20 +103,3 @@ def test_option_given_twice_is_an_error_for_get():
     assert [r.tag for r in cmd.dhcp_ranges] == ["a", "b"]
     with pytest.raises(ValueError, match="given 2 times"):
         cmd.get("dhcp-range")
-
-
-@pytest.mark.parametrize("parse, text, message", [
-    (dnsmasq.parse_hosts, "fa:16:3e:00:00:01,host-x", "at least 3"),
-    (dnsmasq.parse_hosts, "nomac,host-x,10.0.0.1", "not a MAC"),
-    (dnsmasq.parse_hosts, "fa:16:3e:00:00:01,host-x,10.0.0", "not an IP address"),
-    (dnsmasq.parse_addn_hosts, "10.0.0.1", "an address and a name"),
-    (dnsmasq.parse_leases, "1700000000 fa:16:3e:00:00:01 10.0.0.1", "expiry mac ip"),
-    (dnsmasq.parse_opts, "tag:a,tag:b", "without an option"),
-    (dnsmasq.parse_interface_file, "tap1\ntap2", "one interface name"),
-    (dnsmasq.parse_cmdline, "haproxy -f x.conf", "no dnsmasq"),
-    (dnsmasq.parse_cmdline, "dnsmasq -k", "not a --long option"),
-    (dnsmasq.parse_cmdline, "dnsmasq --a\ndnsmasq --b", "more than one line"),
-])
-def test_malformed_input_names_what_failed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)

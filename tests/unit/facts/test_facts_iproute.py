@@ -196,24 +196,6 @@ def test_netns_lists(data):
 
 # ------------------------------------------------------------------------------------------- malformed
 
-@pytest.mark.parametrize("parse, text, message", [
-    (iproute.parse_links, "{not json", "ip -j link: not JSON"),
-    (iproute.parse_links, '{"ifname": "x"}', "expected a JSON array"),
-    (iproute.parse_links, '[{"mtu": 1500}]', "without ifname/ifindex"),
-    (iproute.parse_links, '[{"ifname": "a", "ifindex": 1, "addr_info": [{"local": "1.2.3.4"}]}]', "address entry"),
-    (iproute.parse_links_text, "    link/ether fa:16:3e:00:00:01", "line outside a link block"),
-    (iproute.parse_links_text, "2: eth0: <UP> qdisc noop", "without mtu"),
-    (iproute.parse_links_text, "2: eth0: <UP> mtu 1500\n    inet banana/24 scope global", "cannot read the address"),
-    (iproute.parse_links_text, "2: eth0: <UP> mtu 1500\n    vxlan local 1.2.3.4", "vxlan line without an id"),
-    (iproute.parse_routes, '[{"dev": "eth0"}]', "route without dst"),
-    (iproute.parse_routes_text, "via 10.0.0.1 dev eth0", "route without a destination"),
-    (iproute.parse_routes_text, "default via", "'via' has no value"),
-    (iproute.parse_netns, "qdhcp-a (id: 0) extra", "not a namespace line"),
-])
-def test_malformed_input_names_what_failed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)
-
 
 def test_parse_error_is_a_value_error():
     assert issubclass(ParseError, ValueError)

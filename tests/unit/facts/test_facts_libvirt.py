@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_oslab.facts import ParseError, iproute, libvirt
+from pytest_oslab.facts import iproute, libvirt
 
 
 def test_seed_000_ovs_interface_is_ethernet_i6(data):
@@ -59,18 +59,3 @@ def test_domiflist(data):
     assert seed == libvirt.ListedInterface("tap14d72434-b8", "bridge", "brq59fe11c2-21", "virtio", "fa:16:3e:cd:96:47")
     (captured,) = libvirt.parse_domiflist(data("captured/libvirt/virsh-domiflist.txt"))
     assert captured.interface == "tap7a8c0a54-75" and captured.source == "brqc08e7dcd-4a"
-
-
-@pytest.mark.parametrize("parse, text, message", [
-    (libvirt.parse_domain_xml, "<domain><name>x</name>", "not XML"),
-    (libvirt.parse_domain_xml, "<interface type='bridge'/>", "not <domain>"),
-    (libvirt.parse_domain_xml, "<domain type='kvm'/>", "without a <name>"),
-    (libvirt.parse_interfaces_xml, "<mac address='fa:16:3e:00:00:01'/>", "no <interface>"),
-    (libvirt.parse_interfaces_xml, "<interface type='bridge'><address type='pci' slot='zz'/></interface>", "bad PCI"),
-    (libvirt.parse_virsh_list, " Id Name State\n---\n x    dom   running", "bad domain id"),
-    (libvirt.parse_virsh_list, " Id Name State\n---\n 1    dom", "expected 3 columns"),
-    (libvirt.parse_domiflist, "Interface Type Source Model MAC\n---\ntap0 bridge brq0", "expected Interface"),
-])
-def test_malformed_input_names_what_failed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)

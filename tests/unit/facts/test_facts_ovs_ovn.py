@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_oslab.facts import ParseError, ovn, ovs
+from pytest_oslab.facts import ovn, ovs
 
 OVS = "captured/ovs-ovn/"
 
@@ -107,18 +107,3 @@ def test_ovn_port_binding_on_a_chassis(data):
     assert bindings["43bf8dcc-083a-4c61-8d5f-bd6c7e763e5b"].chassis is None
     assert (chassis.hostname, chassis.name) == ("compute", "0d7c6a1e-3f2b-4c5d-9e8f-7a6b5c4d3e2f")
     assert chassis.bridge_mappings == {"provider": "br-provider"} and len(chassis.encaps) == 1
-
-
-@pytest.mark.parametrize("parse, text, message", [
-    (ovs.parse_records, "[]", "expected an object with 'headings'"),
-    (ovs.parse_records, '{"headings": ["a", "b"], "data": [[1]]}', "row has 1 values for 2 headings"),
-    (ovs.parse_records, '{"headings": ["a"], "data": [[["bogus", 1, 2]]]}', "unknown value encoding"),
-    (ovs.parse_bridges, '{"headings": ["_uuid"], "data": [[["uuid", "u"]]]}', "lack columns \\['name'\\]"),
-    (ovn.parse_port_bindings, '{"headings": ["_uuid"], "data": [[["uuid", "u"]]]}', "logical_port"),
-    (ovs.parse_vsctl_show, "    Bridge br-int", "first line is not the database uuid"),
-    (ovs.parse_vsctl_show, "uuid\nBridge br-int", "unexpected line"),
-    (ovs.parse_vsctl_show, "u\n    Bridge b\n        Port p\n            Interface p\n                options: peer", "options"),
-])
-def test_malformed_input_names_what_failed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)

@@ -1,6 +1,4 @@
-import pytest
-
-from pytest_oslab.facts import ParseError, dnsmasq, processes, sockets
+from pytest_oslab.facts import dnsmasq, processes, sockets
 
 
 # -------------------------------------------------------------------------------------------- processes
@@ -24,15 +22,6 @@ def test_proc_cmdline(data):
     argv = processes.parse_proc_cmdline(data("captured/linuxbridge/dnsmasq-cmdline.bin", binary=True))
     assert argv[0] == "dnsmasq" and argv[-1] == "--domain=openstacklocal" and len(argv) == 17
 
-
-@pytest.mark.parametrize("parse, text, message", [
-    (processes.parse_ps, "PID COMMAND\nabc dnsmasq", "expected 'PID ARGS'"),
-    (processes.parse_ps, "nobody 12", "expected 'UID PID"),
-    (processes.parse_proc_cmdline, b"", "empty"),
-])
-def test_processes_malformed(parse, text, message):
-    with pytest.raises(ParseError, match=message):
-        parse(text)
 
 
 # ---------------------------------------------------------------------------------------------- sockets
@@ -68,12 +57,3 @@ def test_device_bound_and_wildcard_endpoints():
     assert (sock.address, sock.interface, sock.port) == ("0.0.0.0", "ns-8e7ff5b5-3f", 67)
     (star,) = sockets.parse_ss("tcp LISTEN 0 128 *:22 *:*")
     assert (star.address, star.port) == ("*", 22) and sockets.listening([star], "tcp", 22, "10.0.0.1")
-
-
-@pytest.mark.parametrize("text, message", [
-    ("udp UNCONN 0 0 0.0.0.0:67", "expected 'Netid State"),
-    ("udp UNCONN 0 0 nonsense 0.0.0.0:*", "cannot read the address"),
-])
-def test_sockets_malformed(text, message):
-    with pytest.raises(ParseError, match=message):
-        sockets.parse_ss(text)
