@@ -164,6 +164,10 @@ def start(daemon: Daemon, pid_dir: Path) -> int:
         )
     daemon.pid_file(pid_dir).parent.mkdir(parents=True, exist_ok=True)
     daemon.pid_file(pid_dir).write_text(f"{proc.pid}\n")
+    # /proc/<pid>/cmdline shows the new program only once the child has exec'd: wait for that (or its exit)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and proc.poll() is None and not recorded_pid(daemon, pid_dir):
+        time.sleep(0.02)
     return proc.pid
 
 

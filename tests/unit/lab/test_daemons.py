@@ -1,0 +1,59 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pytest_oslab.lab import daemons
+from pytest_oslab.lab.daemons import Daemon
+from pytest_oslab.lab.steps import LabError
+
+
+def test_recorded_pid_only_counts_while_the_process_runs_the_daemon(tmp_path):
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        d = Daemon("sleeper", ["/bin/sleep", "30"])
+        d.pid_file(tmp_path).write_text(f"{proc.pid}\n")
+        assert daemons.recorded_pid(d, tmp_path) == proc.pid
+        other = Daemon("other", ["/usr/bin/other-program"])
+        other.pid_file(tmp_path).write_text(f"{proc.pid}\n")
+        assert daemons.recorded_pid(other, tmp_path) is None  # a reused PID is never taken for ours
+    finally:
+        proc.kill()
+        proc.wait()
+    assert daemons.recorded_pid(d, tmp_path) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts a daemon as another user")
+def test_start_stop_and_exit_at_start_is_reported_with_its_log(tmp_path):
+    log = tmp_path / "ok.log"
+    d = Daemon("sleeper", ["/bin/sleep", "60"], log=log)
+    pid = daemons.start(d, tmp_path)
+    assert daemons.start(d, tmp_path) == pid  # already running: not started twice
+    daemons.wait_ready(d, tmp_path, timeout=20)
+    assert daemons.stop(d, tmp_path)
+    assert daemons.recorded_pid(d, tmp_path) is None
+    bad = Daemon("failing", ["/bin/sh", "-c", "echo 'ERROR: cannot bind'; exit 3"], log=tmp_path / "bad.log")
+    daemons.start(bad, tmp_path)
+    with pytest.raises(LabError) as err:
+        daemons.wait_ready(bad, tmp_path, timeout=10)
+    assert "failing exited at start: ERROR: cannot bind" in str(err.value)
+    assert str(tmp_path / "bad.log") in str(err.value)
+
+
+def test_a_port_in_use_is_named_before_starting(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        d = Daemon("api", ["/bin/sleep", "5"], port=port, log=tmp_path / "api.log")
+        with pytest.raises(LabError, match=f"api: port {port} already in use by pid {os.getpid()}"):
+            daemons.start(d, tmp_path)
+
+
+def test_run_as_keeps_secrets_out_of_the_log(tmp_path):
+    log = tmp_path / "cmd.log"
+    daemons.run_as("root", ["sh", "-c", 'test "$PW" = "$(cat)"'], log=log,
+                   env={"PW": "s3cret"}, input="s3cret\n")
+    assert "s3cret" not in log.read_text()
