@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Tuple
 from ._parse import ParseError, lines, normalize_mac
 
 
-def neutron_hostname(ip):
+def neutron_hostname(ip) -> str:
     """The name neutron gives a port's address when the port has no DNS name:
     ``10.0.0.5`` -> ``host-10-0-0-5``; IPv6 ``fd00::5`` -> ``host-fd00--5``."""
     address = ipaddress.ip_address(ip)
@@ -127,7 +127,7 @@ def _ip(value, source, line):
     return value
 
 
-def parse_hosts(text):
+def parse_hosts(text) -> List[HostEntry]:
     """``host`` -> ``[HostEntry]``."""
     entries = []
     for line in lines(text):
@@ -138,7 +138,7 @@ def parse_hosts(text):
     return entries
 
 
-def parse_addn_hosts(text):
+def parse_addn_hosts(text) -> List[AddnHost]:
     """``addn_hosts`` -> ``[AddnHost]``."""
     entries = []
     for line in lines(text):
@@ -149,7 +149,7 @@ def parse_addn_hosts(text):
     return entries
 
 
-def parse_leases(text):
+def parse_leases(text) -> List[Lease]:
     """``leases`` -> ``[Lease]`` (the ``duid`` line of IPv6 lease files is skipped)."""
     leases = []
     for line in lines(text):
@@ -165,7 +165,7 @@ def parse_leases(text):
     return leases
 
 
-def parse_opts(text):
+def parse_opts(text) -> List[DhcpOption]:
     """``opts`` -> ``[DhcpOption]``."""
     options = []
     for line in lines(text):
@@ -183,7 +183,7 @@ def parse_opts(text):
     return options
 
 
-def parse_interface_file(text):
+def parse_interface_file(text) -> str:
     """``interface`` -> the DHCP device's name (``tap43bf8dcc-08`` on OVS, ``ns-...`` on Linux bridge)."""
     names = lines(text)
     if len(names) != 1 or len(names[0].split()) != 1:
@@ -206,7 +206,7 @@ def _dhcp_range(value):
                      lease=lease)
 
 
-def split_cmdline(text):
+def split_cmdline(text) -> List[str]:
     """argv of a command: ``/proc/<pid>/cmdline`` (NUL-separated, bytes or str), a ``ps`` line (``ps -eo args``,
     ``ps -ef``, ``ps ax``: everything before the program is dropped by ``parse_cmdline``), or the notebook form
     with ``\\`` line continuations."""
@@ -220,7 +220,7 @@ def split_cmdline(text):
     return joined[0].split() if joined else []
 
 
-def parse_cmdline(text, program="dnsmasq"):
+def parse_cmdline(text, program="dnsmasq") -> DnsmasqCommand:
     """A dnsmasq command line -> DnsmasqCommand; argv starts at the first word whose basename is ``program``."""
     words = split_cmdline(text)
     start = next((i for i, w in enumerate(words) if w.rsplit("/", 1)[-1] == program), None)

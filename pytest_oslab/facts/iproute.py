@@ -107,7 +107,7 @@ class Route:
 
 # --------------------------------------------------------------------------------------------------- helpers
 
-def tap_mac_for(port_mac):
+def tap_mac_for(port_mac) -> str:
     """MAC of the host-side tap that libvirt makes for a port: first octet ``fe``, the other five the port's
     (seed 000: port ``fa:16:3e:e9:6a:38`` -> ``tap60ad2c85-f3`` with ``fe:16:3e:e9:6a:38``)."""
     octets = port_mac.lower().split(":")
@@ -116,12 +116,12 @@ def tap_mac_for(port_mac):
     return ":".join(["fe"] + octets[1:])
 
 
-def default_route(routes):
+def default_route(routes) -> Optional[Route]:
     """The default route of a list of routes, or None."""
     return next((r for r in routes if r.is_default), None)
 
 
-def connected_route(routes, cidr):
+def connected_route(routes, cidr) -> Optional[Route]:
     """The route to ``cidr`` (a subnet), or None; compares networks so ``192.168.31.64/27`` matches itself."""
     network = ipaddress.ip_network(cidr, strict=False)
     for route in routes:
@@ -173,12 +173,12 @@ def _link_json(entry):
     )
 
 
-def parse_links(text):
+def parse_links(text) -> Dict[str, Link]:
     """``ip -j [-d] link show`` or ``ip -j [-d] addr show`` -> ``{name: Link}`` in the printed order."""
     return {link.name: link for link in map(_link_json, json_list(text, "ip -j link"))}
 
 
-def parse_routes(text):
+def parse_routes(text) -> List[Route]:
     """``ip -j route show`` -> ``[Route]``."""
     routes = []
     for entry in json_list(text, "ip -j route"):
@@ -255,7 +255,7 @@ def _address_text(words, line):
                    label=label)
 
 
-def parse_links_text(text):
+def parse_links_text(text) -> Dict[str, Link]:
     """Text of ``ip addr`` / ``ip link`` / ``ip -d link show`` (iproute2 or busybox) -> ``{name: Link}``."""
     out, fields, addresses = {}, None, []
 
@@ -301,7 +301,7 @@ _ROUTE_KEYS = {"via": "gateway", "dev": "dev", "proto": "protocol", "scope": "sc
 _ROUTE_TYPES = ("unicast", "local", "broadcast", "multicast", "unreachable", "prohibit", "blackhole", "throw", "nat")
 
 
-def parse_routes_text(text):
+def parse_routes_text(text) -> List[Route]:
     """Text of ``ip route`` (iproute2 or busybox) -> ``[Route]``."""
     routes = []
     for line in lines(text):
@@ -332,7 +332,7 @@ def parse_routes_text(text):
 
 # ---------------------------------------------------------------------------------------------- namespaces
 
-def parse_netns(text):
+def parse_netns(text) -> List[str]:
     """``ip netns`` (``qdhcp-<net> (id: 0)`` lines) or ``ip -j netns`` -> namespace names."""
     if str(text).lstrip().startswith("["):
         return [entry["name"] for entry in json_list(text, "ip -j netns")]

@@ -133,7 +133,7 @@ class Ruleset:
         except KeyError:
             raise KeyError(f"no table {name!r}; tables: {sorted(self.tables)}") from None
 
-    def chain(self, table, name):
+    def chain(self, table, name) -> Chain:
         """``ruleset.chain("filter", "neutron-linuxbri-i7a8c0a54-7")``; KeyError names the chains present."""
         chains = self.table(table).chains
         try:
@@ -144,7 +144,7 @@ class Ruleset:
     def has_chain(self, table, name):
         return table in self.tables and name in self.tables[table].chains
 
-    def jumps_to(self, name, table="filter"):
+    def jumps_to(self, name, table="filter") -> List[Rule]:
         """Rules of ``table`` that jump (or go) to chain ``name``."""
         return [rule for chain in self.table(table).chains.values() for rule in chain.rules if rule.target == name]
 
@@ -166,7 +166,7 @@ def _tokens(line, source):
         raise ParseError(source, f"unbalanced quoting ({error})", line) from None
 
 
-def parse_rule(line, source="iptables-save"):
+def parse_rule(line, source="iptables-save") -> Rule:
     """One ``-A CHAIN ...`` line (optionally ``[packets:bytes]`` in front) -> Rule."""
     raw = line.strip()
     counters = None
@@ -232,7 +232,7 @@ def parse_rule(line, source="iptables-save"):
 
 # -------------------------------------------------------------------------------------------- whole outputs
 
-def parse_iptables_save(text):
+def parse_iptables_save(text) -> Ruleset:
     """``iptables-save`` (or ``ip6tables-save``, with or without ``-c``) -> Ruleset."""
     ruleset = Ruleset()
     table = None
@@ -259,7 +259,7 @@ def parse_iptables_save(text):
     return ruleset
 
 
-def parse_iptables_S(text, table="filter"):
+def parse_iptables_S(text, table="filter") -> Ruleset:
     """``iptables [-t TABLE] -S`` -> Ruleset with that one table."""
     tab = Table(table)
     for line in lines(text):
@@ -344,7 +344,7 @@ def _extra_L(extra):
     return tuple(matches)
 
 
-def parse_iptables_L(text, table="filter"):
+def parse_iptables_L(text, table="filter") -> Ruleset:
     """``iptables [-t TABLE] -L`` (without ``-v``/``-n`` columns beyond the default) -> Ruleset.
 
     Lossy by nature (service names, ``anywhere``): ports are turned back to numbers for the usual services."""
@@ -369,7 +369,7 @@ def parse_iptables_L(text, table="filter"):
     return Ruleset({table: tab})
 
 
-def port_chain_names(port_id, prefix="neutron-linuxbri-"):
+def port_chain_names(port_id, prefix="neutron-linuxbri-") -> Dict[str, str]:
     """The ingress, egress and spoofing chains neutron's iptables firewall makes for a port:
     ``{"in": prefix+"i"+id[:10], "out": ..."o"..., "spoof": ..."s"...}``."""
     return {"in": f"{prefix}i{port_id[:10]}", "out": f"{prefix}o{port_id[:10]}", "spoof": f"{prefix}s{port_id[:10]}"}
