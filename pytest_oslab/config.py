@@ -31,6 +31,7 @@ Every problem is a ``ConfigError`` whose message is one line for the operator; n
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -150,7 +151,10 @@ def cloud_names() -> List[str]:
 def _region(config, name: str, config_file: Optional[str]):
     from openstack import exceptions
     try:
-        return config.get_one(cloud=name)
+        with warnings.catch_warnings():  # openstacksdk's deprecation notices (InfluxDB metrics) are not ours
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", module="openstack")
+            return config.get_one(cloud=name)
     except exceptions.ConfigException as e:
         names = sorted(n for n in config.get_cloud_names() if n != "defaults")
         if "not found" in str(e).lower():

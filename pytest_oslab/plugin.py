@@ -150,7 +150,7 @@ def pytest_report_header(config) -> List[str]:
         return []
     s = session.settings
     if not s.cloud:
-        return [f"oslab: {config.stash[NO_CLOUD]}"]
+        return []  # the one line on how to name a cloud comes at the end, when a test needed one
     admin = s.admin_cloud or "NAME-admin if present"
     return [f"oslab: cloud {s.cloud} (admin: {admin}), run {s.run_id}, keep {'yes' if s.keep else 'no'}, "
             f"timeouts {s.timeout:.0f}s/ssh {s.ssh_timeout:.0f}s/api {s.api_timeout:.0f}s"]
@@ -200,14 +200,20 @@ def outcome(what: str = ""):
     """Turn the core's errors into pytest outcomes: a skip with its reason, or a one-line failure."""
     from keystoneauth1.exceptions import ClientException
     from openstack.exceptions import SDKException
+    skip = fail = None
     try:
         yield
     except (Unavailable, NotFound) as e:
-        pytest.skip(str(e))
+        skip = str(e)
     except (oslab_config.ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError) as e:
-        pytest.fail(f"oslab: {e}", pytrace=False)
+        fail = f"oslab: {e}"
     except (SDKException, ClientException) as e:
-        pytest.fail(f"oslab: {describe(e, what)}", pytrace=False)
+        fail = f"oslab: {describe(e, what)}"
+    # raised outside the except blocks, so the report shows the one line and no chained traceback
+    if skip is not None:
+        raise pytest.skip.Exception(skip) from None
+    if fail is not None:
+        raise pytest.fail.Exception(fail, pytrace=False) from None
 
 
 @pytest.fixture(scope="session")

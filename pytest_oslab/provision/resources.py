@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from pytest_oslab.provision.naming import Naming
@@ -35,10 +36,19 @@ class Keypair:
     name: str
     public_key: str
     pkey: Any  # paramiko.PKey
+    private_key: str = field(default="", repr=False)  # OpenSSH PEM text, registered as a secret
     resource: Any = None
 
     def __repr__(self) -> str:  # never show the key
         return f"Keypair(name={self.name!r})"
+
+    def write_private_key(self, path: str) -> str:
+        """Write the private key to ``path`` with mode 0600 (for a manual ``ssh -i``); returns the path."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.private_key)
+        os.chmod(path, 0o600)
+        return path
 
 
 def generate_keypair(name: str) -> Keypair:
@@ -53,7 +63,8 @@ def generate_keypair(name: str) -> Keypair:
     SECRETS.add(private)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode()
-    return Keypair(name=name, public_key=f"{public} {name}", pkey=paramiko.Ed25519Key(file_obj=io.StringIO(private)))
+    return Keypair(name=name, public_key=f"{public} {name}", pkey=paramiko.Ed25519Key(file_obj=io.StringIO(private)),
+                   private_key=private)
 
 
 def image_user(image, configured: Optional[str] = None) -> str:
