@@ -10,7 +10,7 @@ cap node-link.json ip -j -d link show
 cap node-addr.json ip -j addr show
 cap node-route.json ip -j route show
 cap node-netns.txt ip netns
-cap node-iptables-save.txt iptables-save
+cap node-iptables-save.txt "$(command -v iptables-save || echo iptables-legacy-save)"
 cap node-ss.txt ss -Htulpn
 cap node-bridge-link.json bridge -j link show
 cap virsh-list.txt virsh list --all
