@@ -40,7 +40,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 from .steps import LabError, Step
 
-BUILDER_VERSION = 1
 FILES = Path(__file__).parent / "files"
 
 KERNEL_PACKAGE = "linux-image-amd64"
@@ -60,7 +59,7 @@ GUEST_FILES = (
     ("guest-inittab", "etc/inittab", 0o644),
     ("guest-rcS", "etc/init.d/rcS", 0o755),
     ("guest-net", "bin/oslab-net", 0o755),
-    ("guest-udhcpc", "usr/share/udhcpc/default.script", 0o755),
+    ("guest-udhcpc", "etc/udhcpc/default.script", 0o755),     # busybox udhcpc's default
     ("guest-json.awk", "etc/oslab/json.awk", 0o644),
     ("guest-power", "etc/acpi/PWRF/00000080", 0o755),
 )
@@ -376,37 +375,42 @@ def _bundle_dir(cache: Path, deb_hash: str, groups: Dict[str, Sequence[str]]) ->
     return cache / f"kernel-{key}"
 
 
-def _module_name(path: str, data: bytes) -> Tuple[str, List[str]]:
-    info = modinfo(data)
-    base = posixpath.basename(path).split(".ko")[0]
-    name = info.get("name") or base.replace("-", "_")
-    return name, [d for d in info.get("depends", "").split(",") if d]
+def _kernel_tar(deb: Path, dest: Path) -> Path:
+    """The kernel package's data as a plain tar in ``dest``: decompressed once, then read at random."""
+    tar = dest / "data.tar"
+    with open(tar, "wb") as out:
+        proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=out, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise LabError(f"cannot read {deb.name}: {proc.stderr.decode(errors='replace').strip()}")
+    return tar
 
 
-def _read_kernel(deb: Path, keep: set, known: Optional[Dict[str, List[str]]] = None):
-    """One pass over the kernel package: (version, vmlinuz, {module: depends}, {module: .ko kept}).
-
-    Every module's modinfo is read; the content is kept for the modules in ``keep``, which grows with
-    their dependencies as they are met (a dependency met earlier is fetched by a second pass).
-    """
-    version, vmlinuz, depends, blobs = None, None, {}, {}
-    for name, member, read in deb_members(deb):
-        if not member.isfile():
-            continue
-        if name.startswith("boot/vmlinuz-"):
-            version, vmlinuz = name[len("boot/vmlinuz-"):], read()
-        elif name.startswith("lib/modules/") and (name.endswith(".ko") or name.endswith(".ko.xz")):
-            if known is not None and posixpath.basename(name).split(".ko")[0].replace("-", "_") not in keep:
+def _read_kernel(tar_path: Path, wanted: Iterable[str]) -> Tuple[str, bytes, Dict[str, List[str]], Dict[str, bytes]]:
+    """(version, vmlinuz, {module: depends}, {module: .ko}) for ``wanted`` and everything they depend on."""
+    with tarfile.open(tar_path) as tar:
+        vmlinuz, files = None, {}
+        for member in tar:
+            name = member.name[2:] if member.name.startswith("./") else member.name
+            if not member.isfile():
                 continue
-            data = read()
-            if name.endswith(".xz"):
+            if name.startswith("boot/vmlinuz-"):
+                vmlinuz = member
+            elif name.startswith("lib/modules/") and re.search(r"\.ko(\.xz)?$", name):
+                files[posixpath.basename(name).split(".ko")[0].replace("-", "_")] = member
+        if vmlinuz is None:
+            raise LabError("the kernel package has no boot/vmlinuz-*")
+        depends, blobs, pending = {}, {}, list(wanted)
+        while pending:
+            module = pending.pop()
+            if module in blobs or module not in files:
+                continue   # a module the package lacks is reported by module_order, with what needs it
+            data = tar.extractfile(files[module]).read()
+            if files[module].name.endswith(".xz"):
                 data = lzma.decompress(data)
-            module, deps = _module_name(name, data)
-            depends[module] = deps
-            if module in keep:
-                blobs[module] = data
-                keep.update(deps)
-    return version, vmlinuz, depends, blobs
+            blobs[module] = data
+            depends[module] = [d for d in modinfo(data).get("depends", "").split(",") if d]
+            pending.extend(depends[module])
+        return vmlinuz.name.split("vmlinuz-", 1)[1], tar.extractfile(vmlinuz).read(), depends, blobs
 
 
 def kernel_bundle(deb: Path, deb_hash: str, cache: Path, groups: Dict[str, Sequence[str]] = MODULE_GROUPS
@@ -415,17 +419,15 @@ def kernel_bundle(deb: Path, deb_hash: str, cache: Path, groups: Dict[str, Seque
     bundle = KernelBundle(_bundle_dir(cache, deb_hash, groups))
     if bundle.ready:
         return bundle
-    wanted = {m for roots in groups.values() for m in roots}
-    version, vmlinuz, depends, blobs = _read_kernel(deb, set(wanted))
-    if vmlinuz is None:
-        raise LabError(f"{deb.name} has no boot/vmlinuz-*")
-    order = module_order(depends, groups)
-    missing = {m for names in order.values() for m in names} - set(blobs)
-    if missing:   # dependencies met before the module needing them: fetch them now
-        blobs.update(_read_kernel(deb, set(missing), known=depends)[3])
     tmp = bundle.path.with_name(f".{bundle.path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "modules").mkdir(parents=True)
+    try:
+        wanted = [m for roots in groups.values() for m in roots]
+        version, vmlinuz, depends, blobs = _read_kernel(_kernel_tar(deb, tmp), wanted)
+    finally:
+        (tmp / "data.tar").unlink(missing_ok=True)
+    order = module_order(depends, groups)
     (tmp / "vmlinuz").write_bytes(vmlinuz)
     for names in order.values():
         for name in names:
@@ -566,7 +568,7 @@ def initramfs(kernel: KernelBundle, tree: PackageTree, build_info: str) -> bytes
 
 def _inputs(debs: Dict[str, Deb]) -> dict:
     return {
-        "builder": BUILDER_VERSION,
+        "builder": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),   # any change to this code
         "packages": {k: [d.filename, d.hash] for k, d in sorted(debs.items())},
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(guest_files().items())},
         "modules": MODULE_GROUPS,
