@@ -25,6 +25,8 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           image_user: root            # optional: login user of that image (default: known per image name)
           flavor: m1.nano             # optional: flavor name or id (default: the smallest that fits)
           provider_network: provider  # optional: the flat/external network to use (default: discovered)
+          driver: linuxbridge         # optional, informational: the ML2 driver the deployer says it runs; the
+                                      # suite still discovers drivers through the API (capabilities)
 
 Every problem is a ``ConfigError`` whose message is one line for the operator; no secret is ever part of it.
 """
@@ -40,7 +42,7 @@ import yaml
 from pytest_oslab.secrets import SECRETS, Secrets
 
 OSLAB_KEYS = frozenset({
-    "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network",
+    "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network", "driver",
 })
 
 
@@ -60,6 +62,7 @@ class OslabConfig:
     image_user: Optional[str] = None
     flavor: Optional[str] = None
     provider_network: Optional[str] = None
+    driver: Optional[str] = None
 
     @classmethod
     def from_entry(cls, cloud: str, data: Any) -> "OslabConfig":

@@ -114,13 +114,15 @@ def _progress(config):
         if reporter is None or getattr(config, "workerinput", None) is not None or config.get_verbosity() < 0:
             return
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            reporter.write_line(f"oslab: {line}")
+            reporter.write_line(line if line.startswith("oslab: ") else f"oslab: {line}")
     return write
 
 
 def pytest_configure(config):
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    # openstacksdk's notices about its own future API changes say nothing about the cloud under test
+    config.addinivalue_line("filterwarnings", "ignore::openstack.warnings._RemovedInSDKWarning")
     install_log_redaction()
     settings = settings_from(config)
     if settings.cloud and not (config.option.help or config.option.version):

@@ -139,7 +139,7 @@ def discover(conn, admin_conn=None) -> Capabilities:
     caps.type_drivers = {n.provider_network_type for n in networks if n.provider_network_type}
     if admin_conn is not None:
         caps.agents = [Agent(a.id, a.agent_type, a.binary, a.host, bool(a.is_alive), bool(a.is_admin_state_up),
-                             dict(a.configurations or {})) for a in admin_conn.network.agents()]
+                             dict(a.configuration or {})) for a in admin_conn.network.agents()]
         caps.mechanism_drivers = drivers_from_agents(caps.agents)
         for h in admin_conn.compute.hypervisors(details=True):
             caps.hypervisors[h.name] = getattr(h, "host_ip", None)
