@@ -1,0 +1,98 @@
+"""Inside the guests (G1-G2, H3-H6): the NIC of a port as the guest sees it, and reachability between guests.
+
+A guest is anything with ``run(command) -> rc/stdout/stderr`` (``pytest_oslab.access.guests.Guest``); commands
+are the ones busybox and cirros have (``ip addr``, ``ping``), parsed with the facts' text parsers.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from pytest_oslab.checks import names
+from pytest_oslab.checks.core import Check, CheckFailed, Where, attach, wait_until
+from pytest_oslab.facts import iproute
+
+
+def guest_run(guest, command: str, ok: bool = True):
+    result = guest.run(command)
+    text = result.stdout if result.rc == 0 else f"{result.stdout}{result.stderr}\n(exit status {result.rc})"
+    attach(f"guest {guest.server.name}: {command}", text)
+    if ok and result.rc != 0:
+        first = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or [""])[-1]
+        raise CheckFailed(f"guest {guest.server.name}: `{command}` exited {result.rc}: {first}")
+    return result
+
+
+def guest_links(guest) -> Dict[str, iproute.Link]:
+    return iproute.parse_links_text(guest_run(guest, "ip addr").stdout)
+
+
+def nic_of(links: Dict[str, iproute.Link], mac: str) -> Optional[iproute.Link]:
+    return next((link for link in links.values() if (link.mac or "").lower() == mac.lower()), None)
+
+
+def check_guest_nic(guest, port, network, subnet) -> None:
+    """G1: ``ip addr`` in the guest shows the port's MAC on a NIC that is UP, with the fixed IP and the subnet's
+    prefix, at the network's MTU."""
+    with Check("the guest's NIC has the port's MAC, fixed IP and prefix, is UP at the network's MTU",
+               Where(server=guest.server, port=port, network=network)) as c:
+        links = guest_links(guest)
+        nic = nic_of(links, port.mac_address)
+        if nic is None:
+            c.fail(f"NIC with MAC {port.mac_address}: expected in the guest, actual "
+                   f"{', '.join(f'{n} {link.mac}' for n, link in links.items()) or 'no NIC'}")
+        ip = names.fixed_ip_on(port, subnet)
+        expected = f"{ip}/{names.prefixlen(subnet)}"
+        have = [str(a) for a in nic.ipv4()]
+        c.require(expected in have, f"{nic.name} address: expected {expected}, actual {', '.join(have) or 'none'}")
+        c.expect(f"{nic.name} state UP", True, nic.up)
+        c.expect(f"{nic.name} MTU", network.mtu, nic.mtu, "network MTU")
+
+
+def check_ping(guest, address: str, count: int = 3, timeout: float = 30, peer: str = "") -> None:
+    """G2/H4: the guest pings ``address`` (retried up to ``timeout`` seconds: ARP and flows may need a moment)."""
+    who = f" ({peer})" if peer else ""
+
+    def probe():
+        with Check(f"the guest reaches {address}{who} by ping", Where(server=guest.server)) as c:
+            result = guest_run(guest, f"ping -c {count} -W 2 {address}", ok=False)
+            c.require(result.rc == 0, f"ping {address}: expected replies, actual none "
+                                      f"({(result.stdout.strip().splitlines() or ['no output'])[-1]})")
+    wait_until(probe, timeout)
+
+
+def check_no_ping(guest, address: str, count: int = 2, peer: str = "") -> None:
+    """S5: the guest does not reach ``address`` by ping (a rule that forbids it is in force)."""
+    who = f" ({peer})" if peer else ""
+    with Check(f"the guest no longer reaches {address}{who} by ping", Where(server=guest.server)) as c:
+        result = guest_run(guest, f"ping -c {count} -W 2 {address}", ok=False)
+        c.require(result.rc != 0, f"ping {address}: expected no reply, actual replies")
+
+
+def wait_nic(guest, port, present: bool = True, timeout: float = 60) -> Optional[iproute.Link]:
+    """H3/H5/H6: wait until the guest shows (or no longer shows) a NIC with the port's MAC; the NIC, or None."""
+    state = "shows" if present else "no longer shows"
+
+    def probe():
+        with Check(f"the guest {state} a NIC with the port's MAC", Where(server=guest.server, port=port)) as c:
+            links = guest_links(guest)
+            nic = nic_of(links, port.mac_address)
+            if present:
+                c.require(nic is not None, f"NIC with MAC {port.mac_address}: expected, actual "
+                                           f"{', '.join(f'{n} {link.mac}' for n, link in links.items())}")
+            else:
+                c.require(nic is None, f"NIC with MAC {port.mac_address}: expected gone, actual "
+                                       f"{nic.name if nic else ''}")
+            return nic
+    return wait_until(probe, timeout)
+
+
+def configure_nic(guest, nic: str, port, subnet) -> None:
+    """H4/H6: give ``nic`` the port's IP with the subnet's prefix and bring it up, as seed 004 does by hand (an
+    address a DHCP client already set is kept)."""
+    ip = names.fixed_ip_on(port, subnet)
+    cidr = f"{ip}/{names.prefixlen(subnet)}"
+    links = guest_links(guest)
+    if nic in links and links[nic].has_address(ip):
+        guest_run(guest, f"ip link set {nic} up")
+        return
+    guest_run(guest, f"ip addr add {cidr} dev {nic} && ip link set {nic} up")

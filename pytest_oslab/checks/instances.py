@@ -1,0 +1,96 @@
+"""Instances (I1, I5-I7, I10): the server in the API, its libvirt domain and interface, its tap on the compute node."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pytest_oslab.checks import names
+from pytest_oslab.checks.core import Check, Where
+from pytest_oslab.checks.nodes import NodeFacts
+
+
+def check_server_active(server, port, subnet) -> None:
+    """I1: the server is ACTIVE and its address on the network is inside the subnet's allocation pool."""
+    with Check("the server is ACTIVE with an address from the allocation pool", Where(server=server, port=port)) as c:
+        c.expect("status", "ACTIVE", server.status)
+        ip = names.fixed_ip_on(port, subnet)
+        if c.require(ip, f"no IPv4 address on subnet {subnet.name or subnet.id} ({subnet.cidr})"):
+            c.require(names.in_pools(ip, subnet), f"IP {ip}: expected inside the allocation pool "
+                                                  f"{names.pools_text(subnet)}")
+
+
+def check_domain_running(node: NodeFacts, server, instance_name: str) -> None:
+    """I5: on the compute host, the server's libvirt domain (``OS-EXT-SRV-ATTR:instance_name``) runs."""
+    with Check("the libvirt domain runs on the compute host", Where(server=server, device=instance_name,
+                                                                   node=node.name)) as c:
+        result = node.run(f"virsh domstate {instance_name}", ok=False)
+        if result.rc != 0:
+            c.fail(f"domain {instance_name}: expected running, actual unknown to libvirt "
+                   f"({(result.stderr or '').strip()[:200]})")
+        c.expect(f"domain {instance_name} state", "running", result.stdout.strip())
+
+
+def expected_interface(port, network, driver: str, firewall: Optional[str]):
+    """(type, source bridge) of the libvirt ``<interface>`` for a port under a driver and firewall."""
+    if driver == "linuxbridge":
+        return "bridge", names.brq(network.id)
+    if driver == "openvswitch" and firewall == "iptables_hybrid":
+        return "bridge", names.qbr(port.id)
+    return "ethernet", None
+
+
+def check_domain_interface(node: NodeFacts, server, instance_name: str, port, network, driver: str,
+                           firewall: Optional[str] = None, model: str = "virtio") -> None:
+    """I6: the domain's ``<interface>`` for the port: MAC = port MAC, target ``tap<port>``, model virtio, MTU = network
+    MTU, type ``bridge`` with source ``brq<net>`` (Linux bridge) / ``qbr<port>`` (OVS hybrid), else ``ethernet``."""
+    tap = names.tap(port.id)
+    where = Where(server=server, port=port, network=network, device=f"{instance_name} <interface> {tap}",
+                  node=node.name)
+    with Check("the libvirt interface carries the port's MAC, tap, model and the network's MTU", where) as c:
+        domain = node.domain(instance_name)
+        mine = [i for i in domain.interfaces if (i.mac or "").lower() == port.mac_address.lower()]
+        if not mine:
+            c.fail(f"<interface> with MAC {port.mac_address}: expected, actual "
+                   f"{', '.join(f'{i.mac} ({i.target})' for i in domain.interfaces) or 'no interface'}")
+        iface = mine[0]
+        kind, source = expected_interface(port, network, driver, firewall)
+        c.expect("target dev", tap, iface.target)
+        c.expect("model", model, iface.model)
+        c.expect("mtu size", network.mtu, iface.mtu, "network MTU")
+        c.expect("type", kind, iface.type, f"ML2/{driver}" + (f", firewall {firewall}" if firewall else ""))
+        if source:
+            c.expect("source bridge", source, iface.source_bridge)
+
+
+def expected_master(port, network, driver: str, firewall: Optional[str]) -> str:
+    if driver == "linuxbridge":
+        return names.brq(network.id)
+    if driver == "openvswitch" and firewall == "iptables_hybrid":
+        return names.qbr(port.id)
+    return "ovs-system"
+
+
+def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Optional[str] = None) -> None:
+    """I7: the tap is UP, MTU = network MTU, master ``brq<net>`` (Linux bridge) / ``ovs-system`` (OVS, OVN),
+    its MAC ``fe:`` and the port MAC's last five octets."""
+    tap = names.tap(port.id)
+    where = Where(server=server, port=port, network=network, device=tap, node=node.name)
+    with Check("the tap is UP at the network's MTU, in its bridge, with the port's MAC", where) as c:
+        links = node.links()
+        if tap not in links:
+            c.fail(f"device {tap}: expected on the compute node, actual absent")
+        link = links[tap]
+        c.expect("state UP", True, link.up)
+        c.expect("MTU", network.mtu, link.mtu, "network MTU")
+        c.expect("master", expected_master(port, network, driver, firewall), link.master)
+        c.expect("MAC", names.tap_mac(port.mac_address), (link.mac or "").lower(), "fe: + the port MAC's last five")
+
+
+def check_no_instance_namespace(node: NodeFacts, server, port) -> None:
+    """I10: no network namespace is made on the compute host for the instance: its tap is in the root namespace
+    and no namespace is named after the server or its port."""
+    tap = names.tap(port.id)
+    with Check("the instance has no network namespace of its own", Where(server=server, port=port,
+                                                                        node=node.name)) as c:
+        found = [ns for ns in node.namespaces() if server.id in ns or port.id[:11] in ns]
+        c.require(not found, f"namespaces named after the instance: expected none, actual {', '.join(found)}")
+        c.require(tap in node.links(), f"device {tap}: expected in the root namespace, actual absent")

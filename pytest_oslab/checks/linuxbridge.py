@@ -1,0 +1,62 @@
+"""ML2/Linux bridge devices (N13, I9): ``brq<net>`` with its uplink (the physical interface or ``vxlan-<vni>``)
+and the DHCP tap, and the vxlan device's id, tunnel address, UDP port and MTU."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pytest_oslab.checks import names
+from pytest_oslab.checks.core import Check, Where
+from pytest_oslab.checks.nodes import NodeFacts
+
+
+def uplink(network, physical_interface: Optional[str]) -> Optional[str]:
+    """The device ``brq<net>`` must hold besides the taps: ``vxlan-<vni>`` or the mapped physical interface."""
+    if network.provider_network_type == "vxlan":
+        return names.vxlan(network.provider_segmentation_id)
+    if network.provider_network_type == "vlan" and physical_interface:
+        return f"{physical_interface}.{network.provider_segmentation_id}"
+    return physical_interface
+
+
+def check_bridge_members(node: NodeFacts, network, physical_interface: Optional[str] = None,
+                         dhcp_port=None) -> None:
+    """N13: ``brq<net>`` holds the physical interface (flat; from the agent's ``interface_mappings``) or
+    ``vxlan-<vni>`` (vxlan), and the DHCP port's tap on a node that serves the network's DHCP."""
+    bridge = names.brq(network.id)
+    with Check("the network's bridge holds its uplink and the DHCP tap",
+               Where(network=network, device=bridge, node=node.name)) as c:
+        links = node.links()
+        if bridge not in links:
+            c.fail(f"bridge {bridge}: expected, actual absent")
+        members = sorted(name for name, link in links.items() if link.master == bridge)
+        expected = uplink(network, physical_interface)
+        if expected:
+            c.require(expected in members, f"member {expected} ({network.provider_network_type} uplink): expected, "
+                                           f"actual members {', '.join(members) or 'none'}")
+        if dhcp_port is not None:
+            tap = names.tap(dhcp_port.id)
+            c.require(tap in members, f"member {tap} (DHCP port {dhcp_port.id}): expected, actual members "
+                                      f"{', '.join(members) or 'none'}")
+
+
+def check_vxlan_device(node: NodeFacts, network, tunnel_ip: Optional[str],
+                       udp_port: int = names.LINUXBRIDGE_VXLAN_PORT) -> None:
+    """I9: ``brq<net>`` and ``vxlan-<vni>`` at the network MTU, ``vxlan-<vni>`` enslaved to the bridge with id =
+    segmentation id, ``local`` = the agent's tunnel IP, and the agent's UDP port (8472 by default)."""
+    bridge, device = names.brq(network.id), names.vxlan(network.provider_segmentation_id)
+    with Check("the vxlan device carries the network's VNI from the tunnel address, in the bridge, at its MTU",
+               Where(network=network, device=device, node=node.name)) as c:
+        links = node.links()
+        for name in (bridge, device):
+            if name not in links:
+                c.fail(f"device {name}: expected, actual absent")
+        vx, br = links[device], links[bridge]
+        c.expect(f"{bridge} MTU", network.mtu, br.mtu, "network MTU")
+        c.expect(f"{device} MTU", network.mtu, vx.mtu, "network MTU")
+        c.expect(f"{device} master", bridge, vx.master)
+        if c.require(vx.vxlan is not None, f"{device}: expected kind vxlan, actual {vx.kind or 'unknown'}"):
+            c.expect(f"{device} id", network.provider_segmentation_id, vx.vxlan.id, "segmentation id")
+            if tunnel_ip:
+                c.expect(f"{device} local", tunnel_ip, vx.vxlan.local, "the L2 agent's tunneling_ip")
+            c.expect(f"{device} dstport", udp_port, vx.vxlan.port)
+        c.expect(f"{device} state UP", True, vx.up)

@@ -1,0 +1,127 @@
+"""A node seen through the facts parsers: each fact is a method over one command, and every command is evidence.
+
+``NodeFacts(host, name)`` wraps a testinfra host (anything with ``run(command)`` returning ``rc``/``stdout``/
+``stderr``) and the name the API gives the node. ``node.links("qdhcp-…")["ns-1234"].mtu`` reads like the fact;
+the command and its output are attached to the running test as it goes (``core.attach``).
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Dict, List, Optional
+
+from pytest_oslab.checks.core import CheckFailed, attach
+from pytest_oslab.facts import dnsmasq, iproute, iptables, libvirt, neigh, nova_status, ovs, processes, sockets
+
+
+class NodeFacts:
+    def __init__(self, host, name: str):
+        self.host = host
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"NodeFacts({self.name!r})"
+
+    # --- commands ----------------------------------------------------------------------------------------------
+    def run(self, command: str, ok: bool = True, quiet: bool = False):
+        """Run ``command`` on the node and keep its output as evidence; CheckFailed when it fails and ``ok``."""
+        result = self.host.run(command)
+        rc, out, err = result.rc, result.stdout or "", result.stderr or ""
+        if not quiet:
+            text = out if rc == 0 else f"{out}{err}\n(exit status {rc})"
+            attach(f"{self.name}: {command}", text)
+        if ok and rc != 0:
+            first = (err.strip().splitlines() or out.strip().splitlines() or [""])[-1]
+            raise CheckFailed(f"node {self.name}: `{command}` exited {rc}: {first}")
+        return result
+
+    def output(self, command: str) -> str:
+        return self.run(command).stdout
+
+    @staticmethod
+    def _in(namespace: Optional[str], command: str) -> str:
+        return f"ip netns exec {shlex.quote(namespace)} {command}" if namespace else command
+
+    # --- kernel networking -------------------------------------------------------------------------------------
+    def links(self, namespace: Optional[str] = None) -> Dict[str, iproute.Link]:
+        """Every link with its details and addresses: ``ip -j -d addr show`` (in ``namespace`` when given)."""
+        ns = f"-n {shlex.quote(namespace)} " if namespace else ""
+        return iproute.parse_links(self.output(f"ip {ns}-j -d addr show"))
+
+    def routes(self, namespace: Optional[str] = None) -> List[iproute.Route]:
+        ns = f"-n {shlex.quote(namespace)} " if namespace else ""
+        return iproute.parse_routes(self.output(f"ip {ns}-j route show"))
+
+    def namespaces(self) -> List[str]:
+        return iproute.parse_netns(self.output("ip netns list"))
+
+    def neighbours(self, namespace: Optional[str] = None) -> List[neigh.Neighbour]:
+        ns = f"-n {shlex.quote(namespace)} " if namespace else ""
+        return neigh.parse_neigh(self.output(f"ip {ns}-j neigh show"))
+
+    def arping(self, namespace: Optional[str], device: str, ip: str, count: int = 3) -> str:
+        """``arping`` from a namespace (evidence for triage; never fails on no answer)."""
+        return self.run(self._in(namespace, f"arping -c {count} -w {count + 1} -I {shlex.quote(device)} {ip}"),
+                        ok=False).stdout
+
+    def link_counters(self, device: str, namespace: Optional[str] = None) -> str:
+        ns = f"-n {shlex.quote(namespace)} " if namespace else ""
+        return self.run(f"ip {ns}-s -d link show dev {shlex.quote(device)}", ok=False).stdout
+
+    def sockets(self, namespace: Optional[str] = None) -> List[sockets.Socket]:
+        return sockets.parse_ss(self.output(self._in(namespace, "ss -Htulpn")))
+
+    def iptables(self) -> iptables.Ruleset:
+        return iptables.parse_iptables_save(self.output("iptables-save -t filter"))
+
+    # --- files and processes -----------------------------------------------------------------------------------
+    def read(self, path: str, missing_ok: bool = False) -> Optional[str]:
+        """The text of ``path``; None when it does not exist and ``missing_ok``."""
+        quoted = shlex.quote(path)
+        result = self.run(f"cat {quoted}", ok=not missing_ok)
+        if result.rc != 0:
+            return None
+        return result.stdout
+
+    def processes(self) -> List[processes.Process]:
+        return processes.parse_ps(self.output("ps -ww -eo pid,args"))
+
+    def dnsmasq_of(self, network_id: str) -> List[processes.Process]:
+        """The dnsmasq processes serving ``network_id`` (their files live under /var/lib/neutron/dhcp/<net>/)."""
+        return processes.find(self.processes(), "dnsmasq", f"/var/lib/neutron/dhcp/{network_id}/")
+
+    def dnsmasq_command(self, process: processes.Process) -> dnsmasq.DnsmasqCommand:
+        return dnsmasq.parse_cmdline(process.args)
+
+    # --- libvirt, OVS, nova ------------------------------------------------------------------------------------
+    def domain(self, name: str) -> libvirt.Domain:
+        return libvirt.parse_domain_xml(self.output(f"virsh dumpxml {shlex.quote(name)}"))
+
+    def domain_state(self, name: str) -> str:
+        return self.output(f"virsh domstate {shlex.quote(name)}").strip()
+
+    def ovs_bridges(self) -> List[ovs.Bridge]:
+        return ovs.parse_bridges(self.output("ovs-vsctl --format=json list Bridge"))
+
+    def ovs_ports(self) -> List[ovs.Port]:
+        return ovs.parse_ports(self.output("ovs-vsctl --format=json list Port"))
+
+    def ovs_interfaces(self) -> List[ovs.Interface]:
+        return ovs.parse_interfaces(self.output("ovs-vsctl --format=json list Interface"))
+
+    def ovs_controllers(self) -> List[ovs.Target]:
+        return ovs.parse_targets(self.output("ovs-vsctl --format=json list Controller"))
+
+    def upgrade_check(self) -> List[nova_status.UpgradeCheck]:
+        """``nova-status upgrade check`` (it exits 1 on warnings, 2 on failures: the table says which)."""
+        result = self.run("nova-status upgrade check", ok=False)
+        if result.rc not in (0, 1, 2):
+            raise CheckFailed(f"node {self.name}: `nova-status upgrade check` exited {result.rc}: "
+                              f"{(result.stderr.strip().splitlines() or [''])[-1]}")
+        return nova_status.parse_upgrade_check(result.stdout)
+
+
+def facts_of(node, name: Optional[str] = None) -> NodeFacts:
+    """``node`` as NodeFacts: NodeFacts stay as they are; a testinfra host is wrapped (named by ``name``)."""
+    if isinstance(node, NodeFacts):
+        return node
+    return NodeFacts(node, name or getattr(getattr(node, "backend", None), "hostname", None) or "node")

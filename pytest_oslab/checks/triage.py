@@ -1,0 +1,101 @@
+"""D1: when a guest cannot be reached, attach what tells why without logging in: its console log, the DHCP
+leases of its network, ARP from the DHCP namespace to its IP, its tap's counters and its port's chains.
+
+``gather`` is best effort: each piece that cannot be had says so in its own attachment, and nothing it does can
+hide the failure that called it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, List, Optional, Tuple
+
+from pytest_oslab.checks import names
+from pytest_oslab.checks.core import attach
+from pytest_oslab.checks.nodes import NodeFacts
+
+
+def _safely(what: str, make: Callable[[], str]) -> Tuple[str, str]:
+    try:
+        return what, make()
+    except Exception as e:  # evidence only: a failure to gather it must not replace the real failure
+        return what, f"({what} unavailable: {type(e).__name__}: {e})"
+
+
+def chains_text(node: NodeFacts, port_id: str, driver: str) -> str:
+    """The port's chains as ``iptables-save`` prints them, and the jumps to them."""
+    text = node.run("iptables-save -c -t filter", quiet=True).stdout
+    wanted = set(names.chains(port_id, driver)[k] for k in ("in", "out", "spoof"))
+    tap = names.tap(port_id)
+    kept = [line for line in text.splitlines()
+            if any(w in line for w in wanted) or tap in line or line.startswith(("*", "COMMIT"))]
+    return "\n".join(kept) or "(no rule names the port)"
+
+
+def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[NodeFacts] = (),
+           console: Optional[Callable[[], str]] = None, driver: str = "linuxbridge") -> List[Tuple[str, str]]:
+    """Attach the D1 evidence for ``server``'s ``port`` on ``network``; returns what was attached."""
+    pieces: List[Tuple[str, str]] = []
+    ip = next((ip for ip, _ in names.ipv4_fixed_ips(port)), None)
+    if console is not None:
+        pieces.append(_safely(f"console log of {server.name}", console))
+    for node in dhcp:
+        namespace = names.qdhcp(network.id)
+        leases = f"{names.dhcp_dir(network.id)}/leases"
+        pieces.append(_safely(f"{node.name}: DHCP leases of network {network.name or network.id}",
+                              lambda node=node, path=leases: node.run(f"cat {path}", ok=False, quiet=True).stdout
+                              or "(no leases)"))
+        if ip:
+            device = _dhcp_device(node, namespace)
+            pieces.append(_safely(f"{node.name}: arping {ip} from {namespace}",
+                                  lambda node=node, ns=namespace, dev=device: node.run(
+                                      f"ip netns exec {ns} arping -c 3 -w 4 -I {dev} {ip}", ok=False,
+                                      quiet=True).stdout or "(no output)"))
+            pieces.append(_safely(f"{node.name}: neighbours in {namespace}",
+                                  lambda node=node, ns=namespace: node.run(f"ip -n {ns} neigh show", ok=False,
+                                                                           quiet=True).stdout or "(none)"))
+    if compute is not None:
+        tap = names.tap(port.id)
+        pieces.append(_safely(f"{compute.name}: counters of {tap}",
+                              lambda: compute.run(f"ip -s -d link show dev {tap}", ok=False, quiet=True).stdout
+                              or f"({tap} not found)"))
+        if driver in ("linuxbridge", "openvswitch"):
+            pieces.append(_safely(f"{compute.name}: iptables chains of port {port.id[:11]}",
+                                  lambda: chains_text(compute, port.id, driver)))
+    for title, text in pieces:
+        attach(f"D1 triage: {title}", text)
+    return pieces
+
+
+def _dhcp_device(node: NodeFacts, namespace: str) -> str:
+    """The DHCP device in ``namespace`` (the ``ns-``/``tap`` device that is not ``lo``)."""
+    result = node.run(f"ip -n {namespace} -o link show", ok=False, quiet=True)
+    for line in (result.stdout or "").splitlines():
+        name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if name.startswith(("ns-", "tap")):
+            return name
+    return "any"
+
+
+def check_triage_readable(pieces: List[Tuple[str, str]], server, port) -> None:
+    """D1: the evidence gathered for a guest tells its story: a console log, a lease for its MAC, an ARP answer
+    from its MAC to the DHCP namespace, its tap's counters, its port's chains."""
+    from pytest_oslab.checks.core import Check, Where
+    mac = port.mac_address.lower()
+    tap = names.tap(port.id)
+    with Check("the triage evidence for the guest is complete", Where(server=server, port=port)) as c:
+        by_kind = {}
+        for title, text in pieces:
+            for kind in ("console log", "DHCP leases", "arping", "counters", "iptables chains"):
+                if kind in title:
+                    by_kind.setdefault(kind, []).append(text)
+        for kind in ("console log", "DHCP leases", "arping", "counters", "iptables chains"):
+            texts = by_kind.get(kind, [])
+            if not c.require(texts, f"{kind}: expected in the triage, actual not gathered"):
+                continue
+            unavailable = [t for t in texts if t.startswith("(") and "unavailable" in t[:200]]
+            c.require(not unavailable, f"{kind}: expected, actual {unavailable[0][:200] if unavailable else ''}")
+        c.require(any(t.strip() for t in by_kind.get("console log", [])), "console log: expected text, actual empty")
+        c.require(any(mac in t.lower() for t in by_kind.get("DHCP leases", [])),
+                  f"DHCP leases: expected a lease for {mac}, actual none")
+        c.require(any(mac in t.lower() for t in by_kind.get("arping", [])),
+                  f"arping: expected an answer from {mac}, actual none")
+        c.require(any(tap in t for t in by_kind.get("counters", [])), f"counters: expected {tap}'s, actual none")

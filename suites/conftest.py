@@ -1,0 +1,417 @@
+"""What the suites share: fact markers and their per-fact count, driver applicability, the servers the run boots
+(all at once, on first use, only the ones the collected tests need), nodes seen through the facts parsers, and
+guests reached with D1 triage attached when they cannot be.
+
+Markers (filter with ``-m``):
+    fact(ID)        the documented fact a check proves (C1..D1 of documented-facts.md); counted at the end
+    dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
+    iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
+and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...).
+"""
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from pytest_oslab.checks import core, names, triage
+from pytest_oslab.checks.nodes import NodeFacts
+
+FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
+            + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
+MARKERS = [
+    "fact(id, ...): the documented fact(s) this check proves (documented-facts.md ids: C1..C4, N1..N13, I1..I10, "
+    "S1..S5, G1..G3, H1..H6, D1); a count per fact is printed at the end",
+    "dhcp_agent: needs neutron's DHCP agent (qdhcp- namespaces, dnsmasq): ML2/linuxbridge or ML2/openvswitch",
+    "iptables_firewall: needs the iptables firewall: ML2/linuxbridge, or ML2/openvswitch with iptables_hybrid",
+]
+_COUNTS: Dict[str, dict] = {}  # this run's outcomes per fact: {"outcomes": {fact: Counter}, "seen": {nodeid: outcome}}
+
+
+# --- markers and the per-fact count --------------------------------------------------------------------------
+
+def pytest_configure(config):
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    _COUNTS.clear()
+    _COUNTS.update({"outcomes": defaultdict(Counter), "seen": {}})
+
+
+def fact_ids(item) -> List[str]:
+    ids = []
+    for mark in item.iter_markers("fact"):
+        ids.extend(mark.args)
+    return ids
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        ids = fact_ids(item)
+        unknown = [i for i in ids if i not in FACT_IDS]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: unknown fact id(s) {', '.join(unknown)}")
+        for fid in ids:
+            item.user_properties.append(("fact", fid))  # travels with the reports (xdist, JUnit properties)
+
+
+def pytest_runtest_logreport(report):
+    facts = [v for k, v in report.user_properties if k == "fact"]
+    if not facts:
+        return
+    state = _COUNTS
+    if not state:
+        return
+    outcome = None
+    if report.when == "setup" and not report.passed:
+        outcome = "skipped" if report.skipped else "failed"
+    elif report.when == "call":
+        outcome = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+    elif report.when == "teardown" and report.failed and state["seen"].get(report.nodeid) == "passed":
+        outcome = "failed"
+    if outcome is None:
+        return
+    previous = state["seen"].get(report.nodeid)
+    for fid in facts:
+        if previous:
+            state["outcomes"][fid][previous] -= 1
+        state["outcomes"][fid][outcome] += 1
+    state["seen"][report.nodeid] = outcome
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    state = _COUNTS
+    if not state or not state["outcomes"]:
+        return
+    tr = terminalreporter
+    tr.section("oslab: checks per documented fact")
+    tr.write_line(f"{'fact':<6}{'run':>5}{'passed':>8}{'failed':>8}{'skipped':>9}")
+    totals = Counter()
+    for fid in FACT_IDS:
+        counts = state["outcomes"].get(fid)
+        if not counts:
+            continue
+        run = counts["passed"] + counts["failed"]
+        totals.update({"run": run, **counts})
+        tr.write_line(f"{fid:<6}{run:>5}{counts['passed']:>8}{counts['failed']:>8}{counts['skipped']:>9}")
+    tr.write_line(f"{'all':<6}{totals['run']:>5}{totals['passed']:>8}{totals['failed']:>8}{totals['skipped']:>9}")
+    missing = [fid for fid in FACT_IDS if not state["outcomes"].get(fid)]
+    if missing:
+        tr.write_line(f"facts with no check in this run: {', '.join(missing)}")
+
+
+# --- every test: evidence goes to it; applicability ----------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _bind_checks(request):
+    """Checks attach their evidence to the running test."""
+    core.bind(request.node)
+    yield
+    core.bind(None)
+
+
+@pytest.fixture(scope="session")
+def driver(capabilities) -> str:
+    """The ML2 mechanism driver the suite judges by: ovn, openvswitch or linuxbridge (in that order of precedence)."""
+    for name in ("ovn", "openvswitch", "linuxbridge"):
+        if name in capabilities.mechanism_drivers:
+            return name
+    pytest.skip(f"needs ML2/linuxbridge, openvswitch or ovn; this cloud runs "
+                f"{', '.join(sorted(capabilities.mechanism_drivers)) or 'no driver the API shows (admin rights?)'}")
+
+
+@pytest.fixture(scope="session")
+def firewall(capabilities) -> Optional[str]:
+    """The firewall driver the ports' bindings show: iptables, iptables_hybrid, openvswitch, ovn, noop."""
+    return capabilities.firewall_driver
+
+
+@pytest.fixture(autouse=True)
+def _suite_applicability(request):
+    if request.node.get_closest_marker("dhcp_agent"):
+        drivers = request.getfixturevalue("capabilities").mechanism_drivers
+        if not drivers & {"linuxbridge", "openvswitch"}:
+            pytest.skip(f"needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); this cloud runs ML2/"
+                        f"{', '.join(sorted(drivers)) or '?'}")
+    if request.node.get_closest_marker("iptables_firewall"):
+        fw = request.getfixturevalue("capabilities").firewall_driver
+        if fw not in ("iptables", "iptables_hybrid"):
+            pytest.skip(f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this "
+                        f"cloud's ports use the {fw or 'unknown'} firewall")
+
+
+# --- networks as the suite uses them -------------------------------------------------------------------------
+
+@dataclass
+class Net:
+    """A network the suite checks, seen with admin rights: the network, its IPv4 DHCP subnet, its DHCP ports."""
+
+    role: str
+    network: object
+    subnet: object
+    dhcp_ports: List[object] = field(default_factory=list)
+
+    def dhcp_port_on(self, node_name: str):
+        short = node_name.split(".")[0]
+        for p in self.dhcp_ports:
+            if (p.binding_host_id or "").split(".")[0] == short:
+                return p
+        return None
+
+
+def _admin_view(admin_cloud, network, subnet) -> Net:
+    api = admin_cloud.network
+    network = api.get_network(network.id)
+    subnet = api.get_subnet(subnet.id)
+    ports = sorted(api.ports(network_id=network.id, device_owner="network:dhcp"), key=lambda p: p.id)
+    return Net(role="", network=network, subnet=subnet, dhcp_ports=ports)
+
+
+@pytest.fixture(scope="session")
+def provider(admin_cloud, provider_network, provider_subnet) -> Net:
+    """The cloud's flat provider network (never created: found), seen with admin rights."""
+    net = _admin_view(admin_cloud, provider_network, provider_subnet)
+    net.role = "provider"
+    return net
+
+
+@pytest.fixture(scope="session")
+def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) -> Net:
+    """The run's own self-service network (vxlan on the reference lab), its subnet behind the run's router."""
+    def dhcp_ready():
+        net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)
+        with core.Check("the new self-service network's DHCP port is bound and ACTIVE", core.Where(network=net.network)) as c:
+            c.require(net.dhcp_ports and all(p.status == "ACTIVE" for p in net.dhcp_ports) or
+                      not selfservice_subnet.is_dhcp_enabled,
+                      f"DHCP ports: {', '.join(f'{p.id[:8]} {p.status}' for p in net.dhcp_ports) or 'none yet'}")
+        return net
+    try:
+        net = core.wait_until(dhcp_ready, 60, 2)
+    except core.CheckFailed:
+        net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)  # the checks will say what is wrong
+    net.role = "selfservice"
+    return net
+
+
+@pytest.fixture(scope="session", params=["provider", "selfservice"])
+def net(request) -> Net:
+    """Each network the suite checks: the provider network and the run's self-service network."""
+    return request.getfixturevalue(request.param)
+
+
+# --- nodes ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def node_facts(oslab):
+    """``node_facts(server_or_hostname) -> NodeFacts``: the compute node of a server, or a node by its API name."""
+    from pytest_oslab.plugin import outcome
+
+    def facts(what) -> NodeFacts:
+        with outcome("finding the node"):
+            target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)
+            return NodeFacts(oslab.nodes.host(target), target.name)
+    return facts
+
+
+@pytest.fixture(scope="session")
+def dhcp_facts(oslab):
+    """``dhcp_facts(net: Net) -> [(NodeFacts, dhcp_port)]``: each node whose DHCP agent serves the network, with
+    the DHCP port bound there."""
+    from pytest_oslab.plugin import outcome
+
+    def facts(net: Net) -> List[Tuple[NodeFacts, object]]:
+        with outcome("finding the DHCP nodes"):
+            nodes = oslab.dhcp_node_list(net.network)
+            out = [(NodeFacts(oslab.nodes.host(n), n.name), net.dhcp_port_on(n.name)) for n in nodes]
+        if not out:
+            pytest.fail(f"no DHCP agent serves network {net.network.name} ({net.network.id})", pytrace=False)
+        return out
+    return facts
+
+
+# --- the servers the run boots -------------------------------------------------------------------------------
+
+@dataclass
+class Booted:
+    """A server the suite booted, with what the checks need: its port on its network, the network (admin view),
+    the subnet, and where it runs (admin: ``OS-EXT-SRV-ATTR:host`` / ``instance_name``)."""
+
+    role: str
+    server: object
+    port: object
+    net: Net
+    host: Optional[str] = None
+    instance_name: Optional[str] = None
+
+    @property
+    def network(self):
+        return self.net.network
+
+    @property
+    def subnet(self):
+        return self.net.subnet
+
+    @property
+    def ip(self) -> str:
+        return names.fixed_ip_on(self.port, self.subnet)
+
+
+# role -> (network role, count); a test asks for a role by fixture name, the fleet boots every role asked for
+ROLES = OrderedDict([
+    ("server_a", ("selfservice", 1)),
+    ("server_b", ("selfservice", 1)),
+    ("provider_server", ("provider", 1)),
+    ("hotplug_servers", ("selfservice", 2)),
+    ("guarded_server", ("selfservice", 1)),
+])
+
+
+def _wanted_roles(session) -> List[str]:
+    wanted = []
+    for item in session.items:
+        for role in ROLES:
+            if role in getattr(item, "fixturenames", ()) and role not in wanted:
+                wanted.append(role)
+    return [r for r in ROLES if r in wanted]
+
+
+class Fleet:
+    """Every server the collected tests ask for, booted concurrently the first time any of them is needed."""
+
+    def __init__(self, request, oslab):
+        self.request = request
+        self.oslab = oslab
+        self.booted: Dict[str, List[Booted]] = {}
+        self.stack = oslab.new_stack()
+        self.guarded_group = None
+
+    def get(self, role: str) -> List[Booted]:
+        if role not in self.booted:
+            wanted = [r for r in _wanted_roles(self.request.session) if r not in self.booted]
+            self.boot(wanted if role in wanted else wanted + [role])
+        return self.booted[role]
+
+    def boot(self, roles: List[str]) -> None:
+        from pytest_oslab.plugin import outcome
+        from pytest_oslab.provision.servers import ServerFactory, ServerSpec
+
+        rq = self.request
+        nets = {r: rq.getfixturevalue(ROLES[r][0]) for r in roles}
+        image, flavor = rq.getfixturevalue("image"), rq.getfixturevalue("flavor")
+        keypair, group = rq.getfixturevalue("keypair"), rq.getfixturevalue("security_group")
+        admin = rq.getfixturevalue("admin_cloud")
+        specs, owners = [], []
+        with outcome("booting the suite's servers"):
+            for role in roles:
+                groups = None
+                if role == "guarded_server":
+                    # its own group: SSH only, so that S5 can add and remove ICMP without touching other servers
+                    self.guarded_group = self.oslab.provisioner.security_group(self.stack, "guarded-sg",
+                                                                               rules=(("tcp", 22),))
+                    groups = [self.guarded_group]
+                for i in range(ROLES[role][1]):
+                    specs.append(ServerSpec(network=nets[role].network, name=f"{role}-{i + 1}" if ROLES[role][1] > 1
+                                            else role, security_groups=groups))
+                    owners.append(role)
+            factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
+                                    self.oslab.settings.timeout, progress=self.oslab.progress)
+            servers = factory.boot(self.stack, specs)
+            for role, server in zip(owners, servers):
+                net = nets[role]
+                ports = list(admin.network.ports(device_id=server.id, network_id=net.network.id))
+                detail = admin.compute.get_server(server.id)
+                booted = Booted(role, server, ports[0] if ports else None, net, detail.compute_host,
+                                detail.instance_name)
+                self.booted.setdefault(role, []).append(booted)
+
+    def close(self) -> List[str]:
+        return self.stack.close()
+
+
+@pytest.fixture(scope="session")
+def fleet(request, oslab):
+    """The servers of the run (see ROLES), deleted at the end of the session."""
+    fleet = Fleet(request, oslab)
+    yield fleet
+    problems = fleet.close()
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server_a(fleet) -> Booted:
+    """A server on the run's self-service network (read-only checks share it)."""
+    return fleet.get("server_a")[0]
+
+
+@pytest.fixture(scope="session")
+def server_b(fleet) -> Booted:
+    """A second server on the self-service network: server_a's peer."""
+    return fleet.get("server_b")[0]
+
+
+@pytest.fixture(scope="session")
+def provider_server(fleet) -> Booted:
+    """A server on the flat provider network."""
+    return fleet.get("provider_server")[0]
+
+
+@pytest.fixture(scope="session", params=["provider_server", "server_a"], ids=["provider", "selfservice"])
+def instance(request) -> Booted:
+    """Each read-only server: the one on the provider network and one on the self-service network."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def hotplug_servers(fleet) -> List[Booted]:
+    """Two servers of the hot-plug scenario (seed 004): their NICs change, so they are theirs alone."""
+    return fleet.get("hotplug_servers")
+
+
+@pytest.fixture(scope="session")
+def guarded_server(fleet) -> Booted:
+    """A server whose security group is its own (SSH only), for adding and removing rules (S5)."""
+    return fleet.get("guarded_server")[0]
+
+
+@pytest.fixture(scope="session")
+def guarded_group(fleet, guarded_server):
+    return fleet.guarded_group
+
+
+# --- guests, with D1 triage when they cannot be reached ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def triage_of(oslab, node_facts, dhcp_facts, capabilities):
+    """``triage_of(booted) -> [(title, text)]``: attach D1's evidence for a server (console log, DHCP leases, ARP from
+    the DHCP namespace, the tap's counters, the port's chains); best effort, never raises."""
+    def gather(booted: Booted):
+        drivers = capabilities.mechanism_drivers
+        driver = "openvswitch" if "openvswitch" in drivers else "linuxbridge"
+        try:
+            compute = node_facts(booted.server)
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception):  # evidence only: leave its pieces out
+            compute = None
+        try:
+            dhcp = [n for n, _ in dhcp_facts(booted.net)] if drivers & {"linuxbridge", "openvswitch"} else []
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception):
+            dhcp = []
+
+        def console():
+            return oslab.cloud.compute.get_server_console_output(booted.server, length=80).get("output", "")
+        return triage.gather(booted.server, booted.port, booted.network, compute, dhcp, console, driver)
+    return gather
+
+
+@pytest.fixture(scope="session")
+def reach(guest, triage_of):
+    """``reach(booted) -> Guest``: SSH into a booted server; when it cannot be reached, the D1 triage (console log,
+    DHCP leases, ARP from the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""
+    def session_of(booted: Booted):
+        try:
+            return guest(booted.server)
+        except pytest.fail.Exception:
+            triage_of(booted)
+            raise
+    return session_of

@@ -1,0 +1,52 @@
+"""Guests (seeds 000, 002, 004): SSH with the run's keypair, the NIC as the guest sees it, two guests on one network
+reaching each other, a guest reached by its floating IP, and the D1 triage evidence for a guest."""
+import pytest
+
+from pytest_oslab.checks import guests, triage
+from pytest_oslab.checks.core import CheckFailed
+
+pytestmark = pytest.mark.oslab
+
+
+@pytest.mark.fact("G1")
+def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, reach):
+    guests.check_guest_nic(reach(instance), instance.port, instance.network, instance.subnet)
+
+
+@pytest.mark.fact("G2")
+def test_two_guests_on_one_network_ping_each_other(server_a, server_b, reach):
+    a, b = reach(server_a), reach(server_b)
+    guests.check_ping(a, server_b.ip, peer=f"server {server_b.server.name}")
+    guests.check_ping(b, server_a.ip, peer=f"server {server_a.server.name}")
+
+
+@pytest.mark.fact("G3")
+def test_a_guest_is_reached_by_its_floating_ip_through_the_router(server_b, reach, cloud, floating_ip, keypair,
+                                                                   image_user, oslab):
+    """Setup: server_b on the self-service network behind the run's router; a floating IP of the run.
+    Steps: associate the floating IP with server_b's port, SSH to it from here, see the fixed IP inside.
+    Teardown: the floating IP is deleted (fixture)."""
+    from pytest_oslab.access import guests as access
+
+    reach(server_b)  # the run's own session to it stays on the DHCP-namespace route
+    fip = cloud.network.update_ip(floating_ip, port_id=server_b.port.id)
+    try:
+        session = access.connect(server_b.server, image_user, keypair.pkey, access.Route(fip.floating_ip_address),
+                                 oslab.settings.ssh_timeout, progress=oslab.progress)
+    except access.GuestError as e:
+        raise CheckFailed(f"the guest answers SSH at its floating IP [server {server_b.server.name}, floating IP "
+                          f"{fip.floating_ip_address}, port {server_b.port.id}]:\n  - {e}") from None
+    try:
+        guests.check_guest_nic(session, server_b.port, server_b.network, server_b.subnet)
+    finally:
+        session.close()
+
+
+@pytest.mark.fact("D1")
+@pytest.mark.admin
+def test_the_triage_of_a_guest_shows_console_lease_arp_counters_and_chains(server_a, reach, triage_of):
+    """What is attached when a guest cannot be reached, gathered here for a guest that can: each piece present
+    and telling (a lease and an ARP answer for its MAC, its tap's counters, its chains)."""
+    reach(server_a)  # booted and on the network: its lease and ARP entry exist
+    pieces = triage_of(server_a)
+    triage.check_triage_readable(pieces, server_a.server, server_a.port)

@@ -1,0 +1,146 @@
+"""Networks and DHCP (seeds 002 and 003): the provider and self-service networks, their subnets, and on every node
+whose DHCP agent serves them the ``qdhcp-<net>`` namespace, its device, addresses, routes and listeners, dnsmasq
+and its files, and how the node's bridges carry the network.
+
+Every check that reads a node runs for both networks (``net``: provider, selfservice) and on each DHCP node.
+"""
+import pytest
+
+from pytest_oslab.checks import control_plane, dhcp, linuxbridge, networks, openvswitch
+from pytest_oslab.checks.core import CheckFailed, on_each
+
+pytestmark = [pytest.mark.oslab, pytest.mark.admin]
+
+
+def served(net, dhcp_facts):
+    """[(node, DHCP port bound there)] for the network; a node without its DHCP port fails the check at once."""
+    pairs = dhcp_facts(net)
+    missing = [n.name for n, port in pairs if port is None]
+    if missing:
+        raise CheckFailed(f"network {net.network.name} ({net.network.id[:8]}): no DHCP port bound to DHCP node(s) "
+                          f"{', '.join(missing)} (DHCP ports: "
+                          f"{', '.join(f'{p.id[:8]} on {p.binding_host_id}' for p in net.dhcp_ports) or 'none'})")
+    return pairs
+
+
+# --- the networks and subnets as the API gives them -----------------------------------------------------------
+
+@pytest.mark.fact("N1")
+def test_the_provider_network_is_active_flat_shared_and_external(provider):
+    networks.check_provider_network(provider.network)
+
+
+@pytest.mark.fact("N2")
+@pytest.mark.requires(network_type="vxlan")
+def test_the_selfservice_network_is_vxlan_with_a_segmentation_id_and_mtu(selfservice):
+    networks.check_overlay_network(selfservice.network, "vxlan")
+
+
+@pytest.mark.fact("N2")
+@pytest.mark.dhcp_agent
+@pytest.mark.requires(network_type="vxlan")
+def test_the_selfservice_mtu_is_what_its_devices_show(selfservice, dhcp_facts, driver):
+    on_each(served(selfservice, dhcp_facts),
+            lambda pair: networks.check_overlay_mtu_on_node(pair[0], selfservice.network, pair[1], driver))
+
+
+@pytest.mark.fact("N3")
+def test_the_subnet_pool_gateway_and_dns_agree_and_dhcp_is_on(net):
+    networks.check_subnet(net.subnet, net.network)
+
+
+@pytest.mark.fact("N3")
+@pytest.mark.dhcp_agent
+def test_dnsmasq_serves_the_subnet_cidr_gateway_and_dns_servers(net, dhcp_facts):
+    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_subnet_served(pair[0], net.network, net.subnet, pair[1]))
+
+
+@pytest.mark.fact("N4")
+@pytest.mark.dhcp_agent
+def test_the_dhcp_port_is_active_bound_to_a_dhcp_agent_with_an_ip_from_the_pool(net, capabilities):
+    if not net.dhcp_ports:
+        pytest.fail(f"network {net.network.name}: no port with device_owner network:dhcp", pytrace=False)
+    on_each(net.dhcp_ports, lambda port: dhcp.check_dhcp_port(port, net.network, net.subnet,
+                                                               capabilities.dhcp_hosts))
+
+
+# --- inside qdhcp-<net> on each DHCP node ----------------------------------------------------------------------
+
+@pytest.mark.fact("N5")
+@pytest.mark.dhcp_agent
+def test_the_qdhcp_namespace_exists_on_each_dhcp_node(net, dhcp_facts):
+    on_each(dhcp_facts(net), lambda pair: dhcp.check_dhcp_namespace(pair[0], net.network))
+
+
+@pytest.mark.fact("N6")
+@pytest.mark.dhcp_agent
+def test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu(net, dhcp_facts, driver):
+    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_dhcp_device(pair[0], net.network, pair[1], driver))
+
+
+@pytest.mark.fact("N7")
+@pytest.mark.dhcp_agent
+def test_the_dhcp_device_holds_the_port_ip_and_the_metadata_address(net, dhcp_facts, driver):
+    on_each(served(net, dhcp_facts),
+            lambda pair: dhcp.check_dhcp_addresses(pair[0], net.network, pair[1], net.subnet, driver))
+
+
+@pytest.mark.fact("N8")
+@pytest.mark.dhcp_agent
+def test_the_dhcp_namespace_routes_via_the_gateway_and_the_subnet(net, dhcp_facts, driver):
+    on_each(served(net, dhcp_facts),
+            lambda pair: dhcp.check_dhcp_routes(pair[0], net.network, pair[1], net.subnet, driver))
+
+
+@pytest.mark.fact("N9")
+@pytest.mark.dhcp_agent
+def test_dnsmasq_and_the_metadata_proxy_listen_in_the_namespace(net, dhcp_facts):
+    on_each(served(net, dhcp_facts),
+            lambda pair: dhcp.check_dhcp_listeners(pair[0], net.network, pair[1], net.subnet))
+
+
+@pytest.mark.fact("N10")
+@pytest.mark.dhcp_agent
+def test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain(net, dhcp_facts, capabilities):
+    on_each(dhcp_facts(net), lambda pair: dhcp.check_dnsmasq(pair[0], net.network, [net.subnet],
+                                                              capabilities.dns_domain))
+
+
+@pytest.mark.fact("N11")
+@pytest.mark.dhcp_agent
+def test_the_interface_file_names_the_dhcp_device(net, dhcp_facts, driver):
+    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_interface_file(pair[0], net.network, pair[1], driver))
+
+
+# --- the node's bridges --------------------------------------------------------------------------------------
+
+@pytest.mark.fact("N12")
+@pytest.mark.openvswitch
+def test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag(net, dhcp_facts):
+    on_each(served(net, dhcp_facts), lambda pair: openvswitch.check_dhcp_port_tagged(pair[0], net.network, pair[1]))
+
+
+@pytest.mark.fact("N12")
+@pytest.mark.openvswitch
+def test_br_int_and_the_physical_bridge_are_patched_secure_and_connected(provider, dhcp_facts, capabilities):
+    physnet = provider.network.provider_physical_network
+
+    def check(pair):
+        node = pair[0]
+        agent = control_plane.agent_on(capabilities, "Open vSwitch agent", node.name)
+        bridge = (agent.configurations.get("bridge_mappings") or {}).get(physnet) or f"br-{physnet}"
+        openvswitch.check_bridges_patched(node, physnet, bridge)
+    on_each(dhcp_facts(provider), check)
+
+
+@pytest.mark.fact("N13")
+@pytest.mark.linuxbridge
+def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, capabilities):
+    physnet = net.network.provider_physical_network
+
+    def check(pair):
+        node, port = pair
+        agent = control_plane.agent_on(capabilities, "Linux bridge agent", node.name)
+        interface = (agent.configurations.get("interface_mappings") or {}).get(physnet) if physnet else None
+        linuxbridge.check_bridge_members(node, net.network, interface, port)
+    on_each(served(net, dhcp_facts), check)

@@ -1,0 +1,71 @@
+"""Security groups on the iptables firewall (seed 001: ``iptables -L`` on the compute node): each port's ingress,
+egress and spoofing chains against its groups' rules from the API, how the bridge's traffic reaches them, and a
+rule added and removed through the API showing up in the chain and in the traffic.
+
+Setup: the run's servers (read-only), and for S5 a server whose security group is its own (SSH only).
+"""
+import pytest
+
+from pytest_oslab.checks import firewall, guests
+from pytest_oslab.checks.core import wait_until
+
+pytestmark = [pytest.mark.oslab, pytest.mark.admin, pytest.mark.iptables_firewall]
+
+
+@pytest.fixture(scope="session")
+def chain_driver(driver):
+    """Whose chain names to read: neutron-linuxbri-… (Linux bridge) or neutron-openvswi-… (OVS hybrid)."""
+    return "openvswitch" if driver == "openvswitch" else "linuxbridge"
+
+
+def group_rules(api, port):
+    return [r for gid in port.security_group_ids for r in api.network.security_group_rules(security_group_id=gid)]
+
+
+@pytest.mark.fact("S1")
+def test_the_ingress_chain_returns_each_ingress_rule_and_falls_back(instance, node_facts, admin_cloud, chain_driver):
+    port = admin_cloud.network.get_port(instance.port.id)
+    firewall.check_ingress_chain(node_facts(instance.server), instance.server, port, group_rules(admin_cloud, port),
+                                 chain_driver)
+
+
+@pytest.mark.fact("S2")
+def test_the_egress_chain_allows_dhcp_stops_spoofing_and_returns_each_egress_rule(instance, node_facts, admin_cloud,
+                                                                                   chain_driver):
+    port = admin_cloud.network.get_port(instance.port.id)
+    firewall.check_egress_chain(node_facts(instance.server), instance.server, port, group_rules(admin_cloud, port),
+                                chain_driver)
+
+
+@pytest.mark.fact("S3")
+def test_the_spoofing_chain_allows_only_the_ports_ip_and_mac(instance, node_facts, admin_cloud, chain_driver):
+    port = admin_cloud.network.get_port(instance.port.id)
+    firewall.check_spoofing_chain(node_facts(instance.server), instance.server, port, chain_driver)
+
+
+@pytest.mark.fact("S4")
+def test_the_taps_bridged_traffic_reaches_the_port_chains(instance, node_facts, chain_driver):
+    firewall.check_sg_chain_jumps(node_facts(instance.server), instance.server, instance.port, chain_driver)
+
+
+@pytest.mark.fact("S5")
+def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_traffic(
+        guarded_server, guarded_group, server_a, cloud, node_facts, reach, chain_driver):
+    """Setup: a server in a group of its own that lets only SSH in; server_a as the peer that pings it.
+    Steps: ping fails; add ICMP through the API -> the RETURN appears in the chain and ping answers; delete the
+    rule -> the RETURN leaves the chain and ping fails again. Teardown: the rule is deleted if a step failed."""
+    node = node_facts(guarded_server.server)
+    peer = reach(server_a)
+    reach(guarded_server)  # the guest is up (its DHCP done) before its traffic is judged
+    target, who = guarded_server.ip, f"server {guarded_server.server.name}"
+    wait_until(lambda: guests.check_no_ping(peer, target, peer=who), 30)
+    rule = cloud.network.create_security_group_rule(security_group_id=guarded_group.id, direction="ingress",
+                                                    ether_type="IPv4", protocol="icmp",
+                                                    remote_ip_prefix="0.0.0.0/0")
+    try:
+        firewall.check_rule_applied(node, guarded_server.server, guarded_server.port, rule, True, 60, chain_driver)
+        guests.check_ping(peer, target, peer=who)
+    finally:
+        cloud.network.delete_security_group_rule(rule, ignore_missing=True)
+    firewall.check_rule_applied(node, guarded_server.server, guarded_server.port, rule, False, 60, chain_driver)
+    wait_until(lambda: guests.check_no_ping(peer, target, peer=who), 30)
