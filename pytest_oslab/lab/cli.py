@@ -60,9 +60,12 @@ def status(args) -> int:
             state, healthy = "dead", False
         print(f"{d.name:28} {state:26} log: {d.log}")
     if healthy:
-        from .resources import ComputeReadyStep
+        from .resources import ComputeReadyStep, ResourcesStep
         if not ComputeReadyStep().done(lab):
             print("compute service or network agents not up (see `openstack --os-cloud lab-admin network agent list`)")
+            healthy = False
+        elif not ResourcesStep(None).done(lab):
+            print("the lab's networks, router, flavor, image or keypair are missing: run `oslab lab up`")
             healthy = False
     print("lab: healthy" if healthy else "lab: UNHEALTHY")
     return 0 if healthy else 1

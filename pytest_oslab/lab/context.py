@@ -39,10 +39,9 @@ class Lab:
     logs: Path = Path("/var/log/oslab")
     driver: str = "linuxbridge"
     hostname: str = field(default_factory=socket.gethostname)
-    # Address ranges of the lab's own plumbing; checked against the host's before use.
-    provider_cidr: str = "203.0.113.0/24"
-    provider_gateway: str = "203.0.113.1"
-    provider_pool: tuple = ("203.0.113.100", "203.0.113.200")
+    # Address ranges of the lab's own plumbing; checked against the host's addresses, routes, resolvers and
+    # package mirrors before use (on this kind of machine the mirrors answer in 203.0.113.0/24).
+    provider_cidr: str = "198.18.10.0/24"
     tunnel_cidr: str = "198.51.100.0/24"
     tunnel_ip: str = "198.51.100.1"
     uplink_cidr: str = "100.64.254.0/30"
@@ -50,6 +49,20 @@ class Lab:
     uplink_ns_ip: str = "100.64.254.2"
     selfservice_cidr: str = "10.10.0.0/24"
     _secrets: Dict[str, str] = field(default=None, repr=False)
+
+    @property
+    def provider_gateway(self) -> str:
+        return str(self._provider_net[1])
+
+    @property
+    def provider_pool(self) -> tuple:
+        net = self._provider_net
+        return str(net[100]), str(net[200])
+
+    @property
+    def _provider_net(self):
+        import ipaddress
+        return ipaddress.ip_network(self.provider_cidr)
 
     @property
     def pids(self) -> Path:

@@ -16,6 +16,7 @@ import ipaddress
 import re
 import json
 import shutil
+import socket
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -91,11 +92,49 @@ def host_tools(lab) -> None:
 
 # ---------------------------------------------------------------- plumbing
 
+REGISTRY_HOSTS = ("pypi.org", "files.pythonhosted.org")
+
+
+def _apt_hosts() -> List[str]:
+    hosts = set()
+    for path in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        hosts.update(re.findall(r"https?://([^/\s:]+)", text))
+    return sorted(hosts)
+
+
+def needed_addresses() -> List[tuple]:
+    """(address, what) the host must keep reaching: its resolvers and the package mirrors' addresses."""
+    found = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            if line.split()[:1] == ["nameserver"] and len(line.split()) > 1:
+                found.append((line.split()[1], "nameserver"))
+    except OSError:
+        pass
+    for host in (*_apt_hosts(), *REGISTRY_HOSTS):
+        try:
+            infos = socket.getaddrinfo(host, None, socket.AF_INET)
+        except OSError:
+            continue
+        found += [(info[4][0], host) for info in infos]
+    return sorted(set(found))
+
+
 def overlapping_ranges(lab) -> List[str]:
-    """The lab's ranges that overlap an address or route the host already has outside the lab."""
+    """The lab's ranges that overlap an address or route of the host, a resolver or a package mirror."""
     mine = [ipaddress.ip_network(c) for c in (lab.provider_cidr, lab.tunnel_cidr, lab.uplink_cidr,
                                              lab.selfservice_cidr)]
     found = []
+    for address, what in needed_addresses():
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        found += [f"{m} contains {ip} ({what})" for m in mine if ip in m]
     for entry in ip_json("addr"):
         if entry.get("ifname") in LAB_LINKS or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
             continue
