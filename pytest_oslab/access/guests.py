@@ -7,6 +7,7 @@ timeout; when it never does, ``GuestError`` says why and the caller attaches the
 """
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -76,6 +77,18 @@ def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
             pause: float = 2.0, progress: Callable[[str], None] = lambda line: None) -> Guest:
     """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then)."""
+    import paramiko
+
+    # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
+    quiet = logging.getLogger("paramiko.transport")
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        return _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress)
+    finally:
+        quiet.level = level
+
+
+def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress) -> Guest:
     import paramiko
 
     start = time.monotonic()
