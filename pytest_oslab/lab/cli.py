@@ -64,11 +64,16 @@ def status(args) -> int:
         if not ComputeReadyStep().done(lab):
             print("compute service or network agents not up (see `openstack --os-cloud lab-admin network agent list`)")
             healthy = False
-        elif not ResourcesStep(None).done(lab):
+        elif not ResourcesStep(_built_image()).done(lab):
             print("the lab's networks, router, flavor, image or keypair are missing: run `oslab lab up`")
             healthy = False
     print("lab: healthy" if healthy else "lab: UNHEALTHY")
     return 0 if healthy else 1
+
+
+def _built_image():
+    from .image import GuestImageStep
+    return GuestImageStep()
 
 
 def down(args) -> int:

@@ -83,18 +83,33 @@ def _ensure_keyfile(lab) -> str:
     return public.read_text().strip()
 
 
-def _upload_image(admin, image) -> None:
-    kernel = admin.image.find_image("guest-kernel")
-    if kernel is None:
-        kernel = admin.create_image("guest-kernel", filename=str(image.kernel), disk_format="aki",
-                                    container_format="aki", visibility="public", wait=True)
-    ramdisk = admin.image.find_image("guest-ramdisk")
-    if ramdisk is None:
-        ramdisk = admin.create_image("guest-ramdisk", filename=str(image.initrd), disk_format="ari",
-                                     container_format="ari", visibility="public", wait=True)
+def guest_command_line(lab, image) -> str:
+    """The guest's kernel command line for the lab's driver: virtio checksum offload off only on OVS/OVN,
+    whose userspace datapath needs it (on Linux bridge the offloads stay, as on any cloud)."""
+    from .image import command_line
+    return command_line(virtio_csum=lab.driver == "linuxbridge")
+
+
+def _current_image(admin, digest: str):
+    for candidate in admin.image.images(name="guest"):
+        if candidate.properties.get("oslab_digest") == digest and candidate.status == "active":
+            return candidate
+    return None
+
+
+def _upload_image(lab, admin, image) -> None:
+    """Upload kernel, ramdisk and the disk that boots them; images of an earlier build are removed."""
+    old = [i for name in ("guest", "guest-kernel", "guest-ramdisk") for i in admin.image.images(name=name)]
+    tag = {"oslab_digest": image.digest}
+    kernel = admin.create_image("guest-kernel", filename=str(image.kernel), disk_format="aki",
+                                container_format="aki", visibility="public", wait=True, meta=tag)
+    ramdisk = admin.create_image("guest-ramdisk", filename=str(image.initrd), disk_format="ari",
+                                 container_format="ari", visibility="public", wait=True, meta=tag)
     admin.create_image("guest", filename=str(image.disk), disk_format="raw", container_format="bare",
                        visibility="public", wait=True, kernel_id=kernel.id, ramdisk_id=ramdisk.id,
-                       os_command_line=image.cmdline, hw_vif_model="virtio")
+                       os_command_line=guest_command_line(lab, image), hw_vif_model="virtio", meta=tag)
+    for stale in old:
+        admin.image.delete_image(stale, ignore_missing=True)
 
 
 class ResourcesStep(Step):
@@ -108,8 +123,9 @@ class ResourcesStep(Step):
     def done(self, lab) -> bool:
         try:
             admin, member = admin_connection(lab), member_connection(lab)
-            image = admin.image.find_image("guest")
-            return bool(image and image.status == "active" and admin.compute.find_flavor(FLAVOR["name"])
+            image = _current_image(admin, self.image_step.result(lab).digest)
+            return bool(image and image.os_command_line == guest_command_line(lab, None)
+                        and admin.compute.find_flavor(FLAVOR["name"])
                         and admin.network.find_network("provider") and member.network.find_network("selfservice")
                         and member.network.find_router("router") and member.compute.find_keypair(KEY_NAME)
                         and _keypair_files(lab)[0].exists())
@@ -120,12 +136,12 @@ class ResourcesStep(Step):
         admin, member = admin_connection(lab), member_connection(lab)
         if not admin.compute.find_flavor(FLAVOR["name"]):
             admin.compute.create_flavor(is_public=True, **FLAVOR)
-        image = admin.image.find_image("guest")
-        if image is not None and image.status != "active":
-            admin.image.delete_image(image)
-            image = None
+        built = self.image_step.result(lab)
+        image = _current_image(admin, built.digest)
         if image is None:
-            _upload_image(admin, self.image_step.result(lab))
+            _upload_image(lab, admin, built)
+        elif image.os_command_line != guest_command_line(lab, built):
+            admin.image.update_image(image, os_command_line=guest_command_line(lab, built))
         project = admin.identity.find_project(MEMBER_PROJECT, domain_id="default")
         provider = admin.network.find_network("provider")
         if provider is None:
