@@ -80,13 +80,31 @@ class Progress:
         return time.monotonic() - start
 
 
+def _safe_done(step: Step, lab) -> bool:
+    try:
+        return bool(step.done(lab))
+    except Exception:
+        return False
+
+
 def run_steps(steps: Iterable[Step], lab, progress: Optional[Progress] = None) -> None:
-    """Run each step that is not already done; raise LabError naming the first step that fails."""
+    """Run each step that is not already done; raise LabError naming the first step that fails.
+
+    The steps' ``done`` checks are read-only, so they are first made all at once (a lab that is up answers
+    in the time of its slowest check); once a step has run, the checks after it are made again in order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    steps = list(steps)
     progress = progress or Progress()
-    for step in steps:
-        if step.done(lab):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        known = list(pool.map(lambda st: _safe_done(st, lab), steps))
+    changed = False
+    for index, step in enumerate(steps):
+        if (_safe_done(step, lab) if changed else known[index]):
             progress.line(f"{step.name} ... already done")
             continue
+        changed = True
         progress.line(f"{step.name} ...")
         try:
             took = progress.run(step.name, lambda: step.run(lab))
