@@ -79,6 +79,7 @@ def _built_image():
 def down(args) -> int:
     from .host import remove_plumbing
     from .services import all_daemons
+    from .purge import purge_data, purge_files
     from .virt import destroy_lab_domains
     lab = _lab(args)
     try:
@@ -86,8 +87,12 @@ def down(args) -> int:
     except LabError as exc:
         sys.stderr.write(f"oslab lab down: {exc}\n")
         domains = []
+    purged = purge_data(lab) if args.purge else []
     stopped = [d.name for d in reversed(all_daemons(lab)) if daemons.stop(d, lab.pids)]
     removed = remove_plumbing(lab)
+    if args.purge:
+        purged += purge_files(lab)
+        print(f"purged: {', '.join(purged)}")
     print(f"stopped: {', '.join(stopped) or 'nothing'}")
     print(f"guests destroyed: {', '.join(domains) or 'none'}")
     print(f"removed devices and namespaces: {', '.join(removed) or 'none'}")
@@ -100,6 +105,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_up = sub.add_parser("up", help="install (first time) and start the lab; re-run to heal it")
     p_up.add_argument("--driver", choices=DRIVERS, help="ML2 mechanism driver (default: linuxbridge)")
     sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")
-    sub.add_parser("down", help="stop the lab's own processes and remove its devices and namespaces")
+    p_down = sub.add_parser("down", help="stop the lab's own processes and remove its devices and namespaces")
+    p_down.add_argument("--purge", action="store_true",
+                        help="also drop the lab's databases, images, guests' disks, keys and clouds.yaml entries, "
+                             "so that the next `up` starts from scratch (packages stay installed)")
     args = parser.parse_args(argv)
     return {"up": up, "status": status, "down": down}[args.command](args)

@@ -1,0 +1,139 @@
+"""Benchmark of the lab: prints medians of N runs and their ratio to the goals of issue 2.
+
+    .venv/bin/python bench/lab.py [--runs 3] [--skip-scratch]
+
+- ``lab up`` from scratch: ``oslab lab down --purge`` then ``oslab lab up`` (Debian packages stay installed;
+  their install time is in the first ``up`` of a fresh machine, reported by its own progress lines);
+- ``lab up`` when the lab is already up;
+- server create -> ACTIVE, and ACTIVE -> SSH-ready through the ``qdhcp-`` namespace (one server at a time);
+- the lab's memory at rest (proportional set size of every process in the lab daemons' process groups).
+
+Speed lives here and nowhere in the tests. Run it on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# issue 2: `lab up` under 8 min on a fresh machine (goal 5), under 15 s when up; SSH-ready within 25 s of
+# `server create` (goal 15)
+GOALS = {"up-scratch": 300.0, "up-again": 15.0, "create->ssh": 15.0}
+OSLAB = [str(Path(sys.executable).with_name("oslab"))]
+
+
+def timed(argv) -> float:
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    took = time.monotonic() - t0
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return took
+
+
+def boot_times(runs: int):
+    import openstack
+    import paramiko
+
+    from pytest_oslab.lab.context import Lab
+
+    lab = Lab()
+    conn = openstack.connect(cloud="lab")
+    net = conn.network.find_network("selfservice")
+    image = conn.image.find_image("guest")
+    flavor = conn.compute.find_flavor("m1.nano")
+    key = paramiko.Ed25519Key.from_private_key_file(str(lab.etc / "mykey"))
+    active, ready = [], []
+    for i in range(runs):
+        t0 = time.monotonic()
+        server = conn.compute.create_server(name=f"oslab-bench-{i}", image_id=image.id, flavor_id=flavor.id,
+                                            key_name="mykey", networks=[{"uuid": net.id}])
+        try:
+            server = conn.compute.wait_for_server(server, status="ACTIVE", wait=300, interval=0.5)
+            t1 = time.monotonic()
+            ip = next(a["addr"] for addrs in server.addresses.values() for a in addrs)
+            deadline = t1 + 300
+            while True:
+                try:
+                    sock = paramiko.ProxyCommand(f"ip netns exec qdhcp-{net.id} nc -w 5 {ip} 22")
+                    client = paramiko.SSHClient()
+                    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+                    client.connect(ip, username="root", pkey=key, sock=sock, timeout=5, banner_timeout=5,
+                                   auth_timeout=5, look_for_keys=False, allow_agent=False)
+                    client.exec_command("true")[1].channel.recv_exit_status()
+                    client.close()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            t2 = time.monotonic()
+            active.append(t1 - t0)
+            ready.append(t2 - t1)
+            print(f"  server {i}: ACTIVE {t1 - t0:.1f} s, SSH-ready {t2 - t1:.1f} s later "
+                  f"({t2 - t0:.1f} s from create)", flush=True)
+        finally:
+            conn.compute.delete_server(server)
+            conn.compute.wait_for_delete(server, wait=120)
+    return active, ready
+
+
+def lab_memory_mb() -> float:
+    from pytest_oslab.lab import daemons
+    from pytest_oslab.lab.context import Lab
+    from pytest_oslab.lab.services import all_daemons
+
+    lab = Lab()
+    groups = {daemons.recorded_pid(d, lab.pids) for d in all_daemons(lab)} - {None}
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) not in groups and int(proc.name) not in groups:
+                continue
+            for line in (proc / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1024
+
+
+def report(name: str, values) -> None:
+    median = statistics.median(values)
+    goal = GOALS.get(name)
+    ratio = f"  ratio to goal {goal:.0f} s: {median / goal:.2f}" if goal else ""
+    print(f"{name:12} median {median:7.1f} s of {len(values)} runs "
+          f"({', '.join(f'{v:.1f}' for v in values)}){ratio}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-scratch", action="store_true", help="do not purge and rebuild the lab")
+    args = parser.parse_args()
+    if not args.skip_scratch:
+        scratch = []
+        for i in range(args.runs):
+            timed(OSLAB + ["lab", "down", "--purge"])
+            scratch.append(timed(OSLAB + ["lab", "up"]))
+            print(f"  lab up from scratch, run {i}: {scratch[-1]:.1f} s", flush=True)
+        report("up-scratch", scratch)
+    timed(OSLAB + ["lab", "up"])
+    report("up-again", [timed(OSLAB + ["lab", "up"]) for _ in range(args.runs)])
+    active, ready = boot_times(args.runs)
+    report("active", active)
+    report("ssh-ready", ready)
+    report("create->ssh", [a + r for a, r in zip(active, ready)])
+    time.sleep(10)
+    print(f"{'memory':12} {lab_memory_mb():7.0f} MB at rest (PSS of the lab's process groups)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""``oslab lab down --purge``: forget the lab's data so the next ``up`` starts from scratch.
+
+Only what the lab made goes: its databases, the services' data directories' contents, Keystone's keys, the
+lab's state, secrets and image cache, and the ``lab``/``lab-admin`` entries of clouds.yaml and secure.yaml.
+Debian packages and other clouds' entries stay.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import List
+
+import yaml
+
+from .databases import DATABASES
+from .identity import CLOUDS_DIR
+
+DATA_DIRS = ("/var/lib/glance/images", "/var/lib/nova/instances", "/var/lib/neutron/dhcp",
+             "/var/lib/neutron/external", "/etc/keystone/fernet-keys", "/etc/keystone/credential-keys")
+LAB_CLOUDS = ("lab", "lab-admin")
+
+
+def purge_data(lab) -> List[str]:
+    """Drop the lab's databases (MariaDB must still run)."""
+    sql = "".join(f"DROP DATABASE IF EXISTS {db};" for db in DATABASES)
+    proc = subprocess.run(["mysql"], input=sql, capture_output=True, text=True)
+    return ["databases"] if proc.returncode == 0 else []
+
+
+def purge_files(lab) -> List[str]:
+    done = []
+    for d in DATA_DIRS:
+        path = Path(d)
+        if path.is_dir():
+            for child in path.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            done.append(d)
+    for d in (lab.state, lab.root / "image", lab.etc):
+        if d.exists():
+            shutil.rmtree(d)
+            done.append(str(d))
+    for name in ("clouds.yaml", "secure.yaml"):
+        path = CLOUDS_DIR / name
+        if path.exists():
+            data = yaml.safe_load(path.read_text()) or {}
+            clouds = data.get("clouds", {})
+            if any(c in clouds for c in LAB_CLOUDS):
+                for c in LAB_CLOUDS:
+                    clouds.pop(c, None)
+                path.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
+                done.append(f"{path} lab entries")
+    return done
