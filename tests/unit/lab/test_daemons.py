@@ -11,6 +11,8 @@ from pytest_oslab.lab.steps import LabError
 
 def test_recorded_pid_only_counts_while_the_process_runs_the_daemon(tmp_path):
     proc = subprocess.Popen(["sleep", "30"])
+    while b"sleep" not in open(f"/proc/{proc.pid}/cmdline", "rb").read():
+        pass  # Popen may return before the child's exec shows in /proc
     try:
         d = Daemon("sleeper", ["/bin/sleep", "30"])
         d.pid_file(tmp_path).write_text(f"{proc.pid}\n")
