@@ -117,10 +117,10 @@ class Deb:
     size: int
     hash: str               # "sha256:<hex>" (or whichever hash apt gives)
 
-    def matches(self, path: Path, check_hash: bool = True) -> bool:
-        if not path.is_file() or path.stat().st_size != self.size:
-            return False
-        return not check_hash or _file_hash(path, self.hash.split(":", 1)[0]) == self.hash
+    def matches(self, path: Path) -> bool:
+        """``path`` is this package's file: same size and hash."""
+        return path.is_file() and path.stat().st_size == self.size and \
+            _file_hash(path, self.hash.split(":", 1)[0]) == self.hash
 
 
 _URI_LINE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+) (?P<algo>[A-Za-z0-9]+):(?P<hex>[0-9a-fA-F]+)$")
@@ -139,7 +139,7 @@ class Apt:
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self.options = ["-o", f"Dir::Cache::pkgcache={cache_dir / 'pkgcache.bin'}",
-                            "-o", f"Dir::Cache::srcpkgcache={cache_dir / 'srcpkgcache.bin'}"]
+                            "-o", "Dir::Cache::srcpkgcache="]
 
     def _run(self, argv: List[str], what: str, cwd: Optional[Path] = None) -> str:
         try:
@@ -181,8 +181,8 @@ class Apt:
         return debs
 
     def download(self, packages: Sequence[str], dest: Path) -> None:
-        self._run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *packages],
-                  f"apt-get download {' '.join(packages)}", cwd=dest)
+        self._run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", *packages], "apt-get download",
+                  cwd=dest)
 
 
 def resolve_packages(apt: Apt) -> Dict[str, Deb]:
@@ -198,16 +198,18 @@ def fetch(apt: Apt, debs: Iterable[Deb], dest: Path) -> Dict[str, Path]:
     """Each deb's path in ``dest``, downloading the ones not there (or not matching) with apt-get download."""
     dest.mkdir(parents=True, exist_ok=True)
     debs = list(debs)
-    missing = [d for d in debs if not d.matches(dest / d.filename, check_hash=False)]
+    missing = [d for d in debs if not d.matches(dest / d.filename)]
     if missing:
-        apt.download([d.package for d in missing], dest)
-        for deb in missing:
-            path = dest / deb.filename
-            if not path.exists():
-                raise LabError(f"apt-get download did not bring package {deb.package} ({deb.filename})")
-            if not deb.matches(path):
-                path.unlink()
-                raise LabError(f"package {deb.package}: {deb.filename} does not match apt's size and hash")
+        try:
+            apt.download([d.package for d in missing], dest)
+            error = "apt-get download gave no file of that size and hash"
+        except LabError as exc:
+            error = str(exc)
+        failed = [d for d in missing if not d.matches(dest / d.filename)]
+        for deb in failed:
+            (dest / deb.filename).unlink(missing_ok=True)
+        if failed:
+            raise LabError(f"cannot download package {', '.join(d.package for d in failed)}: {error}")
     return {d.package: dest / d.filename for d in debs}
 
 
@@ -260,15 +262,21 @@ class PackageTree:
             elif member.issym():
                 self.links[name] = member.linkname
 
-    def resolve(self, path: str) -> str:
-        """``path`` with symlinks followed, inside the tree."""
-        for _ in range(40):
-            if path not in self.links:
-                return path
+    def chain(self, path: str) -> List[str]:
+        """``path`` and each path its symlinks lead to, inside the tree; the last one is no symlink."""
+        chain = [path]
+        while path in self.links:
+            if len(chain) > 40:
+                raise LabError(f"symlink loop at {chain[0]}")
             target = self.links[path]
             path = posixpath.normpath(target.lstrip("/") if target.startswith("/")
                                       else posixpath.join(posixpath.dirname(path), target))
-        raise LabError(f"symlink loop at {path}")
+            chain.append(path)
+        return chain
+
+    def resolve(self, path: str) -> str:
+        """``path`` with symlinks followed, inside the tree."""
+        return self.chain(path)[-1]
 
     def exists(self, path: str) -> bool:
         return self.resolve(path) in self.files
@@ -480,23 +488,17 @@ class Cpio:
         return out.getvalue()
 
 
-def _install(cpio: Cpio, tree: PackageTree, path: str, dest: Optional[str] = None) -> str:
-    """Put ``path`` of the packages into the guest (at ``dest``), symlinks and their targets alike."""
-    dest = dest or path
-    for _ in range(40):
-        if path in tree.links:
-            target = tree.links[path]
-            cpio.symlink(dest, target)
-            path = posixpath.normpath(target.lstrip("/") if target.startswith("/")
-                                      else posixpath.join(posixpath.dirname(path), target))
-            dest = path
-            continue
-        if path not in tree.files:
-            raise LabError(f"no package of the guest has {path}")
-        mode, data = tree.files[path]
-        cpio.file(dest, data, mode)
-        return path
-    raise LabError(f"symlink loop at {path}")
+def _install(cpio: Cpio, tree: PackageTree, path: str) -> str:
+    """Put ``path`` of the packages into the guest where it is in the packages, symlinks and their targets alike;
+    the path of the file itself."""
+    *links, final = tree.chain(path)
+    for link in links:
+        cpio.symlink(link, tree.links[link])
+    if final not in tree.files:
+        raise LabError(f"no package of the guest has {final}")
+    mode, data = tree.files[final]
+    cpio.file(final, data, mode)
+    return final
 
 
 def _install_libraries(cpio: Cpio, tree: PackageTree, binary: str) -> None:

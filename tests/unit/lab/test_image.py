@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
 import stat
 import struct
 import subprocess
-import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -146,6 +144,7 @@ class FakeApt(Apt):
         self.debs = debs
         self.downloads = []
         self.fail = set()
+        self.corrupt = set()
         self.broken = False
 
     def depends(self, package):
@@ -161,9 +160,13 @@ class FakeApt(Apt):
     def download(self, packages, dest):
         self.downloads.append(list(packages))
         for p in packages:
-            if p in self.fail:
-                raise LabError(f"apt-get download {p} failed: package {p}: E: Unable to locate package {p}")
-            shutil.copy(self.debs[p], dest / self.debs[p].name)
+            if p in self.corrupt:
+                (dest / self.debs[p].name).write_bytes(b"not this")
+            elif p not in self.fail:
+                shutil.copy(self.debs[p], dest / self.debs[p].name)
+        failed = [p for p in packages if p in self.fail]
+        if failed:
+            raise LabError(f"apt-get download failed: E: Failed to fetch http://deb.example/{failed[0]}.deb")
 
 
 def read_cpio(data: bytes) -> dict:
@@ -430,8 +433,20 @@ def test_without_apt_lists_the_built_image_stands(tmp_path, repository):
 def test_download_failure_names_the_package(tmp_path, repository):
     apt = FakeApt(dict(repository))
     apt.fail = {"dropbear-bin"}
-    with pytest.raises(LabError, match="dropbear-bin"):
+    with pytest.raises(LabError, match=r"^cannot download package dropbear-bin: apt-get download failed: E: Failed"):
         image.build(tmp_path, apt)
+    apt.fail = set()
+    image.build(tmp_path, apt)
+    assert apt.downloads[-2:] == [["dropbear-bin"], ["linux-image-9.9.0-1-amd64"]]   # the others were kept
+
+
+@needs_dpkg
+def test_a_download_not_matching_apts_hash_is_refused_and_dropped(tmp_path, repository):
+    apt = FakeApt(dict(repository))
+    apt.corrupt = {"libc6"}
+    with pytest.raises(LabError, match="cannot download package libc6: .*no file of that size and hash"):
+        image.build(tmp_path, apt)
+    assert not (tmp_path / "debs" / repository["libc6"].name).exists()
 
 
 @needs_dpkg
