@@ -59,6 +59,10 @@ def status(args) -> int:
         else:
             state, healthy = "dead", False
         print(f"{d.name:28} {state:26} log: {d.log}")
+    from .host import loopback_ok
+    if not loopback_ok():
+        print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")
+        healthy = False
     if healthy:
         from .resources import ComputeReadyStep, ResourcesStep
         if not ComputeReadyStep().done(lab):

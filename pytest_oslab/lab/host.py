@@ -233,5 +233,10 @@ def remove_plumbing(lab) -> List[str]:
     return removed
 
 
+def loopback_ok() -> bool:
+    """Every lab API listens on 127.0.0.1: the host's loopback must carry it."""
+    return _has_addr("lo", "127.0.0.1")
+
+
 def have_tool(name: str) -> bool:
     return shutil.which(name) is not None
