@@ -82,6 +82,8 @@ def _eth1(client) -> str:
     return run(client, "cat /sys/class/net/eth1/address 2>/dev/null; ip -4 addr show dev eth1 2>/dev/null; true")
 
 
+@pytest.mark.skipif(shutil.which("genisoimage") is None,
+                    reason="genisoimage is not installed (Debian: apt-get install genisoimage; nova-compute uses it)")
 def test_boots_with_config_drive_and_gives_hotplugged_nics_dhcp(guest_image, key, tmp_path, record_property):
     drive = guestvm.config_drive(tmp_path / "config.iso", guestvm.public_line(key))
     with guestvm.Guest(guest_image, tmp_path, drive=drive) as guest:
