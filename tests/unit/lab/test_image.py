@@ -562,9 +562,17 @@ def fake(tmp_path):
     return FakeGuestCommands(tmp_path)
 
 
+def isolated(argv):
+    """Run a guest script in a network namespace of its own: should a fake command be missed and the real
+    ``ip`` run, it changes a throwaway namespace, never the host's interfaces."""
+    if os.geteuid() != 0:
+        pytest.skip("running the guest's scripts safely needs root (unshare --net)")
+    return ["unshare", "--net", "--", *argv]
+
+
 def udhcpc_event(fake, event, **lease):
     env = fake.env(interface=lease.pop("interface", "eth0"), **lease)
-    subprocess.run(["sh", str(FILES / "guest-udhcpc"), event], env=env, check=True)
+    subprocess.run(isolated(["sh", str(FILES / "guest-udhcpc"), event]), env=env, check=True)
 
 
 def test_udhcpc_bound_sets_mtu_address_and_routes(fake):
@@ -619,7 +627,7 @@ def _nic(fake, name, ifindex, mac):
 
 
 def _scan(fake):
-    subprocess.run(["sh", str(FILES / "guest-net"), "scan"], env=fake.env(), check=True)
+    subprocess.run(isolated(["sh", str(FILES / "guest-net"), "scan"]), env=fake.env(), check=True)
 
 
 def _state(fake, name):
