@@ -32,7 +32,7 @@ suites: lab
 
 nightly: lab suites
 
-test: unit lab-tests suites
+test: lab unit lab-tests suites
 
 bench: lab
 	$(BIN)/python bench/lab.py

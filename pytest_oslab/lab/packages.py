@@ -16,6 +16,7 @@ COMMON = [
     "python3-openstackclient", "python3-openstacksdk",
     "iproute2", "iptables", "ipset", "ebtables", "bridge-utils", "dnsmasq-base", "conntrack", "haproxy",
     "openssh-client", "netcat-openbsd", "socat", "cpio", "xz-utils", "iputils-ping", "sudo",
+    "genisoimage",  # nova's config drives, and the guest image's config-drive boot test
 ]
 DRIVER_PACKAGES = {
     "linuxbridge": ["neutron-linuxbridge-agent"],
