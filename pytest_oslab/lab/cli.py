@@ -7,18 +7,16 @@ import time
 from typing import List, Optional
 
 from . import daemons
-from .context import DRIVERS, Lab
+from .context import DRIVERS, OVS_FIREWALLS, Lab
 from .steps import LabError, Progress, run_steps
 
 
 def _lab(args) -> Lab:
-    lab = Lab(driver=getattr(args, "driver", None) or _recorded_driver(Lab()) or "linuxbridge")
-    return lab
-
-
-def _recorded_driver(lab: Lab) -> Optional[str]:
-    path = lab.state / "driver"
-    return path.read_text().strip() if path.exists() else None
+    from .switch import recorded
+    old = (recorded(Lab()) or "linuxbridge").split()
+    driver = getattr(args, "driver", None) or old[0]
+    firewall = getattr(args, "firewall", None) or (old[1] if len(old) > 1 and driver == old[0] else "openvswitch")
+    return Lab(driver=driver, firewall=firewall)
 
 
 def up(args) -> int:
@@ -32,7 +30,8 @@ def up(args) -> int:
             raise LabError(f"unknown driver {lab.driver!r} (choose from {', '.join(DRIVERS)})")
         lab.ensure_dirs()
         run_steps(steps(lab), lab, progress)
-        (lab.state / "driver").write_text(lab.driver + "\n")
+        from .switch import record
+        record(lab)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")
         sys.stderr.write(f"oslab lab up: {exc}\n")
@@ -84,6 +83,7 @@ def down(args) -> int:
     from .host import remove_plumbing
     from .services import all_daemons
     from .purge import purge_data, purge_files
+    from .services import every_daemon
     from .virt import destroy_lab_domains
     lab = _lab(args)
     try:
@@ -92,7 +92,7 @@ def down(args) -> int:
         sys.stderr.write(f"oslab lab down: {exc}\n")
         domains = []
     purged = purge_data(lab) if args.purge else []
-    stopped = [d.name for d in reversed(all_daemons(lab)) if daemons.stop(d, lab.pids)]
+    stopped = [d.name for d in reversed(every_daemon(lab)) if daemons.stop(d, lab.pids)]
     removed = remove_plumbing(lab)
     if args.purge:
         purged += purge_files(lab)
@@ -107,7 +107,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="oslab lab", description="the embedded reference OpenStack cloud")
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="install (first time) and start the lab; re-run to heal it")
-    p_up.add_argument("--driver", choices=DRIVERS, help="ML2 mechanism driver (default: linuxbridge)")
+    p_up.add_argument("--driver", choices=DRIVERS,
+                      help="ML2 mechanism driver (default: the lab's current one, else linuxbridge); "
+                           "another driver than the lab's rebuilds its networking")
+    p_up.add_argument("--firewall", choices=OVS_FIREWALLS,
+                      help="security-group firewall on the openvswitch driver (default: openvswitch)")
     sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")
     p_down = sub.add_parser("down", help="stop the lab's own processes and remove its devices and namespaces")
     p_down.add_argument("--purge", action="store_true",

@@ -96,7 +96,7 @@ def neutron_common(lab) -> Values:
     return {"/etc/neutron/neutron.conf": {
         "DEFAULT": {
             "bind_host": "127.0.0.1", "core_plugin": "ml2", "service_plugins": "router",
-            "transport_url": lab.transport_url, "auth_strategy": "keystone", "interface_driver": "linuxbridge",
+            "transport_url": lab.transport_url, "auth_strategy": "keystone",
             "api_workers": 1, "rpc_workers": 1, "rpc_state_report_workers": 1, "dns_domain": "openstacklocal",
             "notify_nova_on_port_status_changes": True, "notify_nova_on_port_data_changes": True,
         },
@@ -108,35 +108,65 @@ def neutron_common(lab) -> Values:
     }}
 
 
-def neutron_linuxbridge(lab) -> Values:
-    from .host import PROVIDER_IF
+def _agents_common(lab, interface_driver: str) -> Values:
     return {
-        "/etc/neutron/neutron.conf": {"experimental": {"linuxbridge": True}},  # Zed: linuxbridge is "experimental"
-        "/etc/neutron/plugins/ml2/ml2_conf.ini": {
-            "ml2": {"type_drivers": "flat,vlan,vxlan", "tenant_network_types": "vxlan",
-                    "mechanism_drivers": "linuxbridge,l2population", "extension_drivers": "port_security"},
-            "ml2_type_flat": {"flat_networks": "provider"},
-            "ml2_type_vxlan": {"vni_ranges": "1:1000"},
-            "securitygroup": {"enable_ipset": True},
-        },
-        "/etc/neutron/plugins/ml2/linuxbridge_agent.ini": {
-            "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_IF}"},
-            "vxlan": {"enable_vxlan": True, "local_ip": lab.tunnel_ip, "l2_population": True},
-            "securitygroup": {"enable_security_group": True, "firewall_driver": "iptables"},
-        },
+        "/etc/neutron/neutron.conf": {"DEFAULT": {"interface_driver": interface_driver}},
         "/etc/neutron/dhcp_agent.ini": {"DEFAULT": {
-            "interface_driver": "linuxbridge", "dhcp_driver": "neutron.agent.linux.dhcp.Dnsmasq",
+            "interface_driver": interface_driver, "dhcp_driver": "neutron.agent.linux.dhcp.Dnsmasq",
             "enable_isolated_metadata": True, "force_metadata": True}},
-        "/etc/neutron/l3_agent.ini": {"DEFAULT": {"interface_driver": "linuxbridge"}},
+        "/etc/neutron/l3_agent.ini": {"DEFAULT": {"interface_driver": interface_driver}},
         "/etc/neutron/metadata_agent.ini": {"DEFAULT": {
             "nova_metadata_host": "127.0.0.1", "metadata_proxy_shared_secret": lab.secrets["metadata"],
             "metadata_workers": 1}},
     }
 
 
+def _ml2(mechanism_drivers: str, tenant_type: str = "vxlan") -> Dict[str, Dict[str, object]]:
+    return {
+        "ml2": {"type_drivers": "flat,vlan,vxlan,geneve", "tenant_network_types": tenant_type,
+                "mechanism_drivers": mechanism_drivers, "extension_drivers": "port_security"},
+        "ml2_type_flat": {"flat_networks": "provider"},
+        "ml2_type_vxlan": {"vni_ranges": "1:1000"},
+        "ml2_type_geneve": {"vni_ranges": "1:1000", "max_header_size": 38},
+        "securitygroup": {"enable_ipset": True},
+    }
+
+
+def neutron_linuxbridge(lab) -> Values:
+    from .host import PROVIDER_IF
+    values = _agents_common(lab, "linuxbridge")
+    values["/etc/neutron/neutron.conf"]["experimental"] = {"linuxbridge": True}  # Zed: "experimental"
+    values["/etc/neutron/plugins/ml2/ml2_conf.ini"] = _ml2("linuxbridge,l2population")
+    values["/etc/neutron/plugins/ml2/linuxbridge_agent.ini"] = {
+        "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_IF}"},
+        "vxlan": {"enable_vxlan": True, "local_ip": lab.tunnel_ip, "l2_population": True},
+        "securitygroup": {"enable_security_group": True, "firewall_driver": "iptables"},
+    }
+    return values
+
+
+def neutron_openvswitch(lab) -> Values:
+    """ML2/OVS on the userspace datapath (this kernel has no openvswitch module)."""
+    from .host import PROVIDER_BRIDGE
+    values = _agents_common(lab, "openvswitch")
+    values["/etc/neutron/plugins/ml2/ml2_conf.ini"] = _ml2("openvswitch,l2population")
+    firewall = "iptables_hybrid" if lab.firewall == "iptables_hybrid" else "openvswitch"
+    values["/etc/neutron/plugins/ml2/openvswitch_agent.ini"] = {
+        "ovs": {"bridge_mappings": f"provider:{PROVIDER_BRIDGE}", "local_ip": lab.tunnel_ip,
+                "datapath_type": "netdev", "ovsdb_connection": "tcp:127.0.0.1:6640"},
+        "agent": {"tunnel_types": "vxlan", "l2_population": True},
+        "securitygroup": {"enable_security_group": True, "firewall_driver": firewall},
+    }
+    values["/etc/nova/nova.conf"] = {"os_vif_ovs": {"ovsdb_connection": "tcp:127.0.0.1:6640"}}
+    return values
+
+
+NEUTRON_DRIVERS = {"linuxbridge": neutron_linuxbridge, "openvswitch": neutron_openvswitch}
+
+
 def all_values(lab) -> Values:
     merged: Values = {}
-    for part in (keystone, glance, placement, nova, neutron_common, neutron_linuxbridge):
+    for part in (keystone, glance, placement, nova, neutron_common, NEUTRON_DRIVERS[lab.driver]):
         for path, sections in part(lab).items():
             target = merged.setdefault(path, {})
             for section, values in sections.items():

@@ -29,6 +29,7 @@ PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
 UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
 TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
 LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF)
+PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
 EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
 LIBVIRT_AUTH = {
@@ -37,7 +38,7 @@ LIBVIRT_AUTH = {
 }
 SYSCTLS = {"net.bridge.bridge-nf-call-iptables": "1", "net.bridge.bridge-nf-call-ip6tables": "1"}
 # Devices neutron and nova make for the lab's networks and ports (removed by `lab down`).
-NEUTRON_DEVICE = re.compile(r"^(brq[0-9a-f]{8}-[0-9a-f]{2}|tap[0-9a-f]{8}-[0-9a-f]{2}|vxlan-\d+)$")
+NEUTRON_DEVICE = re.compile(r"^((brq|tap|qbr|qvb|qvo)[0-9a-f]{8}-[0-9a-f]{2}|vxlan-\d+)$")
 
 
 def sh(*argv: str, check: bool = True) -> str:
@@ -214,15 +215,11 @@ def plumbing(lab) -> None:
     sh("ip", "route", "replace", lab.provider_cidr, "via", lab.uplink_ns_ip, "dev", UPLINK_IF)
 
 
-def remove_plumbing(lab) -> List[str]:
-    """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
+def remove_neutron_devices() -> List[str]:
+    """Remove the namespaces and devices neutron and nova made for the lab's networks and ports."""
     removed = []
-    for dev in LAB_LINKS:
-        if ip_json("link", "show", "dev", dev):
-            sh("ip", "link", "del", dev, check=False)
-            removed.append(dev)
     for ns in sh("ip", "netns", "list", check=False).split():
-        if ns == UPSTREAM_NS or ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")):
+        if ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")):
             sh("ip", "netns", "del", ns, check=False)
             removed.append(ns)
     for link in ip_json("link"):
@@ -231,6 +228,47 @@ def remove_plumbing(lab) -> List[str]:
             sh("ip", "link", "del", name, check=False)
             removed.append(name)
     return removed
+
+
+def remove_plumbing(lab) -> List[str]:
+    """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
+    removed = []
+    for dev in LAB_LINKS:
+        if ip_json("link", "show", "dev", dev):
+            sh("ip", "link", "del", dev, check=False)
+            removed.append(dev)
+    if UPSTREAM_NS in sh("ip", "netns", "list", check=False).split():
+        sh("ip", "netns", "del", UPSTREAM_NS, check=False)
+        removed.append(UPSTREAM_NS)
+    return removed + remove_neutron_devices()
+
+
+# ---------------------------------------------------------------- Open vSwitch (userspace datapath)
+
+def _vsctl(*args: str, check: bool = True) -> str:
+    return sh("ovs-vsctl", "--timeout=20", *args, check=check)
+
+
+def ovs_bridges_done(lab) -> bool:
+    if lab.driver == "linuxbridge":
+        return True
+    out = _vsctl("--format=json", "--columns=name,datapath_type", "list", "Bridge", check=False)
+    try:
+        rows = {r[0]: r[1] for r in json.loads(out)["data"]}
+    except (ValueError, KeyError):
+        return False
+    ports = _vsctl("list-ports", PROVIDER_BRIDGE, check=False).split()
+    return rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports
+
+
+def ovs_bridges(lab) -> None:
+    """br-provider on the userspace datapath, with the provider veth as its physical port."""
+    for link in ip_json("link", "show", "dev", PROVIDER_IF):
+        if link.get("master"):  # still enslaved to a Linux bridge of the previous driver
+            sh("ip", "link", "set", PROVIDER_IF, "nomaster")
+    _vsctl("--may-exist", "add-br", PROVIDER_BRIDGE, "--", "set", "Bridge", PROVIDER_BRIDGE, "datapath_type=netdev",
+           "--", "--may-exist", "add-port", PROVIDER_BRIDGE, PROVIDER_IF)
+    sh("ip", "link", "set", PROVIDER_IF, "up")
 
 
 def loopback_ok() -> bool:

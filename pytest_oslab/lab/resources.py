@@ -31,7 +31,7 @@ def _wait(what: str, test, timeout: float, log: str = None, interval: float = 1.
 
 
 def expected_agents(lab):
-    l2 = {"linuxbridge": "neutron-linuxbridge-agent"}[lab.driver]
+    l2 = {"linuxbridge": "neutron-linuxbridge-agent", "openvswitch": "neutron-openvswitch-agent"}[lab.driver]
     return {l2, "neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent"}
 
 
