@@ -268,11 +268,14 @@ ROLES = OrderedDict([
 
 
 def _wanted_roles(session) -> List[str]:
-    wanted = []
+    """The roles the collected tests use, directly or through the parametrized ``instance`` fixture."""
+    wanted = set()
     for item in session.items:
-        for role in ROLES:
-            if role in getattr(item, "fixturenames", ()) and role not in wanted:
-                wanted.append(role)
+        used = set(getattr(item, "fixturenames", ())) & set(ROLES)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "instance" in params:
+            used.add(params["instance"])
+        wanted |= used
     return [r for r in ROLES if r in wanted]
 
 

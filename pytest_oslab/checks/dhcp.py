@@ -138,6 +138,8 @@ def check_dnsmasq(node: NodeFacts, network, subnets, domain: Optional[str]) -> N
         c.expect("--dhcp-option-force=option:mtu", network.mtu, command.mtu, "network MTU")
         if domain:
             c.expect("--domain", domain, _single(command, "domain"), "the DNS domain in the ports' dns_assignment")
+        else:  # the API shows no DNS domain (no dns-integration): dnsmasq must still serve one
+            c.require(_single(command, "domain"), "--domain: expected a DNS domain, actual none given")
 
 
 def _single(command: dnsmasq.DnsmasqCommand, option: str):
@@ -187,13 +189,24 @@ def check_subnet_served(node: NodeFacts, network, subnet, port) -> None:
 
 # --- an instance's entries (I2-I4) ---------------------------------------------------------------------------
 
+def expected_names(node: NodeFacts, network, port, domain: Optional[str]):
+    """(fqdn, hostname) the DHCP files must give the port: from the API (the port's ``dns_assignment``, else
+    ``host-a-b-c-d`` in the API's DNS domain); when the API shows no domain at all (no dns-integration), in the
+    domain the network's dnsmasq serves (its ``--domain``)."""
+    if not domain and not getattr(port, "dns_assignment", None):
+        running = node.dnsmasq_of(network.id)
+        if len(running) == 1:
+            domain = node.dnsmasq_command(running[0]).get("domain")
+    return names.dns_names(port, domain)
+
+
 def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> None:
     """I2: dnsmasq ``host`` holds ``<mac>,host-<a-b-c-d>.<domain>,<ip>`` for the port."""
     path = f"{names.dhcp_dir(network.id)}/host"
     ip = names.ipv4_fixed_ips(port)[0][0]
-    fqdn, _ = names.dns_names(port, domain)
     with Check("dnsmasq's host file holds the port's MAC, name and IP", Where(port=port, network=network,
                                                                              node=node.name)) as c:
+        fqdn, _ = expected_names(node, network, port, domain)
         entries = dnsmasq.parse_hosts(node.read(path) or "")
         mine = [e for e in entries if e.ip == ip]
         expected = f"{port.mac_address.lower()},{fqdn},{ip}"
@@ -206,8 +219,8 @@ def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]
     """I3: dnsmasq ``addn_hosts`` holds ``<ip>\\thost-<a-b-c-d>.<domain> host-<a-b-c-d>``."""
     path = f"{names.dhcp_dir(network.id)}/addn_hosts"
     ip = names.ipv4_fixed_ips(port)[0][0]
-    fqdn, host = names.dns_names(port, domain)
     with Check("dnsmasq's addn_hosts names the port's IP", Where(port=port, network=network, node=node.name)) as c:
+        fqdn, host = expected_names(node, network, port, domain)
         mine = [a for a in dnsmasq.parse_addn_hosts(node.read(path) or "") if a.ip == ip]
         expected = (fqdn, host) if fqdn != host else (host,)
         actual = [a.names for a in mine]
