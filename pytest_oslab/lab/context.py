@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict
 
 SECRET_NAMES = ("db", "rabbit", "admin", "service", "myuser", "metadata")
-DRIVERS = ("linuxbridge", "openvswitch")  # OVN: not yet (issue 6)
+DRIVERS = ("linuxbridge", "openvswitch", "ovn")
 OVS_FIREWALLS = ("openvswitch", "iptables_hybrid")
 
 

@@ -271,6 +271,48 @@ def ovs_bridges(lab) -> None:
     sh("ip", "link", "set", PROVIDER_IF, "up")
 
 
+CHASSIS_IDS = ("ovn-bridge-mappings", "ovn-cms-options", "datapath-type")
+
+
+def _chassis_wanted(lab) -> dict:
+    return {"ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "ovn-cms-options": "enable-chassis-as-gw",
+            "datapath-type": "netdev"}
+
+
+def ovn_chassis_done(lab) -> bool:
+    if lab.driver != "ovn":
+        return True
+    out = sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "--format=json", "--columns=name,external_ids",
+             "list", "Chassis", check=False)
+    try:
+        rows = json.loads(out)["data"]
+    except (ValueError, KeyError):
+        return False
+    for name, ids in rows:
+        if name == lab.hostname:
+            have = dict(ids[1]) if isinstance(ids, list) and ids[0] == "map" else {}
+            return all(have.get(k) == v for k, v in _chassis_wanted(lab).items())
+    return False
+
+
+def ovn_chassis(lab) -> None:
+    """neutron 21 reads bridge mappings and gateway options from the Chassis' external_ids, where OVN 23.03 no
+    longer writes them (it uses other_config): copy them, or the provider network never binds."""
+    import time
+    deadline = time.monotonic() + 60
+    while True:
+        names = sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "--bare", "--columns=name", "list",
+                   "Chassis", check=False).split()
+        if lab.hostname in names:
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"ovn-controller did not register chassis {lab.hostname!r} in 60s",
+                           log=str(lab.logs / "ovn-controller.log"))
+        time.sleep(1)
+    sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "set", "Chassis", lab.hostname,
+       *[f'external_ids:{k}="{v}"' for k, v in _chassis_wanted(lab).items()])
+
+
 def loopback_ok() -> bool:
     """Every lab API listens on 127.0.0.1: the host's loopback must carry it."""
     return _has_addr("lo", "127.0.0.1")

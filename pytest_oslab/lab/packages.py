@@ -21,6 +21,7 @@ COMMON = [
 DRIVER_PACKAGES = {
     "linuxbridge": ["neutron-linuxbridge-agent"],
     "openvswitch": ["neutron-openvswitch-agent", "openvswitch-switch"],
+    "ovn": ["openvswitch-switch", "ovn-central", "ovn-host", "neutron-ovn-metadata-agent"],
 
 }
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")

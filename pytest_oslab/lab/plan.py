@@ -5,13 +5,14 @@ from typing import List
 
 from .configs import ConfigStep
 from .databases import DatabasesStep, KeystoneSetupStep, SchemaStep
-from .host import host_tools, host_tools_done, ovs_bridges, ovs_bridges_done, plumbing, plumbing_done
+from .host import (host_tools, host_tools_done, ovn_chassis, ovn_chassis_done, ovs_bridges, ovs_bridges_done,
+                   plumbing, plumbing_done)
 from .identity import CloudsYamlStep, IdentityStep
 from .image import GuestImageStep
 from .packages import PackagesStep
 from .resources import ComputeReadyStep, ResourcesStep
 from .services import (DaemonsStep, compute_and_agents, identity_api, infrastructure, neutron_server, openstack_apis,
-                       virtual_switch)
+                       ovn_central, virtual_switch)
 from .switch import DriverSwitchStep
 from .steps import FuncStep, Step
 
@@ -33,6 +34,8 @@ def steps(lab) -> List[Step]:
         DriverSwitchStep(),
         DaemonsStep("virtual-switch", virtual_switch),
         FuncStep("ovs-bridges", ovs_bridges, ovs_bridges_done),
+        DaemonsStep("ovn", ovn_central),
+        FuncStep("ovn-chassis", ovn_chassis, ovn_chassis_done),
         DaemonsStep("neutron-server", neutron_server),
         DaemonsStep("compute-and-agents", compute_and_agents),
         image,

@@ -31,6 +31,8 @@ def _wait(what: str, test, timeout: float, log: str = None, interval: float = 1.
 
 
 def expected_agents(lab):
+    if lab.driver == "ovn":
+        return {"ovn-controller", "neutron-ovn-metadata-agent"}
     l2 = {"linuxbridge": "neutron-linuxbridge-agent", "openvswitch": "neutron-openvswitch-agent"}[lab.driver]
     return {l2, "neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent"}
 

@@ -144,6 +144,52 @@ def virtual_switch(lab) -> List[Daemon]:
     ]
 
 
+OVN_RUN, OVN_DATA = "/run/ovn", "/var/lib/ovn"
+
+
+def _ovn_db(which: str, port: int, log: Path) -> Daemon:
+    db = f"{OVN_DATA}/ovn{which}_db.db"
+
+    def prepare() -> None:
+        Path(OVN_RUN).mkdir(parents=True, exist_ok=True)
+        if not Path(db).exists():
+            daemons.run_as("root", ["ovsdb-tool", "create", db, f"/usr/share/ovn/ovn-{which}.ovsschema"],
+                           what=f"ovsdb-tool create ovn{which}")
+
+    return Daemon(f"ovn-{which}db", ["/usr/sbin/ovsdb-server", db, f"--remote=punix:{OVN_RUN}/ovn{which}_db.sock",
+                                     f"--remote=ptcp:{port}:127.0.0.1", f"--unixctl={OVN_RUN}/ovn{which}_db.ctl",
+                                     f"--log-file={log / f'ovn-{which}db.log'}"],
+                  log=log / f"ovn-{which}db.out", port=port, prepare=prepare)
+
+
+def _ovn_chassis_prepare(lab) -> Callable[[], None]:
+    def prepare() -> None:
+        from .host import PROVIDER_BRIDGE
+        ids = {"system-id": lab.hostname, "hostname": lab.hostname, "ovn-remote": "tcp:127.0.0.1:6642",
+               "ovn-encap-type": "geneve", "ovn-encap-ip": lab.tunnel_ip, "ovn-bridge-datapath-type": "netdev",
+               "ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "ovn-cms-options": "enable-chassis-as-gw"}
+        daemons.run_as("root", ["ovs-vsctl", "--timeout=20", "set", "Open_vSwitch", "."]
+                       + [f'external_ids:{k}="{v}"' for k, v in ids.items()], what="ovs-vsctl set external_ids")
+    return prepare
+
+
+def ovn_central(lab) -> List[Daemon]:
+    """OVN's northbound and southbound databases, ovn-northd and this chassis' ovn-controller."""
+    if lab.driver != "ovn":
+        return []
+    log = lab.logs
+    return [
+        _ovn_db("nb", 6641, log),
+        _ovn_db("sb", 6642, log),
+        Daemon("ovn-northd", ["/usr/bin/ovn-northd", f"--ovnnb-db=unix:{OVN_RUN}/ovnnb_db.sock",
+                              f"--ovnsb-db=unix:{OVN_RUN}/ovnsb_db.sock", f"--unixctl={OVN_RUN}/ovn-northd.ctl",
+                              f"--log-file={log / 'ovn-northd.log'}"], log=log / "ovn-northd.out"),
+        Daemon("ovn-controller", ["/usr/bin/ovn-controller", f"unix:{OVS_RUN}/db.sock",
+                                  f"--unixctl={OVN_RUN}/ovn-controller.ctl", f"--log-file={log / 'ovn-controller.log'}"],
+               log=log / "ovn-controller.out", prepare=_ovn_chassis_prepare(lab)),
+    ]
+
+
 def l2_agents(lab) -> List[Daemon]:
     log = lab.logs
     return {
@@ -153,25 +199,32 @@ def l2_agents(lab) -> List[Daemon]:
         "openvswitch": [
             _py("neutron-openvswitch-agent", "root", log, *NEUTRON, "/etc/neutron/plugins/ml2/openvswitch_agent.ini"),
         ],
+        "ovn": [
+            _py("neutron-ovn-metadata-agent", "root", log, "/etc/neutron/neutron.conf",
+                "/etc/neutron/neutron_ovn_metadata_agent.ini"),
+        ],
     }[lab.driver]
 
 
 def compute_and_agents(lab) -> List[Daemon]:
     log = lab.logs
     agents = l2_agents(lab)
+    neutron_agents = [] if lab.driver == "ovn" else [
+        _py("neutron-dhcp-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/dhcp_agent.ini"),
+        _py("neutron-metadata-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/metadata_agent.ini"),
+        _py("neutron-l3-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/l3_agent.ini"),
+    ]
     return [
         Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
         Daemon("libvirtd", ["/usr/sbin/libvirtd"], log=log / "libvirtd.log", ready=_virsh_as_nova),
         _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
         *agents,
-        _py("neutron-dhcp-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/dhcp_agent.ini"),
-        _py("neutron-metadata-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/metadata_agent.ini"),
-        _py("neutron-l3-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/l3_agent.ini"),
+        *neutron_agents,
     ]
 
 
 def all_daemons(lab) -> List[Daemon]:
-    return (infrastructure(lab) + virtual_switch(lab) + identity_api(lab) + openstack_apis(lab)
+    return (infrastructure(lab) + virtual_switch(lab) + ovn_central(lab) + identity_api(lab) + openstack_apis(lab)
             + compute_and_agents(lab))
 
 
@@ -179,7 +232,7 @@ def every_daemon(lab) -> List[Daemon]:
     """The daemons of every driver, so that `down` or a driver switch also finds another driver's."""
     from dataclasses import replace
     seen, found = set(), []
-    for driver in ("linuxbridge", "openvswitch"):
+    for driver in ("linuxbridge", "openvswitch", "ovn"):
         for d in all_daemons(replace(lab, driver=driver)):
             if d.name not in seen:
                 seen.add(d.name)

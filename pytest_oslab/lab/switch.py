@@ -16,7 +16,8 @@ from .identity import admin_connection
 from .steps import Step
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
-                  "neutron-linuxbridge-agent", "neutron-openvswitch-agent")
+                  "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
+                  "ovn-controller", "ovn-northd", "ovn-nbdb", "ovn-sbdb")
 
 
 def recorded(lab) -> Optional[str]:
