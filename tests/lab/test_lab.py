@@ -1,0 +1,84 @@
+"""The lab itself, as it runs on this machine (issue 2): healthy, idempotent, secret-free, self-contained."""
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from pytest_oslab.lab import host
+from pytest_oslab.lab.context import Lab
+from pytest_oslab.lab.services import all_daemons
+
+OSLAB = [sys.executable, "-m", "pytest_oslab.cli", "lab"]
+
+
+def oslab(*args):
+    return subprocess.run(OSLAB + list(args), capture_output=True, text=True, timeout=900)
+
+
+def test_status_lists_every_service_running_with_its_log():
+    done = oslab("status")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for daemon in all_daemons(Lab()):
+        line = next((l for l in lines if l.split()[:1] == [daemon.name]), None)
+        assert line is not None, f"{daemon.name} missing from `oslab lab status`:\n{done.stdout}"
+        assert "running (pid" in line and f"log: {daemon.log}" in line, line
+    assert lines[-1] == "lab: healthy"
+
+
+def test_up_again_finds_every_step_done_and_changes_nothing():
+    before = {d.name: Path(Lab().pids / f"{d.name}.pid").read_text() for d in all_daemons(Lab())}
+    done = oslab("up")
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = [l for l in done.stdout.splitlines() if " ... " in l]
+    assert steps and all(l.endswith("already done") for l in steps), done.stdout
+    after = {d.name: Path(Lab().pids / f"{d.name}.pid").read_text() for d in all_daemons(Lab())}
+    assert after == before  # no daemon restarted
+
+
+def test_passwords_live_only_in_0600_files_and_never_in_output():
+    lab = Lab()
+    secrets = json.loads(lab.secrets_file.read_text())
+    assert stat.S_IMODE(lab.secrets_file.stat().st_mode) == 0o600
+    secure = Path("/etc/openstack/secure.yaml")
+    assert stat.S_IMODE(secure.stat().st_mode) == 0o600
+    clouds_text = Path("/etc/openstack/clouds.yaml").read_text()
+    clouds = yaml.safe_load(clouds_text)["clouds"]
+    assert {"lab", "lab-admin"} <= set(clouds)
+    assert all("password" not in clouds[c]["auth"] for c in ("lab", "lab-admin"))
+    printed = oslab("up").stdout + oslab("status").stdout
+    for name, value in secrets.items():
+        assert value not in clouds_text, f"the {name} password is in clouds.yaml"
+        assert value not in printed, f"the {name} password was printed"
+    for log in lab.logs.glob("*.log"):
+        if log.name.startswith(("dbsync", "keystone-manage", "rabbitmq-setup", "apt", "mariadb-install")):
+            text = log.read_text(errors="replace")
+            for name, value in secrets.items():
+                assert value not in text, f"the {name} password is in {log}"
+
+
+def test_lab_plumbing_stays_on_the_machine():
+    lab = Lab()
+    assert host.plumbing_done(lab)
+    assert host.overlapping_ranges(lab) == []
+    routes = host.ip_json("route")
+    default = [r for r in routes if r.get("dst") == "default"]
+    assert default and all(r.get("dev") not in host.LAB_LINKS for r in default), default
+    lab_routes = [r for r in routes if r.get("dev") in host.LAB_LINKS]
+    assert {r["dst"] for r in lab_routes} <= {lab.provider_cidr, lab.tunnel_cidr, lab.uplink_cidr}, lab_routes
+    upstream = host.ip_json("route", netns=host.UPSTREAM_NS)
+    assert not [r for r in upstream if r.get("dst") == "default"], "the upstream namespace must not route out"
+
+
+def test_every_api_listens_on_loopback_only():
+    out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
+    ports = {5000, 9292, 8778, 8774, 8775, 9696, 3306, 5672, 11211, 4369}
+    for line in out.splitlines():
+        local = line.split()[3]
+        address, _, port = local.rpartition(":")
+        if port.isdigit() and int(port) in ports:
+            assert address in ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"), line
