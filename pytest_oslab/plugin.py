@@ -26,6 +26,7 @@ from pytest_oslab.secrets import install_log_redaction
 from pytest_oslab.session import OslabSession, Settings, Unavailable
 
 log = logging.getLogger("pytest_oslab")
+pytest_plugins = ["pytest_oslab.report.plugin"]  # default reports, cloud summary, topology, --oslab-phase
 SESSION = pytest.StashKey[OslabSession]()
 NO_CLOUD = pytest.StashKey[str]()
 

@@ -1,0 +1,230 @@
+"""The report side of the pytest plugin: default report files, the cloud summary, evidence panels, the topology.
+
+Registered by ``pytest_oslab.plugin`` (``pytest_plugins``); its options sit in the same "oslab" group.
+
+- A run against a cloud writes ``reports/oslab-<cloud>-<UTC time>[-<phase>].html`` (pytest-html, one
+  self-contained file) and the JUnit XML beside it, unless ``--html`` / ``--junitxml`` name files already (each
+  is left to the user separately) or ``--oslab-no-report`` is given. ``--oslab-report-dir`` moves them.
+- Per test: the failure as expected against actual and the evidence the check judged (``test_panel``).
+- Above the results: the cloud (region, service versions, drivers, nodes checked), the upgrade gate when
+  ``--oslab-phase`` ran, and the topology of what the run built, collected on each process at its last test
+  (before the session's resources are deleted) and merged on the controller under xdist.
+- At the very end, the written files are scrubbed once more for the run's secrets and private keys.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+from pytest_oslab.report import dataplane
+from pytest_oslab.report import html as report_html
+
+pytest_plugins = ["pytest_oslab.phases"]
+
+REPORT = pytest.StashKey["ReportState"]()
+PICTURE = pytest.StashKey[dict]()
+
+
+@dataclass
+class ReportState:
+    html: Optional[Path] = None
+    junit: Optional[Path] = None
+    files: List[Path] = field(default_factory=list)  # written by this run: scrubbed at the end
+    titles: Counter = field(default_factory=Counter)  # evidence titles seen ("node: command")
+    seen: dataplane.Seen = field(default_factory=dataplane.Seen)
+    pictures: List[dict] = field(default_factory=list)
+    gates: List[dict] = field(default_factory=list)  # upgrade gate results (pytest_oslab.phases)
+    summary: object = None  # summary.CloudSummary
+
+
+def state_of(config) -> ReportState:
+    state = config.stash.get(REPORT, None)
+    if state is None:
+        state = config.stash[REPORT] = ReportState()
+    return state
+
+
+@pytest.hookimpl(trylast=True)  # after pytest_oslab.plugin made the "oslab" group
+def pytest_addoption(parser):
+    group = parser.getgroup("oslab")
+    group.addoption("--oslab-report-dir", dest="oslab_report_dir", default=None, metavar="DIR",
+                    help="where a run against a cloud writes its HTML report and JUnit XML, named after the cloud "
+                         "and the time (default: reports) [ini: oslab_report_dir]")
+    group.addoption("--oslab-no-report", dest="oslab_no_report", action="store_true", default=False,
+                    help="write no default HTML report or JUnit XML (--html and --junitxml still work)")
+    parser.addini("oslab_report_dir", "directory of the default reports (default: reports)", default="")
+
+
+def cloud_named(config) -> Optional[str]:
+    """The cloud of the run as pytest_oslab.plugin reads it: --cloud, the ini key, then $OS_CLOUD."""
+    try:
+        value = config.getoption("oslab_cloud")
+    except ValueError:
+        return None
+    if not value:
+        try:
+            value = config.getini("oslab_cloud")
+        except ValueError:
+            value = ""
+    return value or os.environ.get("OS_CLOUD") or None
+
+
+def report_dir(config) -> Path:
+    value = config.getoption("oslab_report_dir") or config.getini("oslab_report_dir") or "reports"
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
+def writes_reports(config) -> bool:
+    option = config.option
+    return not (getattr(config, "workerinput", None) is not None or option.help or option.version
+                or getattr(option, "collectonly", False) or getattr(option, "oslab_no_report", False))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their paths
+def pytest_configure(config):
+    state = state_of(config)
+    cloud = cloud_named(config)
+    if not cloud or not writes_reports(config):
+        return
+    config.pluginmanager.register(_Writer(config), "oslab-report-writer")
+    want_html = not getattr(config.option, "htmlpath", None) and config.pluginmanager.hasplugin("html")
+    want_junit = not getattr(config.option, "xmlpath", None)
+    if not (want_html or want_junit):
+        state.html = Path(config.option.htmlpath) if getattr(config.option, "htmlpath", None) else None
+        return
+    directory = report_dir(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    from pytest_oslab.phases import phase_of
+    phase = phase_of(config)
+    paths = report_html.default_paths(directory, cloud, phase, want_html, want_junit)
+    if paths.html is not None:
+        config.option.htmlpath = str(paths.html)
+        config.option.self_contained_html = True
+    if paths.junit is not None:
+        config.option.xmlpath = str(paths.junit)
+    state.html = Path(config.option.htmlpath) if getattr(config.option, "htmlpath", None) else None
+    state.junit = Path(config.option.xmlpath) if getattr(config.option, "xmlpath", None) else None
+    state.files += [p for p in (state.html, state.junit) if p is not None]
+
+
+def _oslab(config):
+    from pytest_oslab.plugin import SESSION
+    session = config.stash.get(SESSION, None)
+    return session if session is not None and session.settings.cloud else None
+
+
+def _draws(config) -> bool:
+    """Whether this run's HTML report is wanted (on a worker: whether the controller writes one)."""
+    return bool(getattr(config.option, "htmlpath", None)) and _oslab(config) is not None
+
+
+# --- on the process that runs the tests ---------------------------------------------------------------------
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before the last test's fixtures go (and with them the session's resources), read the data plane of
+    everything the run's tests were given."""
+    if nextitem is None and _draws(item.config):
+        state = state_of(item.config)
+        if state.seen:
+            item.stash[PICTURE] = dataplane.collect(_oslab(item.config), state.seen.as_dict())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if _oslab(item.config) is not None:
+        if call.when in ("setup", "call"):
+            state = state_of(item.config)
+            for value in getattr(item, "funcargs", {}).values():
+                state.seen.note(value)
+        if call.when == "teardown" and PICTURE in item.stash:
+            report.oslab_picture = item.stash[PICTURE]  # travels to the xdist controller with the report
+    return report
+
+
+# --- on the process that writes the reports -----------------------------------------------------------------
+
+def _logreport(config, report) -> None:
+    state = state_of(config)
+    evidence = report_html.evidence_of(report)
+    state.titles.update(title for title, _ in evidence)
+    picture = getattr(report, "oslab_picture", None)
+    if picture:
+        state.pictures.append(picture)
+    gate = getattr(report, "oslab_gate", None)
+    if gate:
+        state.gates.append(gate)
+    if state.html is None:
+        return
+    titles = {title for title, _ in evidence}
+    extras = [e for e in getattr(report, "extras", []) or []
+              if not (e.get("format_type") == "text" and e.get("name") in titles)]
+    panel = report_html.test_panel(report)
+    if panel:
+        from pytest_html import extras as html_extras
+        extras.append(html_extras.html(panel))
+    report.extras = extras
+
+
+class _Writer:
+    """The hooks of the process that writes the reports (not an xdist worker), registered by
+    ``pytest_configure``."""
+
+    def __init__(self, config):
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
+        _logreport(self.config, report)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session):
+        state = state_of(self.config)
+        oslab = _oslab(self.config)
+        if state.html is None or oslab is None:
+            return
+        from pytest_oslab.report.summary import gather
+        state.summary = gather(oslab, state.titles.elements())
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:  # pragma: no cover - pytest-html depends on pytest-metadata
+            return
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is not None:
+            rest = list(metadata.items())
+            metadata.clear()
+            metadata.update(state.summary.metadata())
+            metadata.update(rest)
+
+    def pytest_html_results_summary(self, prefix, summary, postfix, session):
+        from pytest_oslab.report import snapshot, topology
+        from pytest_oslab.report.summary import summary_html
+        state = state_of(self.config)
+        parts = [report_html.stylesheet()]
+        if state.summary is not None:
+            files = {"JUnit XML": str(state.junit)} if state.junit else {}
+            parts.append(summary_html(state.summary, files))
+        for gate in state.gates:
+            parts.append(snapshot.gate_html(gate))
+        picture = dataplane.merge(state.pictures) if state.pictures else None
+        cloud = state.summary.cloud if state.summary is not None else ""
+        parts.append(topology.topology_html(picture, f"What the run built in cloud {cloud}".strip()))
+        postfix.extend(parts)
+
+    def pytest_html_results_table_html(self, report, data):
+        data[:] = report_html.without_evidence(list(data))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config):
+        for path in state_of(config).files:
+            report_html.scrub_file(path)
+
+
