@@ -228,8 +228,8 @@ def test_panel(report) -> str:
 
 def without_evidence(log_parts: List[str]) -> List[str]:
     """pytest-html's log cell without the evidence sections (the panel shows them)."""
-    marker = f" {html.escape(EVIDENCE_PREFIX)}"
-    kept = [part for part in log_parts if not (part.startswith("-") and marker in part.split("\n", 1)[0])]
+    prefix = html.escape(EVIDENCE_PREFIX)  # a section's header line: " oslab: title " centred in dashes (or longer)
+    kept = [part for part in log_parts if not part.split("\n", 1)[0].strip("- ").startswith(prefix)]
     return [html.escape(scrub(html.unescape(part)), quote=False) for part in kept] or ["No log output captured."]
 
 
