@@ -1,7 +1,8 @@
 """``--oslab-phase pre|post|cleanup``: gate an upgrade with a workload that outlives the run.
 
 - ``pre`` creates the workload (a self-service network and subnet behind a router, a security group allowing
-  ICMP and SSH, a keypair, two servers, a floating IP for the first when the cloud has an external network), or
+  ICMP and SSH, a keypair, two servers, a spare port made beforehand and left unbound (H1), a floating IP for
+  the first server when the cloud has an external network), or
   reuses the one an earlier ``pre`` left; checks its documented facts; and saves a snapshot of its data plane as
   JSON beside the report (``reports/oslab-<cloud>-<time>-pre.json``). Everything carries the tags ``oslab``,
   ``oslab-run-<workload id>`` and ``oslab-workload`` (the keypair is named ``oslab-<workload id>-workload-key``),
@@ -65,12 +66,13 @@ class Workload:
     router: Any
     group: Any
     servers: List[Any]
+    spare_ports: List[Any] = field(default_factory=list)
     floating_ip: Any = None
     keypair_name: str = ""
     pkey: Any = field(default=None, repr=False)  # paramiko key, loaded from the state directory
 
     def resources(self) -> List[Any]:
-        return [self.network, self.subnet, self.router, self.group, *self.servers] + (
+        return [self.network, self.subnet, self.router, self.group, *self.servers, *self.spare_ports] + (
             [self.floating_ip] if self.floating_ip is not None else [])
 
 
@@ -104,11 +106,12 @@ def create_workload(oslab) -> Workload:
                             progress=oslab.progress)
     servers = factory.boot(stack, [ServerSpec(network=network, name="workload"),
                                    ServerSpec(network=network, name="workload")])
+    spare = prov.port(stack, network, "workload-spare-port", security_group_ids=[group.id])
     fip = None
     if external is not None:
         port = next(iter(cloud.network.ports(device_id=servers[0].id)))
         fip = prov.floating_ip(stack, external, port)
-    return Workload(wid, network, subnet, router, group, servers, fip, keypair.name, keypair.pkey)
+    return Workload(wid, network, subnet, router, group, servers, [spare], fip, keypair.name, keypair.pkey)
 
 
 def workload_ids(conn) -> List[str]:
@@ -143,6 +146,7 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
     group = only("security group", list(n.security_groups(tags=tag)))
     servers = sorted((cloud.compute.get_server(s.id) for s in cloud.compute.servers(tags=tag)), key=lambda s: s.name)
     fips = list(n.ips(tags=tag))
+    spare = sorted(n.ports(tags=tag), key=lambda p: p.name or "")
     missing = [kind for kind, value in (("network", network), ("subnet", subnet), ("router", router),
                                         ("security group", group)) if value is None]
     if len(servers) < 2:
@@ -155,7 +159,7 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
     if path.exists():
         import paramiko
         pkey = paramiko.Ed25519Key.from_private_key_file(str(path))
-    return Workload(wid, network, subnet, router, group, servers, fips[0] if fips else None,
+    return Workload(wid, network, subnet, router, group, servers, spare, fips[0] if fips else None,
                     f"oslab-{wid}-workload-key", pkey)
 
 
@@ -330,7 +334,7 @@ def take_snapshot(oslab, workload: Workload, phase: str) -> dict:
     caps = oslab.capabilities
     ms = members(oslab, workload)
     seen = {"network": [workload.network.id], "router": [workload.router.id],
-            "server": [s.id for s in workload.servers]}
+            "server": [s.id for s in workload.servers], "port": [p.id for p in workload.spare_ports]}
     picture = dataplane.collect(oslab, seen)
     drivers = {"mechanism": sorted(caps.mechanism_drivers), "firewall": caps.firewall_driver or ""}
     return snapshot.make(phase, oslab.settings.cloud, workload.id, oslab.settings.run_id, picture,

@@ -72,7 +72,9 @@ def _names(picture: dict) -> Tuple[dict, dict]:
 
 
 def port_label(p: dict, servers: dict, networks: dict) -> str:
-    owner = f"server {servers[p['device_id']]}" if p["device_id"] in servers else p["owner"].replace("network:", "")
+    from pytest_oslab.report.topology import display_name
+    owner = (f"server {servers[p['device_id']]}" if p["device_id"] in servers
+             else p["owner"].replace("network:", "") or f"unbound, {display_name(p.get('name')) or 'no name'}")
     return f"port {p['id'][:8]} ({owner}, network {networks.get(p['network_id'], p['network_id'][:8])})"
 
 

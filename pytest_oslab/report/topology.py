@@ -130,6 +130,10 @@ def devices(picture: dict) -> List[Device]:
                           + extra, [ports[p] for p in s["ports"] if p in ports], "#37474f"))
     names = {n["id"]: display_name(n["name"]) or _short(n["id"]) for n in picture["networks"]}
     for p in picture["ports"]:
+        if not p["owner"] and not p["device_id"]:
+            out.append(Device("port", f"port {display_name(p.get('name')) or _short(p['id'])}",
+                              [f"{_short(p['id'])} · {p['status']} · unbound"], [p], "#5d4037"))
+    for p in picture["ports"]:
         if p["owner"] == "network:dhcp":
             out.append(Device("dhcp", f"DHCP of {names.get(p['network_id'], '?')}", [f"{_short(p['id'])} · {p['status']} · {p['host'] or '?'}"], [p],
                               "#00796b"))
@@ -258,7 +262,7 @@ def draw(picture: dict, title: str = "") -> str:
             c = color[p["network_id"]]
             lines.append((LEFT_X + LEFT_W, py, x2 + 3, py, c))
             dots.append((x2 + 3, py, c))
-            down = p["status"] != "ACTIVE"
+            down = p["status"] != "ACTIVE" and bool(p["device_id"])  # an unbound port is DOWN by nature
             labels.append((x2 + 14, py + 4, port_label(p) + (f" {p['status']}" if down else ""),
                            MISSING if down else "#333"))
         y += h + 10
