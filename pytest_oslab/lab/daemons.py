@@ -40,6 +40,7 @@ class Daemon:
     timeout: float = 120.0
     prepare: Optional[Callable[[], None]] = None  # run (as root) before each start
     own_logs: Sequence[Path] = ()  # log files the daemon writes itself (made writable for its user)
+    settle: float = 8.0  # with nothing to probe, how long it must stay up to count as started
 
     def pid_file(self, pid_dir: Path) -> Path:
         return pid_dir / f"{self.name}.pid"
@@ -176,7 +177,7 @@ def wait_ready(daemon: Daemon, pid_dir: Path, timeout: Optional[float] = None) -
     started = time.monotonic()
     deadline = started + (timeout or daemon.timeout)
     # a daemon with nothing to probe must at least stay up for a while: many die on their first error
-    settle = 0.0 if (daemon.port or daemon.http or daemon.ready) else 8.0
+    settle = 0.0 if (daemon.port or daemon.http or daemon.ready) else daemon.settle
     while True:
         if not recorded_pid(daemon, pid_dir):
             tail = log_tail(daemon.log)

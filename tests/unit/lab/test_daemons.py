@@ -29,7 +29,7 @@ def test_recorded_pid_only_counts_while_the_process_runs_the_daemon(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="starts a daemon as another user")
 def test_start_stop_and_exit_at_start_is_reported_with_its_log(tmp_path):
     log = tmp_path / "ok.log"
-    d = Daemon("sleeper", ["/bin/sleep", "60"], log=log)
+    d = Daemon("sleeper", ["/bin/sleep", "60"], log=log, settle=0.5)
     pid = daemons.start(d, tmp_path)
     assert daemons.start(d, tmp_path) == pid  # already running: not started twice
     daemons.wait_ready(d, tmp_path, timeout=20)
