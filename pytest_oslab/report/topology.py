@@ -340,7 +340,7 @@ def _draw_node(svg: Svg, node: dict, nets, bar_x, color, picture, ports, servers
                      f"iptables {_short(pid)}: {counts} rules"))
 
     left = [(kind, piece) for kind, text in left for piece in wrap(text, LEFT_W + 40)]
-    columns = {i: [(kind, piece) for kind, text in entries for piece in wrap(text, COL_W - 30, "      ")]
+    columns = {i: [(kind, piece) for kind, text in entries for piece in wrap(text, COL_W - 30, "  ")]
                for i, entries in columns.items()}
     height = 26 + LINE * max([len(left)] + [len(v) for v in columns.values()] + [1]) + 10
     svg.rect(6, top, svg.width - 12, height, stroke="#999", fill="#f6f8fa", radius=6)
