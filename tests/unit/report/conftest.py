@@ -53,6 +53,8 @@ PICTURE = {
                                "state": "UNKNOWN", "addresses": []},
             "tap7e12aa90-1b": {"kind": "tun", "master": "brq8cc956e4-a1", "mtu": 1450, "mac": "fe:16:3e:00:00:02",
                                "state": "UNKNOWN", "addresses": []},
+            "tapf0d879fd-08": {"kind": "veth", "master": "brq8cc956e4-a1", "mtu": 1450, "mac": "fe:14:96:79:97:dd",
+                               "state": "UP", "addresses": [], "peer": "if2"},
             "tapbf33357a-03": {"kind": "veth", "master": "brq8cc956e4-a1", "mtu": 1450, "mac": "96:26:94:9e:84:d9",
                                "state": "UP", "addresses": [], "peer": "if2"},
             "vxlan-571": {"kind": "vxlan", "master": "brq8cc956e4-a1", "mtu": 1450, "mac": "aa:bb:cc:dd:ee:ff",
