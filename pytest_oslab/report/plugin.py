@@ -37,6 +37,7 @@ class ReportState:
     files: List[Path] = field(default_factory=list)  # written by this run: scrubbed at the end
     titles: Counter = field(default_factory=Counter)  # evidence titles seen ("node: command")
     seen: dataplane.Seen = field(default_factory=dataplane.Seen)
+    reached: set = field(default_factory=set)  # nodes the checks ran commands on, in this process
     pictures: List[dict] = field(default_factory=list)
     gates: List[dict] = field(default_factory=list)  # upgrade gate results (pytest_oslab.phases)
     summary: object = None  # summary.CloudSummary
@@ -133,7 +134,7 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is None and _draws(item.config):
         state = state_of(item.config)
         if state.seen:
-            item.stash[PICTURE] = dataplane.collect(_oslab(item.config), state.seen.as_dict())
+            item.stash[PICTURE] = dataplane.collect(_oslab(item.config), state.seen.as_dict(), state.reached)
     return (yield)
 
 
@@ -141,8 +142,10 @@ def pytest_runtest_teardown(item, nextitem):
 def pytest_runtest_makereport(item, call):
     report = yield
     if _oslab(item.config) is not None:
+        state = state_of(item.config)
+        state.reached.update(node for node, _ in map(report_html.split_title, (
+            title for title, _ in report_html.evidence_of(report))) if node)
         if call.when in ("setup", "call"):
-            state = state_of(item.config)
             for value in getattr(item, "funcargs", {}).values():
                 state.seen.note(value)
         if call.when == "teardown" and PICTURE in item.stash:
