@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
+CLOCK = [time.monotonic, time.sleep]  # (now, sleep) of every wait: a replay of recorded outputs swaps in its own
 _STATE = threading.local()
 _LOCK = threading.Lock()
 _ITEM = [None]  # the running test item, shared by every thread of the run (checks may run in threads)
@@ -59,7 +60,8 @@ def recorded() -> Iterator[List[Tuple[str, str]]]:
     try:
         yield sink
     finally:
-        _sinks().remove(sink)
+        sinks = _sinks()
+        del sinks[next(i for i, s in enumerate(sinks) if s is sink)]  # by identity: nested sinks compare equal
 
 
 def attach(title: str, text: str) -> None:
@@ -193,14 +195,15 @@ def _show(value) -> str:
 def wait_until(probe: Callable[[], T], timeout: float, interval: float = 2.0) -> T:
     """Call ``probe`` until it stops raising ``CheckFailed`` or ``timeout`` seconds pass; the last failure is
     raised then (a check with ``timeout=0`` is judged once)."""
-    deadline = time.monotonic() + max(0.0, timeout)
+    now, sleep = CLOCK
+    deadline = now() + max(0.0, timeout)
     outer = getattr(_STATE, "held", None)
     while True:
         _STATE.held = []
         try:
             result = probe()
         except CheckFailed as failure:
-            if time.monotonic() + interval > deadline:
+            if now() + interval > deadline:
                 _release(outer)
                 if timeout > 0:
                     first, _, rest = str(failure).partition("\n")
@@ -213,7 +216,7 @@ def wait_until(probe: Callable[[], T], timeout: float, interval: float = 2.0) ->
             _release(outer)
             return result
         _STATE.held = outer
-        time.sleep(interval)
+        sleep(interval)
 
 
 def _release(outer) -> None:

@@ -68,8 +68,9 @@ def check_no_ping(guest, address: str, count: int = 2, peer: str = "") -> None:
         c.require(result.rc != 0, f"ping {address}: expected no reply, actual replies")
 
 
-def wait_nic(guest, port, present: bool = True, timeout: float = 60) -> Optional[iproute.Link]:
-    """H3/H5/H6: wait until the guest shows (or no longer shows) a NIC with the port's MAC; the NIC, or None."""
+def check_nic_shown(guest, port, present: bool = True, timeout: float = 60) -> Optional[iproute.Link]:
+    """H3/H5/H6: the guest shows (or, ``present=False``, no longer shows) a NIC with the port's MAC, within
+    ``timeout`` seconds; returns the NIC (None when gone)."""
     state = "shows" if present else "no longer shows"
 
     def probe():

@@ -82,12 +82,15 @@ class NodeFacts:
             return None
         return result.stdout
 
-    def processes(self) -> List[processes.Process]:
-        return processes.parse_ps(self.output("ps -ww -eo pid,args"))
+    def processes(self, program: Optional[str] = None) -> List[processes.Process]:
+        """``ps`` of every process, or of those running ``program`` only (``ps -C``: none is no error)."""
+        if program is None:
+            return processes.parse_ps(self.output("ps -ww -eo pid,args"))
+        return processes.parse_ps(self.run(f"ps -ww -C {shlex.quote(program)} -o pid,args", ok=False).stdout)
 
     def dnsmasq_of(self, network_id: str) -> List[processes.Process]:
         """The dnsmasq processes serving ``network_id`` (their files live under /var/lib/neutron/dhcp/<net>/)."""
-        return processes.find(self.processes(), "dnsmasq", f"/var/lib/neutron/dhcp/{network_id}/")
+        return processes.find(self.processes("dnsmasq"), "dnsmasq", f"/var/lib/neutron/dhcp/{network_id}/")
 
     def dnsmasq_command(self, process: processes.Process) -> dnsmasq.DnsmasqCommand:
         return dnsmasq.parse_cmdline(process.args)

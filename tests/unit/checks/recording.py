@@ -1,0 +1,357 @@
+"""Record every check of a real suite run, and replay it offline: the unit tests of ``pytest_oslab.checks`` judge
+the exact outputs the checks read on a real cloud, with the API objects the checks were given.
+
+Record (against the lab; writes the calls, their arguments, every node/guest command with its output, every API
+call a check made, and the outcome)::
+
+    PYTHONPATH=tests/unit/checks pytest suites --cloud lab -p recording --record-to tests/unit/checks/data/lab.json
+
+Replay: ``load(path)`` gives the calls; ``replay(call)`` runs the check again on the recorded outputs (nodes are
+``ReplayHost``s, guests ``ReplayGuest``s, API proxies ``ReplayApi``s) and returns ``None`` or the failure.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import importlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
+                 "openvswitch", "ports", "triage")
+_LOCAL = threading.local()
+
+
+# --- values <-> JSON ------------------------------------------------------------------------------------------
+
+def encode(value, outputs: Dict[str, str]):
+    from openstack import resource
+    from pytest_oslab.access.guests import Guest
+    from pytest_oslab.checks.nodes import NodeFacts
+    if isinstance(value, NodeFacts):
+        return {"$node": value.name}
+    if isinstance(value, (Guest, ReplayGuest)):
+        return {"$guest": encode(value.server, outputs)}
+    if isinstance(value, resource.Resource):
+        cls = type(value)
+        return {"$resource": f"{cls.__module__}.{cls.__qualname__}", "body": value.to_dict(computed=False)}
+    if isinstance(value, (RecordingApi, ReplayApi)):
+        return {"$api": value.service}
+    if isinstance(value, (list, tuple, set, frozenset)) or _is_iterator(value):
+        return [encode(v, outputs) for v in value]
+    if isinstance(value, dict):
+        return {"$dict": [[encode(k, outputs), encode(v, outputs)] for k, v in value.items()]}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "__dataclass_fields__"):  # capabilities' Agent and the like
+        cls = type(value)
+        return {"$dataclass": f"{cls.__module__}.{cls.__qualname__}",
+                "fields": {k: encode(getattr(value, k), outputs) for k in value.__dataclass_fields__}}
+    raise TypeError(f"cannot record a {type(value).__name__}")
+
+
+def _is_iterator(value) -> bool:
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
+
+
+def decode(value, world: "World"):
+    if isinstance(value, list):
+        return [decode(v, world) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$node" in value:
+        from pytest_oslab.checks.nodes import NodeFacts
+        return NodeFacts(world.host(value["$node"]), value["$node"])
+    if "$guest" in value:
+        server = decode(value["$guest"], world)
+        return ReplayGuest(server, world)
+    if "$resource" in value:
+        module, _, name = value["$resource"].rpartition(".")
+        return getattr(importlib.import_module(module), name)(**value["body"])
+    if "$api" in value:
+        return ReplayApi(value["$api"], world)
+    if "$dict" in value:
+        return {decode(k, world): decode(v, world) for k, v in value["$dict"]}
+    if "$dataclass" in value:
+        module, _, name = value["$dataclass"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(**{k: decode(v, world) for k, v in value["fields"].items()})
+    raise ValueError(f"unknown recorded value {sorted(value)}")
+
+
+# --- recording -------------------------------------------------------------------------------------------------
+
+def _store(outputs: Dict[str, str], text: str) -> str:
+    key = hashlib.sha1((text or "").encode()).hexdigest()[:16]
+    outputs[key] = text or ""
+    return key
+
+
+class RecordingHost:
+    """A node's testinfra host whose commands are written into the check call being recorded."""
+
+    def __init__(self, host, name: str, recorder: "Recorder"):
+        self._host, self._name, self._recorder = host, name, recorder
+
+    def run(self, command: str):
+        result = self._host.run(command)
+        self._recorder.event("node", self._name, command, result.rc, result.stdout, result.stderr)
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._host, name)
+
+
+class RecordingApi:
+    """An openstacksdk proxy (``conn.network``, ``conn.compute``) whose calls are recorded with their results."""
+
+    def __init__(self, proxy, service: str, recorder: "Recorder"):
+        self._proxy, self.service, self._recorder = proxy, service, recorder
+
+    def __getattr__(self, name):
+        method = getattr(self._proxy, name)
+
+        def call(*args, **kwargs):
+            result = method(*args, **kwargs)
+            if _is_iterator(result):
+                result = list(result)
+            self._recorder.api(self.service, name, result)
+            return result
+        return call
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: List[dict] = []
+        self.outputs: Dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def current(self) -> Optional[dict]:
+        stack = getattr(_LOCAL, "stack", [])
+        return stack[0] if stack else None
+
+    def event(self, kind: str, who: str, command: str, rc: int, stdout: str, stderr: str) -> None:
+        call = self.current()
+        if call is not None:
+            call["events"].append({"kind": kind, "who": who, "command": command, "rc": rc,
+                                   "stdout": _store(self.outputs, stdout), "stderr": _store(self.outputs, stderr)})
+
+    def api(self, service: str, method: str, result) -> None:
+        call = self.current()
+        if call is not None:
+            call["events"].append({"kind": "api", "who": service, "command": method,
+                                   "result": encode(result, self.outputs)})
+
+    def wrap(self, module_name: str, name: str, function):
+        recorder = self
+
+        @functools.wraps(function)
+        def recorded(*args, **kwargs):
+            stack = _LOCAL.__dict__.setdefault("stack", [])
+            if stack:  # a check called by a check: part of the outer one
+                return function(*args, **kwargs)
+            call = {"check": f"{module_name}.{name}", "test": _current_test(), "events": []}
+            args = [self._proxied(a) for a in args]
+            kwargs = {k: self._proxied(v) for k, v in kwargs.items()}
+            call["args"] = encode(args, self.outputs)
+            call["kwargs"] = encode(kwargs, self.outputs)
+            stack.append(call)
+            try:
+                result = function(*args, **kwargs)
+                call["outcome"] = "passed"
+                return result
+            except AssertionError as failure:
+                call["outcome"] = "failed"
+                call["message"] = str(failure)
+                raise
+            finally:
+                stack.pop()
+                with recorder.lock:
+                    recorder.calls.append(call)
+        return recorded
+
+    def _proxied(self, value):
+        """API proxies handed to a check are recorded as they are used; iterators are read once, for both."""
+        from openstack import proxy
+        if isinstance(value, proxy.Proxy):
+            return RecordingApi(value, value.service_type, self)
+        if _is_iterator(value):
+            return list(value)
+        return value
+
+
+def _current_test() -> str:
+    import os
+    return (os.environ.get("PYTEST_CURRENT_TEST") or "").rsplit(" ", 1)[0]
+
+
+# --- the pytest plugin ----------------------------------------------------------------------------------------
+
+_RECORDER: List[Recorder] = []
+
+
+def pytest_addoption(parser):
+    parser.addoption("--record-to", default=None, help="write the checks' calls and outputs to this JSON file")
+
+
+def pytest_configure(config):
+    path = config.getoption("--record-to")
+    if not path:
+        return
+    from pytest_oslab.checks import nodes
+    recorder = Recorder()
+    _RECORDER[:] = [recorder]
+    for module_name in CHECK_MODULES:
+        module = importlib.import_module(f"pytest_oslab.checks.{module_name}")
+        for name in dir(module):
+            if name.startswith("check_") and callable(getattr(module, name)):
+                setattr(module, name, recorder.wrap(module_name, name, getattr(module, name)))
+    original_init = nodes.NodeFacts.__init__
+
+    def init(self, host, name):
+        if not isinstance(host, (RecordingHost, ReplayHost)):
+            host = RecordingHost(host, name, recorder)
+        original_init(self, host, name)
+    nodes.NodeFacts.__init__ = init
+    from pytest_oslab.access import guests
+    original_run = guests.Guest.run
+
+    def guest_run(self, command, timeout=None):
+        result = original_run(self, command, timeout)
+        recorder.event("guest", self.server.id, command, result.rc, result.stdout, result.stderr)
+        return result
+    guests.Guest.run = guest_run
+
+
+def pytest_unconfigure(config):
+    path = config.getoption("--record-to", default=None)
+    if not path or not _RECORDER:
+        return
+    recorder = _RECORDER[0]
+    data = {"calls": recorder.calls, "outputs": recorder.outputs}
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt") as f:
+        json.dump(data, f, indent=None, sort_keys=True)
+
+
+# --- replay ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.rc == 0
+
+
+class World:
+    """The recorded outputs of one check call, served back in the order they were read (the last one repeats)."""
+
+    def __init__(self, call: dict, outputs: Dict[str, str]):
+        self.outputs = outputs
+        self.queues: Dict[tuple, List[dict]] = {}
+        for event in call["events"]:
+            self.queues.setdefault((event["kind"], event["who"], event["command"]), []).append(event)
+        self.used: Dict[tuple, int] = {}
+        self.overrides: Dict[tuple, str] = {}
+
+    def next(self, kind: str, who: str, command: str) -> Optional[dict]:
+        key = (kind, who, command)
+        events = self.queues.get(key)
+        if not events:
+            return None
+        i = self.used.get(key, 0)
+        self.used[key] = i + 1
+        return events[min(i, len(events) - 1)]
+
+    def text(self, key: str) -> str:
+        return self.outputs[key]
+
+    def host(self, name: str) -> "ReplayHost":
+        return ReplayHost(self, name)
+
+    def replace(self, kind: str, who: str, command: str, old: str, new: str, count: int = -1) -> None:
+        """Change the recorded stdout of a command (every time it was read): a deliberate breakage offline."""
+        events = self.queues.get((kind, who, command))
+        if not events:
+            raise KeyError(f"no recorded {kind} command {command!r} on {who}; recorded: "
+                           f"{sorted(c for k, w, c in self.queues if k == kind)}")
+        for event in events:
+            text = self.outputs[event["stdout"]]
+            if old not in text:
+                raise ValueError(f"{old!r} is not in the output of {command!r}")
+            changed = text.replace(old, new, count)
+            key = hashlib.sha1(changed.encode()).hexdigest()[:16]
+            self.outputs[key] = changed
+            event["stdout"] = key
+
+
+class ReplayHost:
+    def __init__(self, world: World, name: str):
+        self.world, self.name = world, name
+
+    def run(self, command: str) -> _Result:
+        event = self.world.next("node", self.name, command)
+        if event is None:
+            return _Result(127, "", f"replay: `{command}` was not recorded on {self.name}")
+        return _Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
+
+
+class ReplayGuest:
+    def __init__(self, server, world: World):
+        self.server, self.world = server, world
+
+    def run(self, command: str, timeout=None) -> _Result:
+        event = self.world.next("guest", self.server.id, command)
+        if event is None:
+            return _Result(127, "", f"replay: `{command}` was not recorded in guest {self.server.name}")
+        return _Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
+
+
+class ReplayApi:
+    def __init__(self, service: str, world: World):
+        self.service, self.world = service, world
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            event = self.world.next("api", self.service, name)
+            if event is None:
+                raise LookupError(f"replay: {self.service}.{name} was not recorded")
+            return decode(event["result"], self.world)
+        return call
+
+
+def load(path) -> dict:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return json.load(f)
+
+
+def replay(call: dict, outputs: Dict[str, str], world: Optional[World] = None):
+    """Run a recorded check call again on its recorded outputs: None when it passes, else the AssertionError."""
+    from pytest_oslab.checks import core
+    world = world or World(call, outputs)
+    module_name, _, name = call["check"].partition(".")
+    function = getattr(importlib.import_module(f"pytest_oslab.checks.{module_name}"), name)
+    args = decode(call["args"], world)
+    kwargs = decode(call["kwargs"], world)
+    clock = [0.0]
+
+    def sleep(seconds):  # waits pass in no time: the recorded outputs come back one attempt after another
+        clock[0] += seconds
+    saved = list(core.CLOCK)
+    core.CLOCK[:] = [lambda: clock[0], sleep]
+    try:
+        with core.recorded():
+            function(*args, **kwargs)
+    except AssertionError as failure:
+        return failure
+    finally:
+        core.CLOCK[:] = saved
+    return None
