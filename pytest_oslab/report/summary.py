@@ -156,7 +156,7 @@ def summary_html(summary: CloudSummary, report_files: Optional[Dict[str, str]] =
             ("mechanism drivers", esc(", ".join(summary.mechanism_drivers) or "?")),
             ("firewall driver", esc(summary.firewall_driver or "?")),
             ("network types", esc(", ".join(summary.type_drivers) or "?")),
-            ("DNS domain", esc(summary.dns_domain or "?")),
+            ("DNS domain", esc(summary.dns_domain or "not in the API (no port shows a dns_assignment)")),
             ("agents", agents or "?"),
             ("compute nodes", esc(", ".join(summary.hypervisors) or "?")),
             ("nodes checked", esc(summary.nodes_line()))]
