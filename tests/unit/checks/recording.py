@@ -18,8 +18,12 @@ import importlib
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional
 
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "data"            # tests/data: real outputs of the seeds and captured machines
+LAB = HERE / "data" / "lab-linuxbridge.json.gz"  # the recorded suite run on the lab
 CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
                  "openvswitch", "ports", "triage")
 _LOCAL = threading.local()
@@ -292,6 +296,28 @@ class World:
             event["stdout"] = key
 
 
+    def edit_json(self, kind: str, who: str, command: str, change) -> None:
+        """Change the recorded JSON output of a command: ``change(data)`` edits it in place."""
+        events = self.queues.get((kind, who, command))
+        if not events:
+            raise KeyError(f"no recorded {kind} command {command!r} on {who}")
+        for event in events:
+            data = json.loads(self.outputs[event["stdout"]])
+            change(data)
+            text = json.dumps(data)
+            key = hashlib.sha1(text.encode()).hexdigest()[:16]
+            self.outputs[key] = text
+            event["stdout"] = key
+
+    def set_result(self, kind: str, who: str, command: str, rc: int, stdout: str = "", stderr: str = "") -> None:
+        """Make a recorded command answer ``rc`` and these outputs every time."""
+        events = self.queues.get((kind, who, command))
+        if not events:
+            raise KeyError(f"no recorded {kind} command {command!r} on {who}")
+        for event in events:
+            event.update(rc=rc, stdout=_store(self.outputs, stdout), stderr=_store(self.outputs, stderr))
+
+
 class ReplayHost:
     def __init__(self, world: World, name: str):
         self.world, self.name = world, name
@@ -355,3 +381,55 @@ def replay(call: dict, outputs: Dict[str, str], world: Optional[World] = None):
     finally:
         core.CLOCK[:] = saved
     return None
+
+
+# --- helpers of the unit tests -------------------------------------------------------------------------------
+
+class Lab:
+    """Pick recorded calls and replay them, possibly after changing what a node or a guest printed."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def calls(self, check: str, test: str = ""):
+        found = [c for c in self.data["calls"] if c["check"] == check and test in c["test"]]
+        if not found:
+            raise LookupError(f"no recorded call of {check} in a test matching {test!r}")
+        return found
+
+    def call(self, check: str, test: str = ""):
+        return json.loads(json.dumps(self.calls(check, test)[0]))  # a copy: tests change it
+
+    def world(self, call):
+        return World(call, dict(self.data["outputs"]))
+
+    def replay(self, call, world=None):
+        world = world or self.world(call)
+        return replay(call, world.outputs, world)
+
+    @staticmethod
+    def commands(call, kind="node"):
+        return [(e["who"], e["command"]) for e in call["events"] if e["kind"] == kind]
+
+
+class Text(str):
+    """An answer given as text (a real output, edited by the test) rather than as a file of tests/data."""
+
+
+class Replay:
+    """A node (or guest) that answers commands with real outputs: ``{command: path under tests/data | Text}``."""
+
+    def __init__(self, answers, server=None):
+        self.answers = answers
+        self.server = server
+
+    def run(self, command, timeout=None):
+        answer = self.answers.get(command)
+        if answer is None:
+            return _Result(127, "", f"not recorded: {command}")
+        text = answer if isinstance(answer, Text) else (DATA / answer).read_text()
+        return _Result(0, text, "")
+
+
+def read(path) -> str:
+    return (DATA / path).read_text()
