@@ -94,6 +94,8 @@ def pytest_configure(config):
     if not cloud or not writes_reports(config):
         return
     config.pluginmanager.register(_Writer(config), "oslab-report-writer")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_ToWorkers(config), "oslab-report-xdist")
     want_html = not getattr(config.option, "htmlpath", None) and config.pluginmanager.hasplugin("html")
     want_junit = not getattr(config.option, "xmlpath", None)
     if not (want_html or want_junit):
@@ -121,8 +123,20 @@ def _oslab(config):
 
 
 def _draws(config) -> bool:
-    """Whether this run's HTML report is wanted (on a worker: whether the controller writes one)."""
-    return bool(getattr(config.option, "htmlpath", None)) and _oslab(config) is not None
+    """Whether this run's HTML report is wanted (on an xdist worker: whether the controller writes one)."""
+    workerinput = getattr(config, "workerinput", None)
+    wanted = workerinput.get("oslab_draw") if workerinput is not None else getattr(config.option, "htmlpath", None)
+    return bool(wanted) and _oslab(config) is not None
+
+
+class _ToWorkers:
+    """On the xdist controller: tell each worker whether the report (and so the topology) is wanted."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_configure_node(self, node):
+        node.workerinput["oslab_draw"] = bool(getattr(self.config.option, "htmlpath", None))
 
 
 # --- on the process that runs the tests ---------------------------------------------------------------------

@@ -33,11 +33,12 @@ def _short(rid: Optional[str]) -> str:
     return (rid or "?")[:8]
 
 
-_RUN_PREFIX = re.compile(r"^oslab-\d{10}[0-9a-f]{4}-(?:gw\d+-)?")
+_RUN_PREFIX = re.compile(r"^oslab-\d{10}[0-9a-f]{4}-")
 
 
 def display_name(name: Optional[str]) -> str:
-    """A resource's name without the run prefix the suite gives it (``oslab-<run>-gw0-``): the role stays."""
+    """A resource's name without the run prefix the suite gives it (``oslab-<run>-``): the role stays, and the
+    xdist worker that made it (``gw0-server_a-1``)."""
     return _RUN_PREFIX.sub("", name or "") or (name or "")
 
 

@@ -1,8 +1,9 @@
 """Reports and upgrade gating against the real lab (``oslab lab up``), each run in its own pytest process exactly as
 an operator runs it, in a directory of its own (its reports, and its workload key in its own state directory).
 
-- A run of two suite modules writes the HTML report and the JUnit XML under ``reports/``; the report holds the
-  cloud summary, the evidence panels and the topology picture, and opens in headless Chromium when it is here.
+- A run of two suite modules (under xdist) writes the HTML report and the JUnit XML under ``reports/``; the
+  report holds the cloud summary, the evidence panels and the topology picture of both workers' resources, and
+  opens in headless Chromium when it is here.
 - ``--oslab-phase pre`` then ``post`` across a restart of the lab's neutron agents passes; across a line of the
   workload's dnsmasq host file altered, and across its spare port's MAC changed through the admin API, it fails
   naming what changed (both restored at once); ``cleanup`` leaves nothing of the workload.
@@ -103,8 +104,9 @@ def screenshot(html: Path, png: Path, query: str = "") -> float:
 
 
 def test_a_suite_run_writes_the_report_and_junit_with_evidence_and_topology(tmp_path):
+    """Under xdist (-n 2): each worker reads the data plane of what it built, the report draws them together."""
     done, took = pytest_run(tmp_path, str(REPO / "suites" / "test_networks_dhcp.py"),
-                            str(REPO / "suites" / "test_instances.py"))
+                            str(REPO / "suites" / "test_instances.py"), "-n", "2")
     print(done.stdout[-3000:])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     reports = tmp_path / "reports"
@@ -114,7 +116,7 @@ def test_a_suite_run_writes_the_report_and_junit_with_evidence_and_topology(tmp_
     assert len(cases) >= 30 and not any(cases.values())
     text = html.read_text()
     for part in ("Cloud under test", "Nodes checked", "service versions", "linuxbridge", "<svg", "What the run built",
-                 "oslab-ev", "qdhcp-", "brq", "vxlan-"):
+                 "oslab-ev", "qdhcp-", "brq", "vxlan-", "network gw0-selfservice", "network gw1-selfservice"):
         assert part in text, part
     assert_no_secrets(reports)
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
