@@ -14,8 +14,9 @@
 - ``cleanup`` removes the workload (all of them, for that cloud) and its key; the run's other tests are deselected.
 
 The phase's steps are test items of their own (``workload::pre::...``), run first and in order, whatever ``-k``
-or ``-m`` select; the suite's tests run after them as usual. Under pytest-xdist they stay on one worker
-(``--dist loadgroup``).
+or ``-m`` select; the suite's tests run after them as usual. Under pytest-xdist they stay on one worker, in
+order (``--dist load`` becomes ``loadgroup``, the steps one group; ``loadscope`` and ``loadfile`` keep them
+together as they are).
 """
 from __future__ import annotations
 
@@ -351,7 +352,6 @@ class PhaseItem(pytest.Item):
         self.step = step
         self.doc = doc
         self.gate: Optional[dict] = None
-        self.add_marker(pytest.mark.xdist_group("oslab-workload"))
 
     def runtest(self) -> None:
         from pytest_oslab.checks import core
@@ -384,6 +384,7 @@ class PhaseRun:
         self.before_path: Optional[Path] = None
         self.changes = None
         self.after_path: Optional[Path] = None
+        self.broken: Optional[str] = None  # why the step that makes or finds the workload failed
 
     @property
     def oslab(self):
@@ -412,6 +413,8 @@ class PhaseRun:
         return path
 
     def need_workload(self) -> Workload:
+        if self.broken is not None:
+            pytest.skip(f"no workload to check: {self.broken}")
         if self.workload is None:
             oslab = self.oslab
             wid = self.before.get("workload") if self.before else None
@@ -420,6 +423,16 @@ class PhaseRun:
         return self.workload
 
     # steps --------------------------------------------------------------------------------------------------
+    def first(self, step: Callable[[PhaseItem], None]) -> Callable[[PhaseItem], None]:
+        """The step that makes or finds the workload: when it fails, the steps that need the workload skip."""
+        def run(item: PhaseItem) -> None:
+            try:
+                step(item)
+            except BaseException as e:
+                self.broken = (str(e).splitlines() or [type(e).__name__])[0]
+                raise
+        return run
+
     def create(self, item: PhaseItem) -> None:
         from pytest_oslab.checks.core import attach
         oslab = self.oslab
@@ -511,10 +524,10 @@ class PhaseRun:
                   ("security groups: the ports' chains (S1-S3)", self.chains),
                   ("guests: SSH, NIC, the peer answers ping (G1-G2)", self.guests)]
         if self.phase == "pre":
-            return ([("create or reuse the workload", self.create)] + common
+            return ([("create or reuse the workload", self.first(self.create))] + common
                     + [("snapshot the workload's data plane", self.save)])
         if self.phase == "post":
-            return ([("find the workload of the pre snapshot", self.find)] + common
+            return ([("find the workload of the pre snapshot", self.first(self.find))] + common
                     + [("compare with the pre snapshot", self.compare)]
                     + [(f"unchanged: {snapshot_category}", self.unchanged(key))
                        for key, snapshot_category in _must_categories()]
@@ -565,8 +578,21 @@ def pytest_configure(config):
         return
     config.option.oslab_phase = phase
     config.stash[PHASE] = PhaseRun(config, phase)
-    if getattr(config.option, "dist", "no") == "load":  # the phase's steps must stay together, in order
-        config.option.dist = "loadgroup"
+    if getattr(config, "workerinput", None) is None and config.pluginmanager.hasplugin("xdist"):
+        if getattr(config.option, "dist", "no") in ("load", "worksteal"):  # the steps stay together, in order
+            config.option.dist = "loadgroup"
+        config.pluginmanager.register(_GroupOnWorkers(config), "oslab-phase-xdist")
+
+
+class _GroupOnWorkers:
+    """On the xdist controller: tell the workers to group the phase's steps (xdist's own grouping of marked items
+    runs before the steps exist)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_configure_node(self, node):
+        node.workerinput["oslab_group"] = getattr(self.config.option, "dist", "no") == "loadgroup"
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m: the phase's steps always run
@@ -574,8 +600,9 @@ def pytest_collection_modifyitems(session, config, items):
     run = config.stash.get(PHASE, None)
     if run is None:
         return
-    mine = [PhaseItem.from_parent(session, name=f"{run.phase}::{name}", nodeid=f"workload::{run.phase}::{name}",
-                                  step=step)
+    group = "@oslab-workload" if (getattr(config, "workerinput", None) or {}).get("oslab_group") else ""
+    mine = [PhaseItem.from_parent(session, name=f"{run.phase}::{name}",
+                                  nodeid=f"workload::{run.phase}::{name}{group}", step=step)
             for name, step in run.steps()]
     if run.phase == "cleanup" and items:
         config.hook.pytest_deselected(items=list(items))

@@ -100,8 +100,9 @@ def test_phase_is_one_of_three_and_cleanup_deselects_the_rest(pytester, unreacha
 
 
 def test_a_phase_against_an_unreachable_cloud_fails_in_one_line_and_still_reports(pytester, unreachable_cloud):
-    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "pre", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=5)
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "pre", "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(failed=1, skipped=4)
+    assert "no workload to check: cloud 'lab': cannot connect" in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
     assert any(n.endswith("-pre.html") for n in reports(pytester.path))
 
@@ -127,3 +128,13 @@ def test_check(n):
     size = html.stat().st_size
     assert size < 12_000_000, f"{size} bytes"
     print(f"400 checks with evidence: {size / 1e6:.1f} MB, run in {time.monotonic() - start:.1f}s")
+
+
+def test_under_xdist_the_phase_steps_stay_on_one_worker_in_order(pytester, unreachable_cloud):
+    pytester.makepyfile("import pytest\n@pytest.mark.parametrize('n', range(6))\ndef test_x(n): pass")
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "-n", "2", "-v",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6, failed=1, skipped=9)
+    steps = [line for line in result.stdout.lines if "workload::post::" in line and line.startswith("[gw")]
+    assert len(steps) == 10 and len({line.split("]")[0] for line in steps}) == 1, steps
+    assert "find the workload of the pre snapshot" in steps[0] and "reported: what may change" in steps[-1]
