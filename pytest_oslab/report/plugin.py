@@ -116,6 +116,14 @@ def pytest_configure(config):
     state.files += [p for p in (state.html, state.junit) if p is not None]
 
 
+def pytest_report_header(config):
+    state = config.stash.get(REPORT, None)
+    if state is None or not (state.html or state.junit):
+        return []
+    where = [f"{kind} {path}" for kind, path in (("HTML", state.html), ("JUnit", state.junit)) if path]
+    return [f"oslab: reports: {', '.join(where)}"]
+
+
 def _oslab(config):
     from pytest_oslab.plugin import SESSION
     session = config.stash.get(SESSION, None)
