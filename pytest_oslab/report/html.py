@@ -14,6 +14,7 @@ credential in a URL, a token or a private key are masked, whatever command print
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -174,6 +175,21 @@ def split_title(title: str) -> Tuple[str, str]:
     return "", title
 
 
+def readable(text: str) -> str:
+    """A JSON list printed on one line (``ip -j``, ``ovs-vsctl --format=json``) as one element per line; other
+    text as it is."""
+    stripped = text.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]") and "\n" not in stripped):
+        return text
+    try:
+        items = json.loads(stripped)
+    except ValueError:
+        return text
+    if not isinstance(items, list):
+        return text
+    return "[\n" + ",\n".join(json.dumps(item, separators=(",", ":")) for item in items) + "\n]\n"
+
+
 def _size(text: str) -> str:
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
     size = len(text.encode())
@@ -188,7 +204,7 @@ def evidence_html(evidence: Sequence[Tuple[str, str]], failed: bool, phase: str 
     blocks = []
     for title, text in evidence:
         node, command = split_title(title)
-        text = text or ""
+        text = readable(text or "")
         body = shorten(text, limit) if text.strip() else "(no output)"
         who = f'<span class="oslab-node">{esc(node)}</span> ' if node else ""
         blocks.append(f'<details class="oslab-ev"><summary>{who}<code>{esc(command)}</code> '

@@ -87,7 +87,7 @@ def test_the_panel_shows_the_failure_table_and_each_command_collapsed():
     assert '<td class="oslab-bad">1400</td>' in panel and "(network MTU)" in panel
     assert panel.count("<details") == 2 and '<span class="oslab-node">vm</span>' in panel
     assert "ip -j -d addr show" in panel and "not evidence" not in panel
-    assert "&quot;mtu&quot;: 1400" in panel  # outputs are escaped, never markup
+    assert "&quot;mtu&quot;:1400" in panel  # outputs are escaped, never markup
 
 
 def test_a_passing_test_keeps_head_and_tail_of_a_long_output():
@@ -111,3 +111,9 @@ def test_the_stylesheet_ships_with_the_package():
 def test_a_long_evidence_header_has_no_dashes_and_still_goes():
     title = "oslab: vm: cat /var/lib/neutron/dhcp/1d6b4d03-469f-4671-a4f7-2bf09491ce93/opts"
     assert html.without_evidence([f"{' ' + title + ' ':-^80}\ntag:x", "kept"]) == ["kept"]
+
+
+def test_one_line_json_evidence_shows_one_element_per_line():
+    assert html.readable('[{"ifname": "lo"}, {"ifname": "ns-1"}]') == '[\n{"ifname":"lo"},\n{"ifname":"ns-1"}\n]\n'
+    assert html.readable("[... 10 characters trimmed ...]\n\"x\"}]") .startswith("[...")
+    assert html.readable("plain\n") == "plain\n"
