@@ -6,7 +6,7 @@ read, so they share the run's servers.
 """
 import pytest
 
-from pytest_oslab.checks import control_plane, dhcp, instances, linuxbridge, openvswitch
+from pytest_oslab.checks import control_plane, dhcp, instances, linuxbridge, openvswitch, ovn
 from pytest_oslab.checks.core import on_each
 
 pytestmark = [pytest.mark.oslab, pytest.mark.admin]
@@ -87,3 +87,20 @@ def test_the_vxlan_device_carries_the_vni_from_the_tunnel_address(server_a, node
 @pytest.mark.fact("I10")
 def test_no_network_namespace_is_made_for_the_instance(instance, node_facts):
     instances.check_no_instance_namespace(node_facts(instance.server), instance.server, instance.port)
+
+
+# --- ML2/OVN's equivalents ----------------------------------------------------------------------------------
+
+@pytest.mark.fact("I8")
+@pytest.mark.ovn
+def test_the_port_is_up_in_ovn_and_bound_to_the_compute_nodes_chassis(instance, node_facts):
+    ovn.check_port_bound(node_facts(instance.server), instance.server, instance.port, instance.network)
+
+
+@pytest.mark.fact("N5", "N7")
+@pytest.mark.ovn
+def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, node_facts, admin_cloud):
+    metadata = [ip for p in admin_cloud.network.ports(network_id=instance.network.id,
+                                                     device_owner="network:distributed")
+                for ip in (f["ip_address"] for f in p.fixed_ips or []) if ":" not in ip]
+    ovn.check_metadata_namespace(node_facts(instance.server), instance.network, metadata)

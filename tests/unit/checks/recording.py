@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "data"            # tests/data: real outputs of the seeds and captured machines
 LAB = HERE / "data" / "lab-linuxbridge.json.gz"  # the recorded suite run on the lab
 CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
-                 "openvswitch", "ports", "triage")
+                 "openvswitch", "ovn", "ports", "triage")
 _LOCAL = threading.local()
 
 

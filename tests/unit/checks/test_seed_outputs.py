@@ -142,3 +142,32 @@ def test_a_nic_still_shown_after_detach_fails_h5():
     guest = Replay({"ip addr": "seeds/004-server1-ip-addr-after.txt"}, SERVER1)
     with pytest.raises(CheckFailed, match=r"NIC with MAC fa:16:3e:b3:33:ae: expected gone, actual ens6"):
         guests.check_nic_shown(guest, USER_PORT, False, timeout=0)
+
+
+# --- ML2/OVN (the captured northbound/southbound databases: instance00's port bound to chassis "compute") ------
+
+OVN_TABLES = {
+    "ovs-vsctl --format=json list Open_vSwitch": f"{OVS}ovs-list-Open_vSwitch.json",
+    "ovs-vsctl --format=json list Interface": f"{OVS}ovs-list-Interface.json",
+    "ovn-nbctl --format=json list Logical_Switch_Port": f"{OVS}ovn-nb-list-Logical_Switch_Port.json",
+    "ovn-sbctl --format=json list Chassis": f"{OVS}ovn-sb-list-Chassis.json",
+    "ovn-sbctl --format=json list Port_Binding": f"{OVS}ovn-sb-list-Port_Binding.json",
+}
+
+
+def test_the_port_is_up_and_bound_to_the_compute_chassis_in_ovn_i8(data_node):
+    from pytest_oslab.checks import ovn
+    ovn.check_port_bound(data_node(OVN_TABLES, "compute"), SERVER, PORT, NETWORK)
+
+
+def test_a_port_bound_elsewhere_fails_i8_ovn(data_node):
+    from pytest_oslab.checks import ovn
+    answers = dict(OVN_TABLES)
+    data = json.loads(read(OVN_TABLES["ovs-vsctl --format=json list Open_vSwitch"]))
+    ids = data["data"][0][column(data, "external_ids")]
+    ids[1] = [[k, "another-chassis" if k == "system-id" else v] for k, v in ids[1]]
+    answers["ovs-vsctl --format=json list Open_vSwitch"] = Text(json.dumps(data))
+    with pytest.raises(CheckFailed) as failure:
+        ovn.check_port_bound(data_node(answers, "compute"), SERVER, PORT, NETWORK)
+    assert ("bound chassis: expected another-chassis (system-id of node compute), actual "
+            "0d7c6a1e-3f2b-4c5d-9e8f-7a6b5c4d3e2f") in str(failure.value)

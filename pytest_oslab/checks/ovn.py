@@ -1,0 +1,76 @@
+"""ML2/OVN's equivalents of the DHCP-agent and OVS-agent facts: the port's logical switch port with its MAC and
+IPs, bound (``up``) to the chassis of the compute node that runs the server, its tap in ``br-int`` carrying the
+port id, and the ``ovnmeta-<net>`` namespace on that node holding 169.254.169.254.
+
+The databases are read on the compute node: the southbound one through the ``ovn-remote`` its OVS database
+names, the northbound one beside it (see ``databases``).
+"""
+from __future__ import annotations
+
+import shlex
+from typing import List, Optional
+
+from pytest_oslab.checks import names
+from pytest_oslab.checks.core import Check, Where
+from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.facts import ovn, ovs
+
+
+def databases(node: NodeFacts):
+    """(system-id, ovn-nbctl options, ovn-sbctl options) of a chassis, from its OVS database's external_ids: the
+    southbound DB its ovn-controller uses (``ovn-remote``) and the northbound DB beside it (same host, port 6641);
+    without ``ovn-remote`` the tools' own defaults (local sockets)."""
+    record = ovs.parse_records(node.output("ovs-vsctl --format=json list Open_vSwitch"))[0]
+    external = record.get("external_ids") or {}
+    remote = external.get("ovn-remote")
+    if not remote:
+        return external.get("system-id"), "", ""
+    north = ",".join(r.rsplit(":", 1)[0] + ":6641" for r in remote.split(","))
+    return external.get("system-id"), f" --db={shlex.quote(north)}", f" --db={shlex.quote(remote)}"
+
+
+def check_port_bound(node: NodeFacts, server, port, network) -> None:
+    """I8 (OVN): the port's logical switch port in ``neutron-<net>`` has its MAC and IPs and is up, its
+    Port_Binding is on the chassis of this compute node, and its tap is a ``br-int`` port carrying the port id."""
+    tap = names.tap(port.id)
+    with Check("the port's logical switch port is up and bound to the compute node's chassis",
+               Where(server=server, port=port, network=network, device=tap, node=node.name)) as c:
+        system_id, nb, sb = databases(node)
+        lsps = {p.name: p for p in ovn.parse_logical_switch_ports(
+            node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port"))}
+        lsp = lsps.get(port.id)
+        if lsp is None:
+            c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
+        c.expect("logical switch port MAC", port.mac_address.lower(), (lsp.mac or "").lower(), "port MAC")
+        c.expect("logical switch port IPs", sorted(ip for ip, _ in names.ipv4_fixed_ips(port)),
+                 sorted(ip for ip in lsp.ips if ":" not in ip), "port fixed IPs")
+        c.expect("logical switch port up", True, lsp.up)
+        chassis = {ch.uuid: ch for ch in ovn.parse_chassis(node.output(f"ovn-sbctl{sb} --format=json list Chassis"))}
+        bindings = ovn.parse_port_bindings(node.output(f"ovn-sbctl{sb} --format=json list Port_Binding"))
+        binding = next((b for b in bindings if b.logical_port == port.id), None)
+        if c.require(binding is not None, f"Port_Binding of {port.id}: expected, actual absent"):
+            bound = chassis.get(binding.chassis)
+            c.expect("bound chassis", system_id, bound.name if bound else None, f"system-id of node {node.name}")
+        interfaces = {i.name: i for i in ovs.parse_interfaces(node.output("ovs-vsctl --format=json list Interface"))}
+        iface = interfaces.get(tap)
+        if c.require(iface is not None, f"{tap}: expected an OVS interface, actual absent"):
+            c.expect(f"{tap} external_ids:iface-id", port.id, iface.iface_id)
+
+
+def check_metadata_namespace(node: NodeFacts, network, metadata_ips: Optional[List[str]] = None) -> None:
+    """N5/N7 (OVN): ``ovnmeta-<net>`` exists on a compute node with ports of the network, and its device holds
+    169.254.169.254 and the network's metadata port IP(s) (``metadata_ips``, from the API's ``network:distributed``
+    port)."""
+    namespace = names.ovnmeta(network.id)
+    with Check("the OVN metadata namespace serves the network on the node",
+               Where(network=network, namespace=namespace, node=node.name)) as c:
+        present = node.namespaces()
+        if namespace not in present:
+            c.fail(f"namespace {namespace}: expected in `ip netns`, actual absent")
+        addresses = sorted(str(a) for link in node.links(namespace).values() for a in link.ipv4()
+                           if not a.ip.startswith("127."))
+        c.require(any(a.startswith(names.METADATA_IP + "/") for a in addresses),
+                  f"address {names.METADATA_IP}: expected in {namespace}, actual {', '.join(addresses) or 'none'}")
+        for ip in metadata_ips or []:
+            c.require(any(a.split("/")[0] == ip for a in addresses),
+                      f"address {ip} (metadata port): expected in {namespace}, actual {', '.join(addresses) or 'none'}")

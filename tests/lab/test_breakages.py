@@ -1,0 +1,393 @@
+"""Deliberate breakages of the live lab: each makes the suite's own check for its fact fail with a message that
+names the object, and the check passes again once the lab is healed; at the end the whole suite passes.
+
+How: one ``pytest <suite tests> --cloud lab`` session runs with this module loaded as a plugin (``-p
+test_breakages``). Around each suite test listed in BREAKAGES it judges the test three times, on the same servers
+and fixtures the suite made: as the lab is (it must pass), broken (it must fail, naming the object), healed
+(it must pass again, retried while the lab settles). Each heal restores exactly what its breakage changed (an
+agent stopped is started again by ``oslab lab up``). The outcomes go to a JSON file that the tests below read.
+
+The lab is this machine: breakages are made with its own tools (``ip``, ``iptables``, files, signals by PID).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import pytest
+
+from pytest_oslab.checks import names
+
+ROOT = Path(__file__).resolve().parents[2]
+OSLAB = str(Path(sys.executable).parent / "oslab")
+OUT_ENV = "OSLAB_BREAKAGES_OUT"
+Heal = Callable[[], None]
+
+
+# --- the lab's own tools ---------------------------------------------------------------------------------------
+
+def sh(*argv: str, check: bool = True) -> str:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"`{shlex.join(argv)}` exited {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def link(name: str, namespace: str = "") -> dict:
+    ns = ["-n", namespace] if namespace else []
+    return json.loads(sh("ip", *ns, "-j", "-d", "addr", "show", "dev", name))[0]
+
+
+def wait_for(what: str, test: Callable[[], bool], timeout: float, pause: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not test():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not so after {timeout:.0f}s")
+        time.sleep(pause)
+
+
+def delete_rule(chain: str, matches: Callable[[str], bool]) -> Tuple[Heal, str]:
+    """Delete the first rule of ``chain`` whose ``iptables -S`` line ``matches``; the heal puts it back at the same
+    place unless the agent already did."""
+    rules = [line for line in sh("iptables", "-w", "-S", chain).splitlines() if line.startswith("-A ")]
+    index = next(i for i, line in enumerate(rules) if matches(line))
+    spec = shlex.split(rules[index])[2:]
+    sh("iptables", "-w", "-D", chain, *spec)
+
+    def heal():
+        if subprocess.run(["iptables", "-w", "-C", chain, *spec], capture_output=True).returncode != 0:
+            sh("iptables", "-w", "-I", chain, str(index + 1), *spec)
+    return heal, rules[index]
+
+
+def edit_file(path: str, change: Callable[[str], str]) -> Heal:
+    """Change a file in place (same inode, owner, mode); the heal writes the original back unless the agent has
+    rewritten the file meanwhile."""
+    original = Path(path).read_text()
+    broken = change(original)
+    assert broken != original, f"the breakage changes nothing in {path}"
+    with open(path, "w") as f:
+        f.write(broken)
+
+    def heal():
+        if Path(path).read_text() == broken:
+            with open(path, "w") as f:
+                f.write(original)
+    return heal
+
+
+def processes_with(text: str) -> List[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+# --- the breakages ---------------------------------------------------------------------------------------------
+
+def tap_mtu(args):
+    b = args["instance"]
+    tap = names.tap(b.port.id)
+    mtu = link(tap)["mtu"]
+    sh("ip", "link", "set", "dev", tap, "mtu", str(mtu - 50))
+    return (lambda: sh("ip", "link", "set", "dev", tap, "mtu", str(mtu))), [
+        f"device {tap}", f"MTU: expected {b.network.mtu} (network MTU), actual {mtu - 50}", b.server.name,
+        f"port {b.port.id}"]
+
+
+def tap_out_of_bridge(args):
+    b = args["instance"]
+    tap, master = names.tap(b.port.id), link(names.tap(b.port.id))["master"]
+    sh("ip", "link", "set", "dev", tap, "nomaster")
+    return (lambda: sh("ip", "link", "set", "dev", tap, "master", master)), [
+        f"device {tap}", f"master: expected {names.brq(b.network.id)}, actual nothing"]
+
+
+def host_line_removed(args):
+    b = args["instance"]
+    path = f"{names.dhcp_dir(b.network.id)}/host"
+    heal = edit_file(path, lambda text: "".join(line for line in text.splitlines(True)
+                                                if not line.rstrip("\n").endswith(f",{b.ip}")))
+    return heal, [f"{path} line for {b.ip}", "actual no line", f"port {b.port.id}"]
+
+
+def addn_hosts_line_removed(args):
+    b = args["instance"]
+    path = f"{names.dhcp_dir(b.network.id)}/addn_hosts"
+    heal = edit_file(path, lambda text: "".join(line for line in text.splitlines(True)
+                                                if not line.startswith(f"{b.ip}\t")))
+    return heal, [f"{path} line for {b.ip}", "actual no line"]
+
+
+def ingress_ssh_rule_deleted(args):
+    b = args["instance"]
+    chain = names.chains(b.port.id)["in"]
+    heal, _ = delete_rule(chain, lambda line: "--dport 22 " in line and line.endswith("-j RETURN"))
+    return heal, [f"{chain}: expected a RETURN for rule", "(ingress IPv4 tcp 22 from 0.0.0.0/0), actual none",
+                  f"chain {chain}"]
+
+
+def spoofing_rule_deleted(args):
+    b = args["instance"]
+    chain = names.chains(b.port.id)["spoof"]
+    heal, _ = delete_rule(chain, lambda line: "--mac-source" in line)
+    return heal, [f"{chain}: expected RETURN for {b.ip} with MAC {b.port.mac_address}"]
+
+
+def sg_chain_jump_deleted(args):
+    b = args["instance"]
+    chains, tap = names.chains(b.port.id), names.tap(b.port.id)
+    heal, _ = delete_rule(chains["sg-chain"], lambda line: f"--physdev-out {tap} " in line)
+    return heal, [f"{chains['sg-chain']}: expected a jump to {chains['in']} for --physdev-out {tap}"]
+
+
+def dnsmasq_stopped(args):
+    network = args["net"].network
+    directory = names.dhcp_dir(network.id)
+    pid = int(Path(f"{directory}/pid").read_text().strip())
+    argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    os.kill(pid, signal.SIGTERM)  # the network's own dnsmasq, by the PID its agent recorded
+    wait_for(f"dnsmasq {pid} ended", lambda: not Path(f"/proc/{pid}").exists(), 20, 0.2)
+
+    def heal():  # the DHCP agent respawns it (check_child_processes_interval); else start it as it was
+        try:
+            wait_for("dnsmasq respawned by the DHCP agent", lambda: processes_with(f"{directory}/host"), 90)
+        except RuntimeError:
+            sh("ip", "netns", "exec", names.qdhcp(network.id), *argv)
+    return heal, [f"dnsmasq processes for {directory}/: expected 1, actual 0", f"network {network.name}"]
+
+
+def vxlan_removed(args):
+    b = args["server_a"]
+    device, bridge = names.vxlan(b.network.provider_segmentation_id), names.brq(b.network.id)
+    before = link(device)
+    data = before["linkinfo"]["info_data"]
+    sh("ip", "link", "del", "dev", device)
+
+    def heal():
+        extra = ["udpcsum" if data.get("udp_csum") else "noudpcsum", "learning" if data.get("learning") else
+                 "nolearning"] + (["proxy"] if data.get("proxy") else []) + (["ttl", str(data["ttl"])] if
+                                                                              data.get("ttl") else [])
+        sh("ip", "link", "add", device, "type", "vxlan", "id", str(data["id"]), "local", data["local"], "dev",
+           data["link"], "dstport", str(data["port"]), "ageing", str(data.get("ageing", 300)), *extra)
+        sh("ip", "link", "set", "dev", device, "mtu", str(before["mtu"]), "master", bridge, "up")
+        after = link(device)["linkinfo"]["info_data"]
+        assert after == data, f"{device} came back different: {after} != {data}"
+    return heal, [f"device {device}: expected, actual absent", f"network {b.network.name}"]
+
+
+def dhcp_device_mtu(args):
+    net = args["net"]
+    port = net.dhcp_ports[0]
+    device, namespace = names.ns_device(port.id), names.qdhcp(net.network.id)
+    mtu = link(device, namespace)["mtu"]
+    sh("ip", "-n", namespace, "link", "set", "dev", device, "mtu", str(mtu - 50))
+    return (lambda: sh("ip", "-n", namespace, "link", "set", "dev", device, "mtu", str(mtu))), [
+        f"device {device}", f"namespace {namespace}", f"MTU: expected {net.network.mtu} (network MTU), actual {mtu - 50}"]
+
+
+def metadata_address_removed(args):
+    net = args["net"]
+    device, namespace = names.ns_device(net.dhcp_ports[0].id), names.qdhcp(net.network.id)
+    address = next(a for a in link(device, namespace)["addr_info"] if a["local"] == names.METADATA_IP)
+    sh("ip", "-n", namespace, "addr", "del", f"{address['local']}/{address['prefixlen']}", "dev", device)
+    brd = ["brd", address["broadcast"]] if address.get("broadcast") else []
+    return (lambda: sh("ip", "-n", namespace, "addr", "add", f"{address['local']}/{address['prefixlen']}", *brd,
+                       "scope", address.get("scope", "global"), "dev", device)), [
+        f"address: expected {names.METADATA_IP} (metadata)", f"namespace {namespace}"]
+
+
+def default_route_removed(args):
+    net = args["net"]
+    namespace = names.qdhcp(net.network.id)
+    route = json.loads(sh("ip", "-n", namespace, "-j", "route", "show", "default"))[0]
+    sh("ip", "-n", namespace, "route", "del", "default")
+    proto = ["proto", route["protocol"]] if route.get("protocol") else []
+    return (lambda: sh("ip", "-n", namespace, "route", "add", "default", "via", route["gateway"], "dev",
+                       route["dev"], *proto)), [
+        f"default route gateway: expected {net.subnet.gateway_ip} (subnet gateway), actual nothing"]
+
+
+def interface_file_changed(args):
+    net = args["net"]
+    path = f"{names.dhcp_dir(net.network.id)}/interface"
+    device = names.ns_device(net.dhcp_ports[0].id)
+    heal = edit_file(path, lambda text: "tapdeadbeef-00\n")
+    return heal, [f"{path}: expected {device}, actual tapdeadbeef-00"]
+
+
+def agent_stopped(args):
+    admin = args["admin_cloud"]
+    agent = next(a for a in admin.network.agents() if a.agent_type == "Metadata agent")
+    pid = int(Path("/var/lib/oslab/pids/neutron-metadata-agent.pid").read_text().strip())
+    os.kill(pid, signal.SIGTERM)  # the lab's metadata agent, by the PID the lab recorded
+    wait_for("the API shows the metadata agent dead",
+             lambda: not admin.network.get_agent(agent.id).is_alive, 240, 5)
+
+    def heal():
+        sh(OSLAB, "lab", "up")
+        wait_for("the API shows the metadata agent alive", lambda: admin.network.get_agent(agent.id).is_alive,
+                 240, 5)
+    return heal, [f"Metadata agent on {agent.host} (neutron-metadata-agent) alive: expected True, actual False"]
+
+
+def guest_unreachable(args):
+    """D1: the guest's tap is set down before the suite first reaches it (the agent leaves a tap's state alone,
+    where it would restore a deleted rule when it refreshes the group's chains)."""
+    b = args["instance"]
+    tap = names.tap(b.port.id)
+    sh("ip", "link", "set", "dev", tap, "down")
+    return (lambda: sh("ip", "link", "set", "dev", tap, "up")), [f"guest {b.server.name}", "no SSH"]
+
+
+@dataclass
+class Breakage:
+    id: str
+    fact: str
+    test: str                       # the suite test that judges the fact (node id)
+    apply: Callable[[Dict], Tuple[Heal, List[str]]]  # the test's fixtures -> (heal, what the failure must name)
+    heal_timeout: float = 120.0
+    rejudge: bool = True            # judge again once healed (an unreachable guest stays remembered by the run)
+    evidence: Tuple[str, ...] = ()  # titles the failure's evidence must hold
+
+
+INST = "suites/test_instances.py::"
+NETS = "suites/test_networks_dhcp.py::"
+SECG = "suites/test_security_groups.py::"
+BREAKAGES = [
+    Breakage("guest-unreachable", "D1", "suites/test_guests.py::"
+             "test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu[provider]", guest_unreachable,
+             rejudge=False, evidence=("console log of", "DHCP leases of network", "arping", "counters of tap",
+                                      "iptables chains of port")),
+    Breakage("tap-mtu-changed", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
+             "[selfservice]", tap_mtu),
+    Breakage("tap-out-of-bridge", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
+             "[provider]", tap_out_of_bridge),
+    Breakage("host-line-removed", "I2", INST + "test_dnsmasq_host_file_holds_the_mac_name_and_ip[selfservice]",
+             host_line_removed),
+    Breakage("addn-hosts-line-removed", "I3", INST + "test_dnsmasq_addn_hosts_names_the_ip[selfservice]",
+             addn_hosts_line_removed),
+    Breakage("vxlan-device-removed", "I9", INST + "test_the_vxlan_device_carries_the_vni_from_the_tunnel_address",
+             vxlan_removed),
+    Breakage("ingress-rule-deleted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_falls_back"
+             "[selfservice]", ingress_ssh_rule_deleted),
+    Breakage("spoofing-rule-deleted", "S3", SECG + "test_the_spoofing_chain_allows_only_the_ports_ip_and_mac"
+             "[selfservice]", spoofing_rule_deleted),
+    Breakage("sg-chain-jump-deleted", "S4", SECG + "test_the_taps_bridged_traffic_reaches_the_port_chains[selfservice]",
+             sg_chain_jump_deleted),
+    Breakage("dhcp-device-mtu-changed", "N6", NETS + "test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu"
+             "[selfservice]", dhcp_device_mtu),
+    Breakage("metadata-address-removed", "N7", NETS + "test_the_dhcp_device_holds_the_port_ip_and_the_metadata_address"
+             "[selfservice]", metadata_address_removed),
+    Breakage("default-route-removed", "N8", NETS + "test_the_dhcp_namespace_routes_via_the_gateway_and_the_subnet"
+             "[selfservice]", default_route_removed),
+    Breakage("interface-file-changed", "N11", NETS + "test_the_interface_file_names_the_dhcp_device[selfservice]",
+             interface_file_changed),
+    Breakage("dnsmasq-stopped", "N10", NETS + "test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain"
+             "[selfservice]", dnsmasq_stopped, heal_timeout=150),
+    Breakage("agent-stopped", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_admin_up",
+             agent_stopped, heal_timeout=300),
+]
+BY_TEST = {b.test: b for b in BREAKAGES}
+
+
+# --- the plugin (active in the suite session started below) ----------------------------------------------------
+
+def _judge(function, args) -> Tuple[bool, str]:
+    try:
+        function(**args)
+        return True, ""
+    except (AssertionError, pytest.fail.Exception, pytest.skip.Exception) as failure:
+        return False, str(failure)
+
+
+def _record(entry: dict) -> None:
+    path = Path(os.environ[OUT_ENV])
+    done = json.loads(path.read_text()) if path.exists() else []
+    done.append(entry)
+    path.write_text(json.dumps(done, indent=1))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    breakage = BY_TEST.get(pyfuncitem.nodeid)
+    if breakage is None or OUT_ENV not in os.environ:
+        return None
+    from pytest_oslab.report.evidence import EVIDENCE
+    function = pyfuncitem.obj
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    entry = {"id": breakage.id, "fact": breakage.fact, "test": breakage.test}
+    if breakage.rejudge:
+        entry["baseline"] = _judge(function, args)
+        if not entry["baseline"][0]:
+            _record(entry)
+            pytest.fail(f"{breakage.id}: the check fails before any breakage:\n{entry['baseline'][1]}", pytrace=False)
+    heal, entry["expect"] = breakage.apply(args)
+    try:
+        pyfuncitem.stash[EVIDENCE] = []
+        entry["broken"] = _judge(function, args)
+        entry["evidence"] = [title for title, _ in pyfuncitem.stash.get(EVIDENCE, [])]
+    finally:
+        heal()
+    if breakage.rejudge:
+        deadline = time.monotonic() + breakage.heal_timeout
+        while True:
+            entry["healed"] = _judge(function, args)
+            if entry["healed"][0] or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+    _record(entry)
+    return True
+
+
+# --- the tests -------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def breakage_run(tmp_path_factory):
+    """Run the suite tests of every breakage in one session against the lab, with this module as its plugin."""
+    out = tmp_path_factory.mktemp("breakages") / "breakages.json"
+    env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
+                                                                f"{os.environ.get('PYTHONPATH', '')}"})
+    command = [sys.executable, "-m", "pytest", *[b.test for b in BREAKAGES], "--cloud", "lab", "-p", "test_breakages",
+               "-p", "no:cacheprovider", "--oslab-ssh-timeout", "60", "-q", "-rfE"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    results = {entry["id"]: entry for entry in json.loads(out.read_text())} if out.exists() else {}
+    return results, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.id for b in BREAKAGES])
+def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage_run, breakage):
+    results, output = breakage_run
+    entry = results.get(breakage.id)
+    assert entry is not None, f"{breakage.id} was not judged; the suite session said:\n{output}"
+    print(f"{breakage.id} ({breakage.fact}) broken, the check said:\n{entry['broken'][1]}")
+    if breakage.rejudge:
+        assert entry["baseline"][0], f"{breakage.test} failed before the breakage:\n{entry['baseline'][1]}"
+    passed, message = entry["broken"]
+    assert not passed, f"{breakage.test} still passed with {breakage.id}"
+    missing = [name for name in entry["expect"] if name not in message]
+    assert not missing, f"the failure does not name {missing}:\n{message}"
+    for title in breakage.evidence:
+        assert any(title in t for t in entry["evidence"]), f"no evidence {title!r} among {entry['evidence']}"
+    if breakage.rejudge:
+        assert entry["healed"][0], f"{breakage.test} still fails once healed:\n{entry['healed'][1]}"
+
+
+def test_the_suite_passes_again_once_the_lab_is_healed(breakage_run):
+    assert subprocess.run([OSLAB, "lab", "status"], capture_output=True).returncode == 0, "the lab is not healthy"
+    done = subprocess.run([sys.executable, "-m", "pytest", "suites", "--cloud", "lab", "-p", "no:cacheprovider",
+                           "-q"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, done.stdout[-8000:]
