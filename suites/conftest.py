@@ -127,18 +127,37 @@ def firewall(capabilities) -> Optional[str]:
     return capabilities.firewall_driver
 
 
-@pytest.fixture(autouse=True)
-def _suite_applicability(request):
-    if request.node.get_closest_marker("dhcp_agent"):
-        drivers = request.getfixturevalue("capabilities").mechanism_drivers
-        if not drivers & {"linuxbridge", "openvswitch"}:
-            pytest.skip(f"needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); this cloud runs ML2/"
-                        f"{', '.join(sorted(drivers)) or '?'}")
-    if request.node.get_closest_marker("iptables_firewall"):
-        fw = request.getfixturevalue("capabilities").firewall_driver
-        if fw not in ("iptables", "iptables_hybrid"):
-            pytest.skip(f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this "
-                        f"cloud's ports use the {fw or 'unknown'} firewall")
+def skip_reason(markers, caps) -> Optional[str]:
+    """Why a test with these marker names does not apply to a cloud of these capabilities (None: it applies)."""
+    drivers = caps.mechanism_drivers
+    for name in ("linuxbridge", "openvswitch", "ovn"):
+        if name in markers and name not in drivers:
+            return f"needs ML2/{name}; this cloud runs {', '.join(sorted(drivers)) or '?'}"
+    if "dhcp_agent" in markers and not drivers & {"linuxbridge", "openvswitch"}:
+        return (f"needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); this cloud runs ML2/"
+                f"{', '.join(sorted(drivers)) or '?'}")
+    if "iptables_firewall" in markers and caps.firewall_driver not in ("iptables", "iptables_hybrid"):
+        return (f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this cloud's "
+                f"ports use the {caps.firewall_driver or 'unknown'} firewall")
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
+    markers = {m.name for m in item.iter_markers()}
+    if not markers & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall"}:
+        return
+    from pytest_oslab.plugin import NO_CLOUD, SESSION
+    if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
+        return  # the fixtures say how to name a cloud
+    try:
+        caps = item.config.stash[SESSION].capabilities
+    except Exception:  # noqa: BLE001 - the fixtures report an unreachable cloud with its one line
+        return
+    reason = skip_reason(markers, caps)
+    if reason:
+        pytest.skip(reason)
 
 
 # --- networks as the suite uses them -------------------------------------------------------------------------
@@ -267,10 +286,13 @@ ROLES = OrderedDict([
 ])
 
 
-def _wanted_roles(session) -> List[str]:
-    """The roles the collected tests use, directly or through the parametrized ``instance`` fixture."""
+def _wanted_roles(session, caps=None) -> List[str]:
+    """The roles the collected tests use, directly or through the parametrized ``instance`` fixture; tests that do
+    not apply to the cloud (``caps``) need none."""
     wanted = set()
     for item in session.items:
+        if caps is not None and skip_reason({m.name for m in item.iter_markers()}, caps):
+            continue
         used = set(getattr(item, "fixturenames", ())) & set(ROLES)
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "instance" in params:
@@ -291,7 +313,7 @@ class Fleet:
 
     def get(self, role: str) -> List[Booted]:
         if role not in self.booted:
-            wanted = [r for r in _wanted_roles(self.request.session) if r not in self.booted]
+            wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities) if r not in self.booted]
             self.boot(wanted if role in wanted else wanted + [role])
         return self.booted[role]
 

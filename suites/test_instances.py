@@ -96,11 +96,3 @@ def test_no_network_namespace_is_made_for_the_instance(instance, node_facts):
 def test_the_port_is_up_in_ovn_and_bound_to_the_compute_nodes_chassis(instance, node_facts):
     ovn.check_port_bound(node_facts(instance.server), instance.server, instance.port, instance.network)
 
-
-@pytest.mark.fact("N5", "N7")
-@pytest.mark.ovn
-def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, node_facts, admin_cloud):
-    metadata = [ip for p in admin_cloud.network.ports(network_id=instance.network.id,
-                                                     device_owner="network:distributed")
-                for ip in (f["ip_address"] for f in p.fixed_ips or []) if ":" not in ip]
-    ovn.check_metadata_namespace(node_facts(instance.server), instance.network, metadata)

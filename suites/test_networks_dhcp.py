@@ -6,7 +6,7 @@ Every check that reads a node runs for both networks (``net``: provider, selfser
 """
 import pytest
 
-from pytest_oslab.checks import control_plane, dhcp, linuxbridge, networks, openvswitch
+from pytest_oslab.checks import control_plane, dhcp, linuxbridge, networks, openvswitch, ovn
 from pytest_oslab.checks.core import CheckFailed, on_each
 
 pytestmark = [pytest.mark.oslab, pytest.mark.admin]
@@ -144,3 +144,14 @@ def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, c
         interface = (agent.configurations.get("interface_mappings") or {}).get(physnet) if physnet else None
         linuxbridge.check_bridge_members(node, net.network, interface, port)
     on_each(served(net, dhcp_facts), check)
+
+
+# --- ML2/OVN's equivalent: no qdhcp namespace, an ovnmeta one on each compute node with ports of the network --
+
+@pytest.mark.fact("N5", "N7")
+@pytest.mark.ovn
+def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, node_facts, admin_cloud):
+    metadata = [ip for p in admin_cloud.network.ports(network_id=instance.network.id,
+                                                     device_owner="network:distributed")
+                for ip in (f["ip_address"] for f in p.fixed_ips or []) if ":" not in ip]
+    ovn.check_metadata_namespace(node_facts(instance.server), instance.network, metadata)

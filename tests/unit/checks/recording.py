@@ -235,6 +235,8 @@ def pytest_unconfigure(config):
     if not path or not _RECORDER:
         return
     recorder = _RECORDER[0]
+    if not recorder.calls:  # a run that judged nothing leaves the last recording in place
+        return
     data = {"calls": recorder.calls, "outputs": recorder.outputs}
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "wt") as f:
