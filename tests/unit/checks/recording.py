@@ -17,13 +17,15 @@ import hashlib
 import importlib
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from pytest_oslab.access.guests import Result  # rc, stdout, stderr: what a node or a guest answers
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "data"            # tests/data: real outputs of the seeds and captured machines
 LAB = HERE / "data" / "lab-linuxbridge.json.gz"  # the recorded suite run on the lab
+
 CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
                  "openvswitch", "ovn", "ports", "triage")
 _LOCAL = threading.local()
@@ -245,17 +247,6 @@ def pytest_unconfigure(config):
 
 # --- replay ---------------------------------------------------------------------------------------------------
 
-@dataclass
-class _Result:
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
-
-
 class World:
     """The recorded outputs of one check call, served back in the order they were read (the last one repeats)."""
 
@@ -324,22 +315,22 @@ class ReplayHost:
     def __init__(self, world: World, name: str):
         self.world, self.name = world, name
 
-    def run(self, command: str) -> _Result:
+    def run(self, command: str) -> Result:
         event = self.world.next("node", self.name, command)
         if event is None:
-            return _Result(127, "", f"replay: `{command}` was not recorded on {self.name}")
-        return _Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
+            return Result(127, "", f"replay: `{command}` was not recorded on {self.name}")
+        return Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
 
 
 class ReplayGuest:
     def __init__(self, server, world: World):
         self.server, self.world = server, world
 
-    def run(self, command: str, timeout=None) -> _Result:
+    def run(self, command: str, timeout=None) -> Result:
         event = self.world.next("guest", self.server.id, command)
         if event is None:
-            return _Result(127, "", f"replay: `{command}` was not recorded in guest {self.server.name}")
-        return _Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
+            return Result(127, "", f"replay: `{command}` was not recorded in guest {self.server.name}")
+        return Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
 
 
 class ReplayApi:
@@ -428,9 +419,9 @@ class Replay:
     def run(self, command, timeout=None):
         answer = self.answers.get(command)
         if answer is None:
-            return _Result(127, "", f"not recorded: {command}")
+            return Result(127, "", f"not recorded: {command}")
         text = answer if isinstance(answer, Text) else (DATA / answer).read_text()
-        return _Result(0, text, "")
+        return Result(0, text, "")
 
 
 def read(path) -> str:
