@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CLOUD  ?= lab
 
-.PHONY: venv lab nightly test unit lab-tests suites bench clean-venv
+.PHONY: venv lab browser nightly test unit lab-tests suites bench
 
 $(BIN)/oslab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lab: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-lab-tests: lab
+# the report tests look at the HTML report in a real headless browser
+browser:
+	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+lab-tests: lab browser
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab
 
 suites: lab

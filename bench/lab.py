@@ -40,6 +40,8 @@ def boot_times(runs: int):
 
     from pytest_oslab.lab.context import Lab
 
+    import logging
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # refused connections while the guest boots
     lab = Lab()
     conn = openstack.connect(cloud="lab")
     net = conn.network.find_network("selfservice")
