@@ -232,12 +232,20 @@ def pytest_configure(config):
     guests.Guest.run = guest_run
 
 
+_PASSED: List[bool] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _PASSED[:] = [exitstatus == 0]
+
+
 def pytest_unconfigure(config):
     path = config.getoption("--record-to", default=None)
     if not path or not _RECORDER:
         return
     recorder = _RECORDER[0]
-    if not recorder.calls:  # a run that judged nothing leaves the last recording in place
+    if not recorder.calls or _PASSED != [True]:  # only a run that passed replaces the recording
+        print(f"recording: not written to {path}: the run did not pass")
         return
     data = {"calls": recorder.calls, "outputs": recorder.outputs}
     opener = gzip.open if path.endswith(".gz") else open
