@@ -413,7 +413,7 @@ def triage_of(oslab, node_facts, dhcp_facts, capabilities):
     the DHCP namespace, the tap's counters, the port's chains); best effort, never raises."""
     def gather(booted: Booted):
         drivers = capabilities.mechanism_drivers
-        driver = "openvswitch" if "openvswitch" in drivers else "linuxbridge"
+        driver = next((d for d in ("ovn", "openvswitch", "linuxbridge") if d in drivers), "linuxbridge")
         try:
             compute = node_facts(booted.server)
         except (Exception, pytest.fail.Exception, pytest.skip.Exception):  # evidence only: leave its pieces out

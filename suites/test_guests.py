@@ -44,9 +44,10 @@ def test_a_guest_is_reached_by_its_floating_ip_through_the_router(server_b, reac
 
 @pytest.mark.fact("D1")
 @pytest.mark.admin
-def test_the_triage_of_a_guest_shows_console_lease_arp_counters_and_chains(server_a, reach, triage_of):
+def test_the_triage_of_a_guest_shows_console_lease_arp_counters_and_chains(server_a, reach, triage_of, driver):
     """What is attached when a guest cannot be reached, gathered here for a guest that can: each piece present
-    and telling (a lease and an ARP answer for its MAC, its tap's counters, its chains)."""
+    and telling (an ARP answer from its MAC, its tap's counters; with the DHCP agent its lease, with the iptables
+    firewall its chains)."""
     reach(server_a)  # booted and on the network: its lease and ARP entry exist
     pieces = triage_of(server_a)
-    triage.check_triage_readable(pieces, server_a.server, server_a.port)
+    triage.check_triage_readable(pieces, server_a.server, server_a.port, driver)

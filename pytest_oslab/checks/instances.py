@@ -61,12 +61,17 @@ def check_domain_interface(node: NodeFacts, server, instance_name: str, port, ne
             c.expect("source bridge", source, iface.source_bridge)
 
 
-def expected_master(port, network, driver: str, firewall: Optional[str]) -> str:
+def expected_master(port, network, driver: str, firewall: Optional[str], datapath: Optional[str] = None
+                    ) -> Optional[str]:
+    """The tap's master: ``brq<net>`` (Linux bridge), ``qbr<port>`` (OVS hybrid), ``ovs-system`` (OVS, OVN on the
+    kernel datapath); none on OVS's userspace datapath (``netdev``: ovs-vswitchd reads the tap itself), which the
+    port's ``binding:vif_details`` or else ``br-int``'s ``datapath_type`` says."""
     if driver == "linuxbridge":
         return names.brq(network.id)
     if driver == "openvswitch" and firewall == "iptables_hybrid":
         return names.qbr(port.id)
-    return "ovs-system"
+    details = getattr(port, "binding_vif_details", None) or {}
+    return None if (details.get("datapath_type") or datapath) == "netdev" else "ovs-system"
 
 
 def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Optional[str] = None) -> None:
@@ -79,9 +84,15 @@ def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Opt
         if tap not in links:
             c.fail(f"device {tap}: expected on the compute node, actual absent")
         link = links[tap]
+        datapath = None
+        if driver in ("openvswitch", "ovn") and not (getattr(port, "binding_vif_details", None) or {}).get(
+                "datapath_type"):
+            datapath = next((b.datapath_type for b in node.ovs_bridges() if b.name == "br-int"), None)
         c.expect("state UP", True, link.up)
         c.expect("MTU", network.mtu, link.mtu, "network MTU")
-        c.expect("master", expected_master(port, network, driver, firewall), link.master)
+        c.expect("master", expected_master(port, network, driver, firewall, datapath), link.master,
+                 f"ML2/{driver}" + (f", firewall {firewall}" if firewall else "")
+                 + (f", {datapath} datapath" if datapath else ""))
         c.expect("MAC", names.tap_mac(port.mac_address), (link.mac or "").lower(), "fe: + the port MAC's last five")
 
 

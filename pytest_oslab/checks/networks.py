@@ -25,13 +25,15 @@ def check_provider_network(network) -> None:
         c.require((network.mtu or 0) >= 68, f"mtu: expected a usable MTU, actual {network.mtu}")
 
 
-def check_overlay_network(network, network_type: str = "vxlan") -> None:
-    """N2 (API): the self-service network is ACTIVE, of the overlay type with a segmentation id and an MTU that
-    leaves room for the encapsulation (below 1500 on a 1500-byte underlay)."""
-    with Check(f"the self-service network is {network_type} with a segmentation id and an MTU",
+def check_overlay_network(network, network_types=("vxlan", "geneve")) -> None:
+    """N2 (API): the self-service network is ACTIVE, an overlay (vxlan; geneve on ML2/OVN) with a segmentation id,
+    and an MTU."""
+    with Check(f"the self-service network is {' or '.join(network_types)} with a segmentation id and an MTU",
                Where(network=network)) as c:
         c.expect("status", "ACTIVE", network.status)
-        c.expect("provider:network_type", network_type, network.provider_network_type)
+        c.require(network.provider_network_type in network_types,
+                  f"provider:network_type: expected {' or '.join(network_types)}, actual "
+                  f"{network.provider_network_type}")
         c.require(isinstance(network.provider_segmentation_id, int) and network.provider_segmentation_id > 0,
                   f"provider:segmentation_id: expected a VNI, actual {network.provider_segmentation_id}")
         c.require((network.mtu or 0) >= 68, f"mtu: expected a usable MTU, actual {network.mtu}")

@@ -32,26 +32,31 @@ def chains_text(node: NodeFacts, port_id: str, driver: str) -> str:
 
 def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[NodeFacts] = (),
            console: Optional[Callable[[], str]] = None, driver: str = "linuxbridge") -> List[Tuple[str, str]]:
-    """Attach the D1 evidence for ``server``'s ``port`` on ``network``; returns what was attached."""
+    """Attach the D1 evidence for ``server``'s ``port`` on ``network``; returns what was attached.
+
+    With the DHCP agent: the leases and ARP from ``qdhcp-<net>`` on each DHCP node; with ML2/OVN (native DHCP, no
+    lease file): ARP from ``ovnmeta-<net>`` on the compute node. The iptables chains with the iptables firewalls."""
     pieces: List[Tuple[str, str]] = []
     ip = next((ip for ip, _ in names.ipv4_fixed_ips(port)), None)
     if console is not None:
         pieces.append(_safely(f"console log of {server.name}", console))
     for node in dhcp:
-        namespace = names.qdhcp(network.id)
         leases = f"{names.dhcp_dir(network.id)}/leases"
         pieces.append(_safely(f"{node.name}: DHCP leases of network {network.name or network.id}",
                               lambda node=node, path=leases: node.run(f"cat {path}", ok=False, quiet=True).stdout
                               or "(no leases)"))
-        if ip:
-            device = _dhcp_device(node, namespace)
-            pieces.append(_safely(f"{node.name}: arping {ip} from {namespace}",
-                                  lambda node=node, ns=namespace, dev=device: node.run(
-                                      f"ip netns exec {ns} arping -c 3 -w 4 -I {dev} {ip}", ok=False,
-                                      quiet=True).stdout or "(no output)"))
-            pieces.append(_safely(f"{node.name}: neighbours in {namespace}",
-                                  lambda node=node, ns=namespace: node.run(f"ip -n {ns} neigh show", ok=False,
-                                                                           quiet=True).stdout or "(none)"))
+    arp_from = [(node, names.qdhcp(network.id)) for node in dhcp]
+    if driver == "ovn" and compute is not None:
+        arp_from = [(compute, names.ovnmeta(network.id))]
+    for node, namespace in arp_from if ip else []:
+        device = _namespace_device(node, namespace)
+        pieces.append(_safely(f"{node.name}: arping {ip} from {namespace}",
+                              lambda node=node, ns=namespace, dev=device: node.run(
+                                  f"ip netns exec {ns} arping -c 3 -w 4 -I {dev} {ip}", ok=False,
+                                  quiet=True).stdout or "(no output)"))
+        pieces.append(_safely(f"{node.name}: neighbours in {namespace}",
+                              lambda node=node, ns=namespace: node.run(f"ip -n {ns} neigh show", ok=False,
+                                                                       quiet=True).stdout or "(none)"))
     if compute is not None:
         tap = names.tap(port.id)
         pieces.append(_safely(f"{compute.name}: counters of {tap}",
@@ -65,37 +70,37 @@ def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[N
     return pieces
 
 
-def _dhcp_device(node: NodeFacts, namespace: str) -> str:
-    """The DHCP device in ``namespace`` (the ``ns-``/``tap`` device that is not ``lo``)."""
+def _namespace_device(node: NodeFacts, namespace: str) -> str:
+    """The device in ``namespace`` that is not ``lo`` (``ns-``/``tap`` of the DHCP port, OVN's metadata veth)."""
     result = node.run(f"ip -n {namespace} -o link show", ok=False, quiet=True)
     for line in (result.stdout or "").splitlines():
         name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-        if name.startswith(("ns-", "tap")):
+        if name and name != "lo":
             return name
     return "any"
 
 
-def check_triage_readable(pieces: List[Tuple[str, str]], server, port) -> None:
-    """D1: the evidence gathered for a guest tells its story: a console log, a lease for its MAC, an ARP answer
-    from its MAC to the DHCP namespace, its tap's counters, its port's chains."""
+def check_triage_readable(pieces: List[Tuple[str, str]], server, port, driver: str = "linuxbridge") -> None:
+    """D1: the evidence gathered for a guest tells its story: a console log, an ARP answer from its MAC, its tap's
+    counters; with the DHCP agent a lease for its MAC, with the iptables firewalls its port's chains."""
     from pytest_oslab.checks.core import Check, Where
     mac = port.mac_address.lower()
     tap = names.tap(port.id)
+    kinds = ["console log", "arping", "counters"]
+    if driver in ("linuxbridge", "openvswitch"):
+        kinds += ["DHCP leases", "iptables chains"]
     with Check("the triage evidence for the guest is complete", Where(server=server, port=port)) as c:
-        by_kind = {}
-        for title, text in pieces:
-            for kind in ("console log", "DHCP leases", "arping", "counters", "iptables chains"):
-                if kind in title:
-                    by_kind.setdefault(kind, []).append(text)
-        for kind in ("console log", "DHCP leases", "arping", "counters", "iptables chains"):
-            texts = by_kind.get(kind, [])
+        by_kind = {kind: [text for title, text in pieces if kind in title] for kind in kinds}
+        for kind in kinds:
+            texts = by_kind[kind]
             if not c.require(texts, f"{kind}: expected in the triage, actual not gathered"):
                 continue
             unavailable = [t for t in texts if t.startswith("(") and "unavailable" in t[:200]]
             c.require(not unavailable, f"{kind}: expected, actual {unavailable[0][:200] if unavailable else ''}")
-        c.require(any(t.strip() for t in by_kind.get("console log", [])), "console log: expected text, actual empty")
-        c.require(any(mac in t.lower() for t in by_kind.get("DHCP leases", [])),
-                  f"DHCP leases: expected a lease for {mac}, actual none")
-        c.require(any(mac in t.lower() for t in by_kind.get("arping", [])),
-                  f"arping: expected an answer from {mac}, actual none")
-        c.require(any(tap in t for t in by_kind.get("counters", [])), f"counters: expected {tap}'s, actual none")
+        c.require(any(t.strip() for t in by_kind["console log"]), "console log: expected text, actual empty")
+        c.require(any(mac in t.lower() for t in by_kind["arping"]), f"arping: expected an answer from {mac}, "
+                                                                    f"actual none")
+        c.require(any(tap in t for t in by_kind["counters"]), f"counters: expected {tap}'s, actual none")
+        if "DHCP leases" in by_kind:
+            c.require(any(mac in t.lower() for t in by_kind["DHCP leases"]),
+                      f"DHCP leases: expected a lease for {mac}, actual none")

@@ -113,7 +113,7 @@ def tap_out_of_bridge(args):
     tap, master = names.tap(b.port.id), link(names.tap(b.port.id))["master"]
     sh("ip", "link", "set", "dev", tap, "nomaster")
     return (lambda: sh("ip", "link", "set", "dev", tap, "master", master)), [
-        f"device {tap}", f"master: expected {names.brq(b.network.id)}, actual nothing"]
+        f"device {tap}", f"master: expected {names.brq(b.network.id)} (ML2/linuxbridge", "actual nothing"]
 
 
 def host_line_removed(args):

@@ -54,7 +54,7 @@ def test_a_tap_out_of_its_bridge_fails_i7_with_the_expected_brq(lab):
     tap, brq = "tap" + body(call, 2)["id"][:11], "brq" + body(call, 3)["id"][:11]
     message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
         "node", NODE, "ip -j -d addr show", link(tap, lambda e: e.pop("master"))))
-    assert f"master: expected {brq}, actual nothing" in message
+    assert f"master: expected {brq} (ML2/linuxbridge, firewall iptables), actual nothing" in message
 
 
 def test_a_domain_shut_off_fails_i5(lab):
