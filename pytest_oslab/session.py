@@ -182,9 +182,12 @@ class OslabSession:
     def dhcp_node_list(self, network) -> List[Node]:
         admin = self.admin_or_none()
         if admin is not None:
-            hosts = sorted({a.host for a in admin.network.network_hosting_dhcp_agents(network)})
-            if not hosts and "ovn" in self.capabilities.mechanism_drivers:
+            if "ovn" in self.capabilities.mechanism_drivers:
+                # OVN serves DHCP itself (no DHCP agents, and no API listing them): the guest is reached from
+                # the ovnmeta- namespace of the node running the OVN metadata agent
                 hosts = sorted(self.capabilities.hosts("OVN Metadata agent"))
+            else:
+                hosts = sorted({a.host for a in admin.network.network_hosting_dhcp_agents(network)})
             return [self.node_named(h) for h in hosts]
         nodes = self.inventory.with_role("network")
         if not nodes:

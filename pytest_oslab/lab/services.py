@@ -185,7 +185,7 @@ def ovn_central(lab) -> List[Daemon]:
                               f"--ovnsb-db=unix:{OVN_RUN}/ovnsb_db.sock", f"--unixctl={OVN_RUN}/ovn-northd.ctl",
                               f"--log-file={log / 'ovn-northd.log'}"], log=log / "ovn-northd.out"),
         Daemon("ovn-controller", ["/usr/bin/ovn-controller", f"unix:{OVS_RUN}/db.sock",
-                                  f"--unixctl={OVN_RUN}/ovn-controller.ctl", f"--log-file={log / 'ovn-controller.log'}"],
+                                  f"--log-file={log / 'ovn-controller.log'}"],
                log=log / "ovn-controller.out", prepare=_ovn_chassis_prepare(lab)),
     ]
 
