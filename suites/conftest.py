@@ -18,6 +18,7 @@ import pytest
 
 from pytest_oslab.checks import core, names, triage
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.plugin import NO_CLOUD, SESSION, outcome
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
@@ -63,21 +64,21 @@ def pytest_runtest_logreport(report):
     state = _COUNTS
     if not state:
         return
-    outcome = None
+    result = None
     if report.when == "setup" and not report.passed:
-        outcome = "skipped" if report.skipped else "failed"
+        result = "skipped" if report.skipped else "failed"
     elif report.when == "call":
-        outcome = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+        result = "skipped" if report.skipped else ("passed" if report.passed else "failed")
     elif report.when == "teardown" and report.failed and state["seen"].get(report.nodeid) == "passed":
-        outcome = "failed"
-    if outcome is None:
+        result = "failed"
+    if result is None:
         return
     previous = state["seen"].get(report.nodeid)
     for fid in facts:
         if previous:
             state["outcomes"][fid][previous] -= 1
-        state["outcomes"][fid][outcome] += 1
-    state["seen"][report.nodeid] = outcome
+        state["outcomes"][fid][result] += 1
+    state["seen"][report.nodeid] = result
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -148,7 +149,6 @@ def pytest_runtest_setup(item):
     markers = {m.name for m in item.iter_markers()}
     if not markers & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall"}:
         return
-    from pytest_oslab.plugin import NO_CLOUD, SESSION
     if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
         return  # the fixtures say how to name a cloud
     try:
@@ -190,7 +190,8 @@ def _admin_view(admin_cloud, network, subnet) -> Net:
 @pytest.fixture(scope="session")
 def provider(admin_cloud, provider_network, provider_subnet) -> Net:
     """The cloud's flat provider network (never created: found), seen with admin rights."""
-    net = _admin_view(admin_cloud, provider_network, provider_subnet)
+    with outcome("reading the provider network"):
+        net = _admin_view(admin_cloud, provider_network, provider_subnet)
     net.role = "provider"
     return net
 
@@ -205,10 +206,11 @@ def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) ->
                       not selfservice_subnet.is_dhcp_enabled,
                       f"DHCP ports: {', '.join(f'{p.id[:8]} {p.status}' for p in net.dhcp_ports) or 'none yet'}")
         return net
-    try:
-        net = core.wait_until(dhcp_ready, 60, 2)
-    except core.CheckFailed:
-        net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)  # the checks will say what is wrong
+    with outcome("reading the self-service network"):
+        try:
+            net = core.wait_until(dhcp_ready, 60, 2)
+        except core.CheckFailed:  # the checks will say what is wrong
+            net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)
     net.role = "selfservice"
     return net
 
@@ -224,8 +226,6 @@ def net(request) -> Net:
 @pytest.fixture(scope="session")
 def node_facts(oslab):
     """``node_facts(server_or_hostname) -> NodeFacts``: the compute node of a server, or a node by its API name."""
-    from pytest_oslab.plugin import outcome
-
     def facts(what) -> NodeFacts:
         with outcome("finding the node"):
             target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)
@@ -237,8 +237,6 @@ def node_facts(oslab):
 def dhcp_facts(oslab):
     """``dhcp_facts(net: Net) -> [(NodeFacts, dhcp_port)]``: each node whose DHCP agent serves the network, with
     the DHCP port bound there."""
-    from pytest_oslab.plugin import outcome
-
     def facts(net: Net) -> List[Tuple[NodeFacts, object]]:
         with outcome("finding the DHCP nodes"):
             nodes = oslab.dhcp_node_list(net.network)
@@ -318,7 +316,6 @@ class Fleet:
         return self.booted[role]
 
     def boot(self, roles: List[str]) -> None:
-        from pytest_oslab.plugin import outcome
         from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 
         rq = self.request

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_oslab.checks import guests, ports
 from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.plugin import outcome
 
 pytestmark = [pytest.mark.oslab, pytest.mark.xdist_group("hotplug")]
 ATTACH_TIMEOUT = 120
@@ -35,7 +36,6 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def scenario(oslab, hotplug_servers, provider, security_group):
-    from pytest_oslab.plugin import outcome
     stack = oslab.new_stack()
     with outcome("creating the hot-plug ports"):
         made = [oslab.provisioner.port(stack, provider.network, f"hotplug-port-{i + 1}",
