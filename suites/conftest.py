@@ -306,13 +306,23 @@ class Fleet:
         self.request = request
         self.oslab = oslab
         self.booted: Dict[str, List[Booted]] = {}
+        self.failed: Dict[str, str] = {}
         self.stack = oslab.new_stack()
         self.guarded_group = None
 
     def get(self, role: str) -> List[Booted]:
+        """The servers of ``role``; the first call boots every role the run needs. A boot that failed fails every
+        later call at once with its one line (no second attempt)."""
+        if role in self.failed:
+            pytest.fail(self.failed[role], pytrace=False)
         if role not in self.booted:
             wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities) if r not in self.booted]
-            self.boot(wanted if role in wanted else wanted + [role])
+            roles = wanted if role in wanted else wanted + [role]
+            try:
+                self.boot(roles)
+            except pytest.fail.Exception as failure:
+                self.failed.update({r: str(failure) for r in roles})
+                raise
         return self.booted[role]
 
     def boot(self, roles: List[str]) -> None:
