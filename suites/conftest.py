@@ -156,8 +156,8 @@ def pytest_runtest_setup(item):
     except Exception:  # noqa: BLE001 - the fixtures report an unreachable cloud with its one line
         return
     reason = skip_reason(markers, caps)
-    if reason:
-        pytest.skip(reason)
+    if reason:  # as a mark, so that the skip is reported at the test, not here
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 # --- networks as the suite uses them -------------------------------------------------------------------------
