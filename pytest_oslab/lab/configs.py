@@ -73,6 +73,8 @@ def nova(lab) -> Values:
                 "osapi_compute_listen": "127.0.0.1", "osapi_compute_workers": 1, "metadata_listen": "127.0.0.1",
                 "metadata_workers": 1, "compute_driver": "libvirt.LibvirtDriver",
                 "instances_path": "/var/lib/nova/instances", "state_path": "/var/lib/nova",
+                # tiny emulated guests: room for two suite runs' servers on two cores
+                "initial_cpu_allocation_ratio": 16.0,
             },
             "api": {"auth_strategy": "keystone"},
             "api_database": {"connection": lab.db_url("nova_api")},

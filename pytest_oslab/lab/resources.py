@@ -16,6 +16,8 @@ from .identity import MEMBER_PROJECT, admin_connection, member_connection
 from .steps import LabError, Step
 
 FLAVOR = dict(name="m1.nano", ram=256, vcpus=1, disk=1)
+# myproject runs the suites (and the project's tests beside them): more servers than nova's default 10
+QUOTAS = dict(instances=30, cores=30)
 KEY_NAME = "mykey"
 
 
@@ -114,6 +116,11 @@ def _upload_image(lab, admin, image) -> None:
         admin.image.delete_image(stale, ignore_missing=True)
 
 
+def _quotas_ok(admin, project) -> bool:
+    quota = admin.compute.get_quota_set(project.id)
+    return all(getattr(quota, k) >= v for k, v in QUOTAS.items())
+
+
 class ResourcesStep(Step):
     """The networks, router, flavor, image, security-group rules and keypair a lab user expects."""
 
@@ -130,7 +137,8 @@ class ResourcesStep(Step):
                         and admin.compute.find_flavor(FLAVOR["name"])
                         and admin.network.find_network("provider") and member.network.find_network("selfservice")
                         and member.network.find_router("router") and member.compute.find_keypair(KEY_NAME)
-                        and _keypair_files(lab)[0].exists())
+                        and _keypair_files(lab)[0].exists()
+                        and _quotas_ok(admin, admin.identity.find_project(MEMBER_PROJECT, domain_id="default")))
         except Exception:
             return False
 
@@ -175,6 +183,8 @@ class ResourcesStep(Step):
                 member.network.create_security_group_rule(
                     security_group_id=group.id, direction="ingress", ether_type="IPv4", protocol=protocol,
                     port_range_min=port, port_range_max=port)
+        if not _quotas_ok(admin, project):
+            admin.compute.update_quota_set(project.id, **QUOTAS)
         public_key = _ensure_keyfile(lab)
         if not member.compute.find_keypair(KEY_NAME):
             member.compute.create_keypair(name=KEY_NAME, public_key=public_key)
