@@ -6,6 +6,7 @@ the service's group only.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Dict
 
@@ -214,7 +215,7 @@ class ConfigStep(Step):
             for section, values in sections.items():
                 for key, value in values.items():
                     have = current.get(section, {}).get(key)
-                    if (value is None) != (have is None) or (value is not None and have != inifile._fmt(value)):
+                    if (value is None) != (have is None) or (value is not None and have != inifile.format_value(value)):
                         return False
         return True
 
@@ -224,5 +225,4 @@ class ConfigStep(Step):
         for d, owner in (("/var/lib/nova/tmp", "nova"), ("/var/lib/nova/instances", "nova"),
                          ("/var/lib/neutron/tmp", "neutron"), ("/var/lib/glance/images", "glance")):
             Path(d).mkdir(parents=True, exist_ok=True)
-            import shutil
             shutil.chown(d, user=owner, group=owner)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
@@ -25,7 +26,7 @@ def edit(path: Path, values: Mapping[str, Mapping[str, Optional[object]]], mode:
             return
         for key, value in list(pending.get(sec, {}).items()):
             if value is not None:
-                out.append(f"{key} = {_fmt(value)}")
+                out.append(f"{key} = {format_value(value)}")
         pending.pop(sec, None)
 
     for line in lines:
@@ -43,14 +44,14 @@ def edit(path: Path, values: Mapping[str, Mapping[str, Optional[object]]], mode:
             if key in pending.get(section, {}):  # the first assignment takes the value, later ones go
                 value = pending[section].pop(key)
                 if value is not None:
-                    out.append(f"{key} = {_fmt(value)}")
+                    out.append(f"{key} = {format_value(value)}")
             continue
         out.append(line)
     flush(section)
     for sec, kv in pending.items():
         if any(v is not None for v in kv.values()):
             out.append(f"[{sec}]")
-            out.extend(f"{k} = {_fmt(v)}" for k, v in kv.items() if v is not None)
+            out.extend(f"{k} = {format_value(v)}" for k, v in kv.items() if v is not None)
     text = "\n".join(out) + "\n"
     changed = not path.exists() or path.read_text() != text
     if changed:
@@ -59,7 +60,6 @@ def edit(path: Path, values: Mapping[str, Mapping[str, Optional[object]]], mode:
     if mode is not None:
         os.chmod(path, mode)
     if group is not None:
-        import shutil
         shutil.chown(path, group=group)
     return changed
 
@@ -79,7 +79,7 @@ def read(path: Path) -> Dict[str, Dict[str, str]]:
     return result
 
 
-def _fmt(value: object) -> str:
+def format_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
