@@ -189,14 +189,18 @@ def check_subnet_served(node: NodeFacts, network, subnet, port) -> None:
 
 # --- an instance's entries (I2-I4) ---------------------------------------------------------------------------
 
-def expected_names(node: NodeFacts, network, port, domain: Optional[str]):
+def expected_names(c: Check, node: NodeFacts, network, port, domain: Optional[str]):
     """(fqdn, hostname) the DHCP files must give the port: from the API (the port's ``dns_assignment``, else
     ``host-a-b-c-d`` in the API's DNS domain); when the API shows no domain at all (no dns-integration), in the
-    domain the network's dnsmasq serves (its ``--domain``)."""
+    domain the network's dnsmasq serves (its ``--domain``). Without either the name is unknown: that fails ``c``
+    naming why, rather than expecting a name without its domain."""
     if not domain and not getattr(port, "dns_assignment", None):
         running = node.dnsmasq_of(network.id)
-        if len(running) == 1:
-            domain = node.dnsmasq_command(running[0]).get("domain")
+        if len(running) != 1:
+            c.fail(f"the DNS domain of the port's name is unknown: the API shows no dns_assignment and "
+                   f"{len(running)} dnsmasq processes serve network {network.id} (expected 1, whose --domain "
+                   f"gives it)")
+        domain = node.dnsmasq_command(running[0]).get("domain")
     return names.dns_names(port, domain)
 
 
@@ -206,7 +210,7 @@ def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> N
     ip = names.ipv4_fixed_ips(port)[0][0]
     with Check("dnsmasq's host file holds the port's MAC, name and IP", Where(port=port, network=network,
                                                                              node=node.name)) as c:
-        fqdn, _ = expected_names(node, network, port, domain)
+        fqdn, _ = expected_names(c, node, network, port, domain)
         entries = dnsmasq.parse_hosts(node.read(path) or "")
         mine = [e for e in entries if e.ip == ip]
         expected = f"{port.mac_address.lower()},{fqdn},{ip}"
@@ -220,7 +224,7 @@ def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]
     path = f"{names.dhcp_dir(network.id)}/addn_hosts"
     ip = names.ipv4_fixed_ips(port)[0][0]
     with Check("dnsmasq's addn_hosts names the port's IP", Where(port=port, network=network, node=node.name)) as c:
-        fqdn, host = expected_names(node, network, port, domain)
+        fqdn, host = expected_names(c, node, network, port, domain)
         mine = [a for a in dnsmasq.parse_addn_hosts(node.read(path) or "") if a.ip == ip]
         expected = (fqdn, host) if fqdn != host else (host,)
         actual = [a.names for a in mine]

@@ -63,12 +63,16 @@ def status(args) -> int:
         print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")
         healthy = False
     if healthy:
-        from .resources import ComputeReadyStep, ResourcesStep
+        from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
         if not ComputeReadyStep().done(lab):
             print("compute service or network agents not up (see `openstack --os-cloud lab-admin network agent list`)")
             healthy = False
         elif not ResourcesStep(_built_image()).done(lab):
             print("the lab's networks, router, flavor, image or keypair are missing: run `oslab lab up`")
+            healthy = False
+        elif not DhcpServedStep().done(lab):
+            print("a network of the DHCP agent has no dnsmasq yet (the agent may still be resyncing: see "
+                  f"{lab.logs / 'neutron-dhcp-agent.log'})")
             healthy = False
     print("lab: healthy" if healthy else "lab: UNHEALTHY")
     return 0 if healthy else 1

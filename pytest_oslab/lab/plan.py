@@ -10,7 +10,7 @@ from .host import (host_tools, host_tools_done, ovn_chassis, ovn_chassis_done, o
 from .identity import CloudsYamlStep, IdentityStep
 from .image import GuestImageStep
 from .packages import PackagesStep
-from .resources import ComputeReadyStep, ResourcesStep
+from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
 from .services import (DaemonsStep, compute_and_agents, identity_api, infrastructure, neutron_server, openstack_apis,
                        ovn_central, virtual_switch)
 from .switch import DriverSwitchStep
@@ -41,5 +41,6 @@ def steps(lab) -> List[Step]:
         image,
         ComputeReadyStep(),
         ResourcesStep(image),
+        DhcpServedStep(),
         CloudsYamlStep(),
     ]

@@ -74,6 +74,55 @@ class ComputeReadyStep(Step):
         _wait("hypervisor listed", lambda: any(True for _ in conn.compute.hypervisors()), 120)
 
 
+DHCP_DIR = Path("/var/lib/neutron/dhcp")
+
+
+def _dnsmasq_runs(network_id: str) -> bool:
+    """The DHCP agent's dnsmasq for the network runs: its pid file names a live dnsmasq of that network."""
+    try:
+        pid = int((DHCP_DIR / network_id / "pid").read_text().split()[0])
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return False
+    return bool(args) and args[0].endswith(b"dnsmasq") and any(network_id.encode() in a for a in args)
+
+
+def dhcp_unserved(conn) -> list:
+    """Networks a DHCP agent hosts whose dnsmasq is not running yet (after an agent restart it resyncs them)."""
+    missing = []
+    for agent in conn.network.agents(binary="neutron-dhcp-agent"):
+        for network in conn.network.dhcp_agent_hosting_networks(agent):
+            if not _dnsmasq_runs(network.id):
+                missing.append(network.name or network.id)
+    return missing
+
+
+class DhcpServedStep(Step):
+    """Every network the DHCP agent hosts has its dnsmasq: the lab is not ready while the agent resyncs."""
+
+    name = "dhcp-served"
+
+    def done(self, lab) -> bool:
+        if lab.driver == "ovn":  # OVN answers DHCP in ovn-controller, no dnsmasq
+            return True
+        try:
+            return not dhcp_unserved(admin_connection(lab))
+        except Exception:
+            return False
+
+    def run(self, lab) -> None:
+        conn = admin_connection(lab)
+        deadline = time.monotonic() + 240
+        while True:
+            missing = dhcp_unserved(conn)
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"no dnsmasq after 240s for network(s) {', '.join(missing)} of the DHCP agent",
+                               log=str(lab.logs / "neutron-dhcp-agent.log"))
+            time.sleep(2)
+
+
 def _keypair_files(lab):
     return lab.etc / KEY_NAME, lab.etc / f"{KEY_NAME}.pub"
 

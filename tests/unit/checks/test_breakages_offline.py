@@ -121,6 +121,15 @@ def test_a_host_file_line_removed_fails_i2_naming_the_file_ip_and_port(lab):
     assert f"port {port['id']}" in message
 
 
+def test_no_dnsmasq_and_no_dns_assignment_fails_i2_saying_the_domain_is_unknown(lab):
+    """As a DHCP agent resyncing after a restart: the name's domain cannot be known, and the check says so
+    instead of expecting a name without it (CI, session 1)."""
+    message, call = broken(lab, "dhcp.check_host_entry", "[selfservice]", lambda w, c: w.set_result(
+        "node", NODE, "ps -ww -C dnsmasq -o pid,args", 1, "    PID COMMAND\n"))
+    assert "the DNS domain of the port's name is unknown" in message
+    assert f"0 dnsmasq processes serve network {body(call, 1)['id']}" in message
+
+
 def test_an_addn_hosts_line_removed_fails_i3(lab):
     call = lab.call("dhcp.check_addn_hosts_entry", "[provider]")
     ip = body(call, 2)["fixed_ips"][0]["ip_address"]
