@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CLOUD  ?= lab
 
-.PHONY: venv lab browser nightly test unit lab-tests suites bench
+.PHONY: venv lab browser nightly test unit lab-tests suites bench drivers
 
 $(BIN)/oslab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,15 @@ test: lab unit lab-tests suites
 
 bench: lab
 	$(BIN)/python bench/lab.py
+
+# every mechanism driver (and OVS firewall) from scratch: `lab down --purge`, `lab up --driver D --firewall F`,
+# then the suites, each with its own report (reports/oslab-lab-*); the lab is left on the last of MATRIX
+MATRIX ?= openvswitch:openvswitch openvswitch:iptables_hybrid ovn linuxbridge
+drivers: venv
+	set -e; for m in $(MATRIX); do \
+	  d=$${m%%:*}; f=$${m#*:}; [ "$$f" = "$$m" ] && f=openvswitch; \
+	  echo "=== driver $$d, firewall $$f"; \
+	  $(BIN)/oslab lab down --purge; \
+	  $(BIN)/oslab lab up --driver $$d --firewall $$f; \
+	  $(BIN)/pytest suites --cloud lab; \
+	done

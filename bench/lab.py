@@ -1,9 +1,10 @@
 """Benchmark of the lab: prints medians of N runs and their ratio to the goals of issue 2.
 
-    .venv/bin/python bench/lab.py [--runs 3] [--skip-scratch]
+    .venv/bin/python bench/lab.py [--runs 3] [--skip-scratch] [--driver linuxbridge|openvswitch|ovn ...]
 
-- ``lab up`` from scratch: ``oslab lab down --purge`` then ``oslab lab up`` (Debian packages stay installed;
-  their install time is in the first ``up`` of a fresh machine, reported by its own progress lines);
+- ``lab up`` from scratch: ``oslab lab down --purge`` then ``oslab lab up --driver X`` (Debian packages stay
+  installed; their install time is in the first ``up`` of a fresh machine, reported by its own progress lines);
+- with several ``--driver``, every figure below per driver, in the order given (the lab is left on the last);
 - ``lab up`` when the lab is already up;
 - server create -> ACTIVE, and ACTIVE -> SSH-ready through the ``qdhcp-`` namespace (one server at a time);
 - the lab's memory at rest (proportional set size of every process in the lab daemons' process groups).
@@ -34,7 +35,7 @@ def timed(argv) -> float:
     return took
 
 
-def boot_times(runs: int):
+def boot_times(runs: int, driver: str):
     import openstack
     import paramiko
 
@@ -48,6 +49,7 @@ def boot_times(runs: int):
     image = conn.image.find_image("guest")
     flavor = conn.compute.find_flavor("m1.nano")
     key = paramiko.Ed25519Key.from_private_key_file(str(lab.etc / "mykey"))
+    namespace = "ovnmeta" if driver == "ovn" else "qdhcp"  # OVN has no DHCP agent: its metadata namespace
     active, ready = [], []
     for i in range(runs):
         t0 = time.monotonic()
@@ -60,7 +62,7 @@ def boot_times(runs: int):
             deadline = t1 + 300
             while True:
                 try:
-                    sock = paramiko.ProxyCommand(f"ip netns exec qdhcp-{net.id} nc -w 5 {ip} 22")
+                    sock = paramiko.ProxyCommand(f"ip netns exec {namespace}-{net.id} nc -w 5 {ip} 22")
                     client = paramiko.SSHClient()
                     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
                     client.connect(ip, username="root", pkey=key, sock=sock, timeout=5, banner_timeout=5,
@@ -108,32 +110,43 @@ def lab_memory_mb() -> float:
 
 def report(name: str, values) -> None:
     median = statistics.median(values)
-    goal = GOALS.get(name)
+    goal = GOALS.get(name.split()[0])
     ratio = f"  ratio to goal {goal:.0f} s: {median / goal:.2f}" if goal else ""
-    print(f"{name:12} median {median:7.1f} s of {len(values)} runs "
+    print(f"{name:24} median {median:7.1f} s of {len(values)} runs "
           f"({', '.join(f'{v:.1f}' for v in values)}){ratio}", flush=True)
 
 
+def bench_driver(driver: str, runs: int, scratch: bool) -> None:
+    up = OSLAB + ["lab", "up", "--driver", driver]
+    if scratch:
+        times = []
+        for i in range(runs):
+            timed(OSLAB + ["lab", "down", "--purge"])
+            times.append(timed(up))
+            print(f"  {driver}: lab up from scratch, run {i}: {times[-1]:.1f} s", flush=True)
+        report(f"up-scratch ({driver})", times)
+    timed(up)
+    report(f"up-again ({driver})", [timed(up) for _ in range(runs)])
+    active, ready = boot_times(runs, driver)
+    report(f"active ({driver})", active)
+    report(f"ssh-ready ({driver})", ready)
+    report(f"create->ssh ({driver})", [a + r for a, r in zip(active, ready)])
+    time.sleep(10)
+    print(f"{'memory (' + driver + ')':24} {lab_memory_mb():7.0f} MB at rest (PSS of the lab's process groups)",
+          flush=True)
+
+
 def main() -> int:
+    from pytest_oslab.lab.context import DRIVERS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-scratch", action="store_true", help="do not purge and rebuild the lab")
+    parser.add_argument("--driver", action="append", choices=DRIVERS,
+                        help="mechanism driver to measure (repeat for several; default linuxbridge)")
     args = parser.parse_args()
-    if not args.skip_scratch:
-        scratch = []
-        for i in range(args.runs):
-            timed(OSLAB + ["lab", "down", "--purge"])
-            scratch.append(timed(OSLAB + ["lab", "up"]))
-            print(f"  lab up from scratch, run {i}: {scratch[-1]:.1f} s", flush=True)
-        report("up-scratch", scratch)
-    timed(OSLAB + ["lab", "up"])
-    report("up-again", [timed(OSLAB + ["lab", "up"]) for _ in range(args.runs)])
-    active, ready = boot_times(args.runs)
-    report("active", active)
-    report("ssh-ready", ready)
-    report("create->ssh", [a + r for a, r in zip(active, ready)])
-    time.sleep(10)
-    print(f"{'memory':12} {lab_memory_mb():7.0f} MB at rest (PSS of the lab's process groups)")
+    for driver in args.driver or ["linuxbridge"]:
+        bench_driver(driver, args.runs, not args.skip_scratch)
     return 0
 
 

@@ -96,3 +96,10 @@ def test_no_network_namespace_is_made_for_the_instance(instance, node_facts):
 def test_the_port_is_up_in_ovn_and_bound_to_the_compute_nodes_chassis(instance, node_facts):
     ovn.check_port_bound(node_facts(instance.server), instance.server, instance.port, instance.network)
 
+
+
+@pytest.mark.fact("I2", "N10")
+@pytest.mark.ovn
+def test_ovn_answers_the_ports_dhcp_with_the_subnets_gateway_and_mtu(instance, node_facts):
+    """No dnsmasq on ML2/OVN: ovn-controller answers DHCP from the subnet's DHCP_Options row."""
+    ovn.check_dhcp_options(node_facts(instance.server), instance.network, instance.subnet, instance.port)

@@ -1,15 +1,17 @@
 """Security groups on the iptables firewall (seed 001: ``iptables -L`` on the compute node): each port's ingress,
 egress and spoofing chains against its groups' rules from the API, how the bridge's traffic reaches them, and a
-rule added and removed through the API showing up in the chain and in the traffic.
+rule added and removed through the API showing up in the chain and in the traffic. On ML2/OVN the same facts in
+the northbound DB: the groups' port groups and their ACLs, the port's ``port_security``.
 
 Setup: the run's servers (read-only), and for S5 a server whose security group is its own (SSH only).
 """
 import pytest
 
-from pytest_oslab.checks import firewall, guests
+from pytest_oslab.checks import firewall, guests, ovn_acls
 from pytest_oslab.checks.core import wait_until
 
-pytestmark = [pytest.mark.oslab, pytest.mark.admin, pytest.mark.iptables_firewall]
+pytestmark = [pytest.mark.oslab, pytest.mark.admin]
+iptables = pytest.mark.iptables_firewall
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +24,7 @@ def group_rules(api, port):
     return [r for gid in port.security_group_ids for r in api.network.security_group_rules(security_group_id=gid)]
 
 
+@iptables
 @pytest.mark.fact("S1")
 def test_the_ingress_chain_returns_each_ingress_rule_and_falls_back(instance, node_facts, admin_cloud, chain_driver):
     port = admin_cloud.network.get_port(instance.port.id)
@@ -29,6 +32,7 @@ def test_the_ingress_chain_returns_each_ingress_rule_and_falls_back(instance, no
                                  chain_driver)
 
 
+@iptables
 @pytest.mark.fact("S2")
 def test_the_egress_chain_allows_dhcp_stops_spoofing_and_returns_each_egress_rule(instance, node_facts, admin_cloud,
                                                                                    chain_driver):
@@ -37,17 +41,20 @@ def test_the_egress_chain_allows_dhcp_stops_spoofing_and_returns_each_egress_rul
                                 chain_driver)
 
 
+@iptables
 @pytest.mark.fact("S3")
 def test_the_spoofing_chain_allows_only_the_ports_ip_and_mac(instance, node_facts, admin_cloud, chain_driver):
     port = admin_cloud.network.get_port(instance.port.id)
     firewall.check_spoofing_chain(node_facts(instance.server), instance.server, port, chain_driver)
 
 
+@iptables
 @pytest.mark.fact("S4")
 def test_the_taps_bridged_traffic_reaches_the_port_chains(instance, node_facts, chain_driver):
     firewall.check_sg_chain_jumps(node_facts(instance.server), instance.server, instance.port, chain_driver)
 
 
+@iptables
 @pytest.mark.fact("S5")
 def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_traffic(
         guarded_server, guarded_group, server_a, cloud, node_facts, reach, chain_driver):
@@ -55,7 +62,14 @@ def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_tra
     Steps: ping fails; add ICMP through the API -> the RETURN appears in the chain and ping answers; delete the
     rule -> the RETURN leaves the chain and ping fails again. Teardown: the rule is deleted if a step failed."""
     node = node_facts(guarded_server.server)
-    peer = reach(server_a)
+    def shown(rule, present):
+        firewall.check_rule_applied(node, guarded_server.server, guarded_server.port, rule, present, 60, chain_driver)
+    rule_follows(guarded_server, guarded_group, server_a, cloud, reach, shown)
+
+
+def rule_follows(guarded_server, guarded_group, peer_server, cloud, reach, shown):
+    """S5's steps: ``shown(rule, present)`` checks the data plane's copy of the rule (chain or ACL)."""
+    peer = reach(peer_server)
     reach(guarded_server)  # the guest is up (its DHCP done) before its traffic is judged
     target, who = guarded_server.ip, f"server {guarded_server.server.name}"
     wait_until(lambda: guests.check_no_ping(peer, target, peer=who), 30)
@@ -63,9 +77,38 @@ def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_tra
                                                     ether_type="IPv4", protocol="icmp",
                                                     remote_ip_prefix="0.0.0.0/0")
     try:
-        firewall.check_rule_applied(node, guarded_server.server, guarded_server.port, rule, True, 60, chain_driver)
+        shown(rule, True)
         guests.check_ping(peer, target, peer=who)
     finally:
         cloud.network.delete_security_group_rule(rule, ignore_missing=True)
-    firewall.check_rule_applied(node, guarded_server.server, guarded_server.port, rule, False, 60, chain_driver)
+    shown(rule, False)
     wait_until(lambda: guests.check_no_ping(peer, target, peer=who), 30)
+
+
+# --- ML2/OVN: port groups and ACLs in the northbound DB -------------------------------------------------------
+
+@pytest.mark.fact("S1", "S2", "S4")
+@pytest.mark.ovn
+def test_the_ports_groups_are_port_groups_whose_acls_are_the_rules(instance, node_facts, admin_cloud):
+    port = admin_cloud.network.get_port(instance.port.id)
+    groups = [admin_cloud.network.get_security_group(g) for g in port.security_group_ids]
+    ovn_acls.check_port_groups(node_facts(instance.server), instance.server, port, group_rules(admin_cloud, port),
+                               groups)
+
+
+@pytest.mark.fact("S3")
+@pytest.mark.ovn
+def test_the_logical_port_allows_only_the_ports_ip_and_mac(instance, node_facts, admin_cloud):
+    port = admin_cloud.network.get_port(instance.port.id)
+    ovn_acls.check_port_security(node_facts(instance.server), instance.server, port)
+
+
+@pytest.mark.fact("S5")
+@pytest.mark.ovn
+def test_a_rule_added_and_removed_through_the_api_shows_as_an_acl_and_in_the_traffic(
+        guarded_server, guarded_group, server_a, cloud, node_facts, reach):
+    """As the iptables S5, the rule's copy being its ACL in the group's port group."""
+    node = node_facts(guarded_server.server)
+    def shown(rule, present):
+        ovn_acls.check_acl_applied(node, guarded_server.server, guarded_server.port, rule, present, 60)
+    rule_follows(guarded_server, guarded_group, server_a, cloud, reach, shown)

@@ -74,3 +74,28 @@ def check_metadata_namespace(node: NodeFacts, network, metadata_ips: Optional[Li
         for ip in metadata_ips or []:
             c.require(any(a.split("/")[0] == ip for a in addresses),
                       f"address {ip} (metadata port): expected in {namespace}, actual {', '.join(addresses) or 'none'}")
+
+
+def check_dhcp_options(node: NodeFacts, network, subnet, port) -> None:
+    """N10/I2 (OVN): OVN answers the port's DHCP itself: the subnet's DHCP_Options row (``external_ids:subnet_id``)
+    has its CIDR, the gateway as ``router``, the network's MTU and a lease time, and the port's logical switch port
+    points its ``dhcpv4_options`` at that row."""
+    with Check("OVN's DHCP options of the subnet serve the port with its gateway and MTU",
+               Where(port=port, network=network, node=node.name)) as c:
+        _, nb, _ = databases(node)
+        rows = [o for o in ovn.parse_dhcp_options(node.output(f"ovn-nbctl{nb} --format=json list DHCP_Options"))
+                if o.subnet_id == subnet.id and ":" not in o.cidr]
+        if len(rows) != 1:
+            c.fail(f"DHCP_Options of subnet {subnet.id}: expected one row, actual {len(rows)}")
+        row = rows[0]
+        c.expect("DHCP_Options cidr", subnet.cidr, row.cidr, "subnet CIDR")
+        if subnet.gateway_ip:
+            c.expect("DHCP_Options router", subnet.gateway_ip, row.options.get("router"), "subnet gateway")
+        c.expect("DHCP_Options mtu", str(network.mtu), row.options.get("mtu"), "network MTU")
+        c.require(row.options.get("lease_time"), f"DHCP_Options {row.uuid[:8]} lease_time: expected, actual none")
+        lsp = next((p for p in ovn.parse_logical_switch_ports(
+            node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port")) if p.name == port.id), None)
+        if lsp is None:
+            c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
+        c.expect("logical switch port dhcpv4_options", row.uuid, lsp.dhcpv4_options,
+                 f"subnet {subnet.name or subnet.id}")

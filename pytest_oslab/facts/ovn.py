@@ -1,4 +1,4 @@
-"""OVN: ``ovn-nbctl --format=json list Logical_Switch|Logical_Switch_Port`` and
+"""OVN: ``ovn-nbctl --format=json list Logical_Switch|Logical_Switch_Port|DHCP_Options|Port_Group|ACL`` and
 ``ovn-sbctl --format=json list Port_Binding|Chassis`` (same OVSDB JSON as ``ovs-vsctl``, decoded by
 ``ovs.parse_records``)."""
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ class LogicalSwitchPort:
     port_security: Tuple[str, ...] = ()
     up: Optional[bool] = None
     enabled: Optional[bool] = None
+    dhcpv4_options: Optional[str] = None       # DHCP_Options uuid: OVN answers the port's DHCP itself
     options: Dict[str, str] = columns()
     external_ids: Dict[str, str] = columns()
 
@@ -52,6 +53,44 @@ class LogicalSwitchPort:
     def ips(self):
         words = self.addresses[0].split() if self.addresses else []
         return tuple(words[1:]) if self.mac else ()
+
+
+@dataclass(frozen=True)
+class DhcpOptions:
+    """A subnet's DHCP answers: ``options`` such as ``router``, ``server_id``, ``mtu``, ``lease_time``."""
+    uuid: str
+    cidr: str
+    options: Dict[str, str] = columns()
+    external_ids: Dict[str, str] = columns()   # neutron's "subnet_id"
+
+    @property
+    def subnet_id(self):
+        return self.external_ids.get("subnet_id")
+
+
+@dataclass(frozen=True)
+class PortGroup:
+    """A security group as OVN holds it: ``pg_<group id with _ for ->``, its ports and ACLs."""
+    uuid: str
+    name: str
+    ports: Tuple[str, ...] = ()                # Logical_Switch_Port uuids
+    acls: Tuple[str, ...] = ()                 # ACL uuids
+    external_ids: Dict[str, str] = columns()   # neutron's "neutron:security_group_id"
+
+
+@dataclass(frozen=True)
+class Acl:
+    """``to-lport`` (a group's ingress) or ``from-lport`` (egress) ``match`` -> ``action``."""
+    uuid: str
+    direction: str
+    priority: int
+    match: str
+    action: str
+    external_ids: Dict[str, str] = columns()   # neutron's "neutron:security_group_rule_id"
+
+    @property
+    def rule_id(self):
+        return self.external_ids.get("neutron:security_group_rule_id")
 
 
 @dataclass(frozen=True)
@@ -95,8 +134,27 @@ def parse_logical_switch_ports(text) -> List[LogicalSwitchPort]:
                               addresses=tuple(as_list(r.get("addresses", []))),
                               port_security=tuple(as_list(r.get("port_security", []))),
                               up=as_optional(r.get("up", [])), enabled=as_optional(r.get("enabled", [])),
+                              dhcpv4_options=as_optional(r.get("dhcpv4_options", [])),
                               options=r.get("options", {}), external_ids=r.get("external_ids", {}))
             for r in _rows(text, "ovn-nbctl list Logical_Switch_Port", ("_uuid", "name"))]
+
+
+def parse_dhcp_options(text) -> List[DhcpOptions]:
+    return [DhcpOptions(uuid=r["_uuid"], cidr=r["cidr"], options=r.get("options", {}),
+                        external_ids=r.get("external_ids", {}))
+            for r in _rows(text, "ovn-nbctl list DHCP_Options", ("_uuid", "cidr"))]
+
+
+def parse_port_groups(text) -> List[PortGroup]:
+    return [PortGroup(uuid=r["_uuid"], name=r["name"], ports=tuple(as_list(r.get("ports", []))),
+                      acls=tuple(as_list(r.get("acls", []))), external_ids=r.get("external_ids", {}))
+            for r in _rows(text, "ovn-nbctl list Port_Group", ("_uuid", "name"))]
+
+
+def parse_acls(text) -> List[Acl]:
+    return [Acl(uuid=r["_uuid"], direction=r["direction"], priority=int(r["priority"]), match=r["match"],
+                action=r["action"], external_ids=r.get("external_ids", {}))
+            for r in _rows(text, "ovn-nbctl list ACL", ("_uuid", "direction", "priority", "match", "action"))]
 
 
 def parse_port_bindings(text) -> List[PortBinding]:

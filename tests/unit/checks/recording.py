@@ -25,9 +25,10 @@ from pytest_oslab.access.guests import Result  # rc, stdout, stderr: what a node
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "data"            # tests/data: real outputs of the seeds and captured machines
 LAB = HERE / "data" / "lab-linuxbridge.json.gz"  # the recorded suite run on the lab
+RECORDINGS = sorted((HERE / "data").glob("lab-*.json.gz"))  # one passing suite run per driver of the lab
 
 CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
-                 "openvswitch", "ovn", "ports", "triage")
+                 "openvswitch", "ovn", "ovn_acls", "ports", "triage")
 _LOCAL = threading.local()
 
 
