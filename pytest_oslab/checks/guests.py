@@ -96,4 +96,6 @@ def configure_nic(guest, nic: str, port, subnet) -> None:
     if nic in links and links[nic].has_address(ip):
         guest_run(guest, f"ip link set {nic} up")
         return
-    guest_run(guest, f"ip addr add {cidr} dev {nic} && ip link set {nic} up")
+    # a DHCP client in the guest may set the same address between the look above and the add: that is kept too
+    guest_run(guest, f"{{ ip addr add {cidr} dev {nic} || ip addr show dev {nic} | grep -qF 'inet {cidr} '; }} "
+                     f"&& ip link set {nic} up")

@@ -11,6 +11,7 @@ anti-spoofing of S3).
 """
 from __future__ import annotations
 
+import functools
 from typing import Dict, List, Optional, Set
 
 from pytest_oslab.checks import names
@@ -74,14 +75,20 @@ class Northbound:
     """The northbound DB's security-group tables as one node reads them (each list read once)."""
 
     def __init__(self, node: NodeFacts):
-        _, nb, _ = databases(node)
+        _, self.nb, _ = databases(node)
         self.node = node
-        self.lsps = {p.name: p for p in ovn.parse_logical_switch_ports(
-            node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port"))}
-        self.groups: Dict[str, ovn.PortGroup] = {g.name: g for g in ovn.parse_port_groups(
-            node.output(f"ovn-nbctl{nb} --format=json list Port_Group"))}
-        self.acls: Dict[str, ovn.Acl] = {a.uuid: a for a in ovn.parse_acls(
-            node.output(f"ovn-nbctl{nb} --format=json list ACL"))}
+        self.lsps = {p.name: p for p in ovn.parse_logical_switch_ports(self._list("Logical_Switch_Port"))}
+
+    def _list(self, table: str) -> str:
+        return self.node.output(f"ovn-nbctl{self.nb} --format=json list {table}")
+
+    @functools.cached_property
+    def groups(self) -> Dict[str, ovn.PortGroup]:
+        return {g.name: g for g in ovn.parse_port_groups(self._list("Port_Group"))}
+
+    @functools.cached_property
+    def acls(self) -> Dict[str, ovn.Acl]:
+        return {a.uuid: a for a in ovn.parse_acls(self._list("ACL"))}
 
     def port(self, c: Check, port) -> ovn.LogicalSwitchPort:
         """The port's logical switch port; fails ``c`` when the northbound DB lacks it."""

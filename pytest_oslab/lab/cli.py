@@ -85,9 +85,8 @@ def _built_image():
 
 def down(args) -> int:
     from .host import remove_plumbing
-    from .services import all_daemons
     from .purge import purge_data, purge_files
-    from .services import every_daemon
+    from .services import every_daemon, infrastructure
     from .virt import destroy_lab_domains
     lab = _lab(args)
     try:
@@ -95,8 +94,20 @@ def down(args) -> int:
     except LabError as exc:
         sys.stderr.write(f"oslab lab down: {exc}\n")
         domains = []
-    purged = purge_data(lab) if args.purge else []
-    stopped = [d.name for d in reversed(every_daemon(lab)) if daemons.stop(d, lab.pids)]
+    # the services go before their databases: an idle connection's open transaction holds a metadata lock that
+    # would keep DROP DATABASE waiting for ever; MariaDB, RabbitMQ and memcached go last
+    base = {d.name for d in infrastructure(lab)}
+    order = list(reversed(every_daemon(lab)))
+    stopped = [d.name for d in order if d.name not in base and daemons.stop(d, lab.pids)]
+    purged = []
+    if args.purge:
+        lab.ensure_dirs()
+        try:
+            purged = purge_data(lab)
+        except LabError as exc:
+            sys.stderr.write(f"oslab lab down: {exc}\n")
+            return 1
+    stopped += [d.name for d in order if d.name in base and daemons.stop(d, lab.pids)]
     removed = remove_plumbing(lab)
     if args.purge:
         purged += purge_files(lab)

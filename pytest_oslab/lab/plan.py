@@ -12,7 +12,7 @@ from .image import GuestImageStep
 from .packages import PackagesStep
 from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
 from .services import (DaemonsStep, compute_and_agents, identity_api, infrastructure, neutron_server, openstack_apis,
-                       ovn_central, virtual_switch)
+                       ovn_controller, ovn_databases, virtual_switch)
 from .switch import DriverSwitchStep
 from .steps import FuncStep, Step
 
@@ -30,11 +30,12 @@ def steps(lab) -> List[Step]:
         KeystoneSetupStep(),
         DaemonsStep("keystone", identity_api),
         IdentityStep(),
+        DaemonsStep("ovn-databases", ovn_databases),
         DaemonsStep("api-services", openstack_apis),
         DriverSwitchStep(),
         DaemonsStep("virtual-switch", virtual_switch),
         FuncStep("ovs-bridges", ovs_bridges, ovs_bridges_done),
-        DaemonsStep("ovn", ovn_central),
+        DaemonsStep("ovn-controller", ovn_controller),
         FuncStep("ovn-chassis", ovn_chassis, ovn_chassis_done),
         DaemonsStep("neutron-server", neutron_server),
         DaemonsStep("compute-and-agents", compute_and_agents),

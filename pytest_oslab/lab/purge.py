@@ -22,10 +22,21 @@ LAB_CLOUDS = ("lab", "lab-admin")
 
 
 def purge_data(lab) -> List[str]:
-    """Drop the lab's databases (MariaDB must still run)."""
+    """Drop the lab's databases; MariaDB is started for it when it does not run (as in a new session), and the
+    caller stops it afterwards with the other daemons. The services must be stopped first: an idle connection's
+    open transaction would keep DROP DATABASE waiting on its metadata lock."""
+    from . import daemons
+    from .services import infrastructure
+    mariadb = next(d for d in infrastructure(lab) if d.name == "mariadb")
+    if not (daemons.recorded_pid(mariadb, lab.pids) and daemons.is_ready(mariadb)):
+        daemons.start(mariadb, lab.pids)
+        daemons.wait_ready(mariadb, lab.pids)
     sql = "".join(f"DROP DATABASE IF EXISTS {db};" for db in DATABASES)
-    proc = subprocess.run(["mysql"], input=sql, capture_output=True, text=True)
-    return ["databases"] if proc.returncode == 0 else []
+    proc = subprocess.run(["mysql"], input=sql, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        from .steps import LabError
+        raise LabError(f"dropping the lab's databases failed: {proc.stderr.strip()[-300:]}")
+    return ["databases"]
 
 
 def purge_files(lab) -> List[str]:

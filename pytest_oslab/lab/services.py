@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, List
@@ -117,6 +118,10 @@ def _ovsdb_prepare() -> None:
 
 
 def _vswitchd_prepare() -> None:
+    # ovsdb-server starts in the same step: its socket may not be there yet
+    deadline = time.monotonic() + 30
+    while not _vsctl_ok() and time.monotonic() < deadline:
+        time.sleep(0.2)
     # Userspace TSO must be on before ovs-vswitchd first starts: without it, TCP from virtio guests carries
     # partial checksums that userspace conntrack marks invalid (SSH and metadata die, DHCP and ping work).
     daemons.run_as("root", ["ovs-vsctl", "--timeout=20", "--no-wait", "init", "--", "set", "Open_vSwitch", ".",
@@ -188,6 +193,16 @@ def ovn_central(lab) -> List[Daemon]:
                                   f"--log-file={log / 'ovn-controller.log'}"],
                log=log / "ovn-controller.out", prepare=_ovn_chassis_prepare(lab)),
     ]
+
+
+def ovn_databases(lab) -> List[Daemon]:
+    """OVN's databases and ovn-northd: up before neutron-server, whose OVN driver reads them as it starts."""
+    return [d for d in ovn_central(lab) if d.name != "ovn-controller"]
+
+
+def ovn_controller(lab) -> List[Daemon]:
+    """This chassis' ovn-controller: once Open vSwitch and its bridges are there."""
+    return [d for d in ovn_central(lab) if d.name == "ovn-controller"]
 
 
 def l2_agents(lab) -> List[Daemon]:

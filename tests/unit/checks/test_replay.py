@@ -39,3 +39,9 @@ def test_the_recording_holds_no_secret(run):
     text = str(RUNS[run]).lower()
     for word in ("begin openssh private key", "x-auth-token", "'password': '"):
         assert word not in text
+
+
+def test_the_ovn_recording_covers_its_own_checks():
+    checks = {c["check"] for c in RUNS["lab-ovn"]["calls"]}
+    assert {"ovn.check_port_bound", "ovn.check_metadata_namespace", "ovn.check_dhcp_options",
+            "ovn_acls.check_port_groups", "ovn_acls.check_port_security", "ovn_acls.check_acl_applied"} <= checks

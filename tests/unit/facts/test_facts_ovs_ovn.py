@@ -107,3 +107,30 @@ def test_ovn_port_binding_on_a_chassis(data):
     assert bindings["43bf8dcc-083a-4c61-8d5f-bd6c7e763e5b"].chassis is None
     assert (chassis.hostname, chassis.name) == ("compute", "0d7c6a1e-3f2b-4c5d-9e8f-7a6b5c4d3e2f")
     assert chassis.bridge_mappings == {"provider": "br-provider"} and len(chassis.encaps) == 1
+
+
+LAB_OVN = "captured/lab-ovn/"
+
+
+def test_ovn_dhcp_options_of_the_labs_subnets(data):
+    options = {o.cidr: o for o in ovn.parse_dhcp_options(data(LAB_OVN + "ovn-nb-list-DHCP_Options.json"))}
+    assert set(options) == {"198.18.10.0/24", "10.10.0.0/24"}
+    selfservice = options["10.10.0.0/24"]
+    assert (selfservice.options["mtu"], selfservice.options["router"], selfservice.options["lease_time"]) == \
+        ("1442", "10.10.0.1", "43200")
+    assert selfservice.subnet_id and options["198.18.10.0/24"].options["mtu"] == "1500"
+    ports = ovn.parse_logical_switch_ports(data(LAB_OVN + "ovn-nb-list-Logical_Switch_Port.json"))
+    assert {p.dhcpv4_options for p in ports} - {None} <= {o.uuid for o in options.values()}
+
+
+def test_ovn_port_groups_and_acls_of_the_labs_groups(data):
+    groups = {g.name: g for g in ovn.parse_port_groups(data(LAB_OVN + "ovn-nb-list-Port_Group.json"))}
+    acls = {a.uuid: a for a in ovn.parse_acls(data(LAB_OVN + "ovn-nb-list-ACL.json"))}
+    assert set().union(*(g.acls for g in groups.values())) == set(acls)
+    drop = [acls[u] for u in groups["neutron_pg_drop"].acls]
+    assert sorted((a.direction, a.priority, a.action, a.rule_id) for a in drop) == [
+        ("from-lport", 1001, "drop", None), ("to-lport", 1001, "drop", None)]
+    ssh = [a for a in acls.values() if "tcp.dst == 22" in a.match]
+    assert len(ssh) == 1 and (ssh[0].direction, ssh[0].action, ssh[0].priority) == ("to-lport", "allow-related", 1002)
+    assert ssh[0].rule_id and ssh[0].match.startswith("outport == @pg_")
+    assert all(a.rule_id for g, group in groups.items() if g.startswith("pg_") for a in map(acls.get, group.acls))
