@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make nightly   the main job: bring the lab up, run the suites against it, HTML + JUnit report under reports/
-#   make test      the project's tests: unit tests, the plugin's tests on the lab, and the suites on the lab
+#   make test      the project's tests: unit tests, the plugin's tests on the lab, the suites on the lab on every driver
 # Both install what they need (Debian packages through `oslab lab up`, Python packages into .venv).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CLOUD  ?= lab
+DRIVER ?= linuxbridge
 
 .PHONY: venv lab browser nightly test unit lab-tests suites bench drivers
 
@@ -19,7 +20,7 @@ $(BIN)/oslab: pyproject.toml
 venv: $(BIN)/oslab
 
 lab: venv
-	$(BIN)/oslab lab up
+	$(BIN)/oslab lab up --driver $(DRIVER)
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -36,14 +37,14 @@ suites: lab
 
 nightly: lab suites
 
-test: lab unit lab-tests suites
+test: lab unit lab-tests suites drivers
 
 bench: lab
 	$(BIN)/python bench/lab.py
 
-# every mechanism driver (and OVS firewall) from scratch: `lab down --purge`, `lab up --driver D --firewall F`,
-# then the suites, each with its own report (reports/oslab-lab-*); the lab is left on the last of MATRIX
-MATRIX ?= openvswitch:openvswitch openvswitch:iptables_hybrid ovn linuxbridge
+# the other mechanism drivers (and OVS firewalls), each from scratch: `lab down --purge`, `lab up --driver D
+# --firewall F`, then the suites with their own report (reports/oslab-lab-*); the lab ends on $(DRIVER) again
+MATRIX ?= openvswitch:openvswitch openvswitch:iptables_hybrid ovn
 drivers: venv
 	set -e; for m in $(MATRIX); do \
 	  d=$${m%%:*}; f=$${m#*:}; [ "$$f" = "$$m" ] && f=openvswitch; \
@@ -52,3 +53,5 @@ drivers: venv
 	  $(BIN)/oslab lab up --driver $$d --firewall $$f; \
 	  $(BIN)/pytest suites --cloud lab; \
 	done
+	$(BIN)/oslab lab down --purge
+	$(BIN)/oslab lab up --driver $(DRIVER)

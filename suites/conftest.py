@@ -6,6 +6,7 @@ Markers (filter with ``-m``):
     fact(ID)        the documented fact a check proves (C1..D1 of documented-facts.md); counted at the end
     dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
     iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
+    ovs_firewall    needs Open vSwitch's native firewall (OpenFlow rules in br-int)
 and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...).
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ MARKERS = [
     "S1..S5, G1..G3, H1..H6, D1); a count per fact is printed at the end",
     "dhcp_agent: needs neutron's DHCP agent (qdhcp- namespaces, dnsmasq): ML2/linuxbridge or ML2/openvswitch",
     "iptables_firewall: needs the iptables firewall: ML2/linuxbridge, or ML2/openvswitch with iptables_hybrid",
+    "ovs_firewall: needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch)",
 ]
 _COUNTS: Dict[str, dict] = {}  # this run's outcomes per fact: {"outcomes": {fact: Counter}, "seen": {nodeid: outcome}}
 
@@ -140,6 +142,9 @@ def skip_reason(markers, caps) -> Optional[str]:
     if "iptables_firewall" in markers and caps.firewall_driver not in ("iptables", "iptables_hybrid"):
         return (f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this cloud's "
                 f"ports use the {caps.firewall_driver or 'unknown'} firewall")
+    if "ovs_firewall" in markers and caps.firewall_driver != "openvswitch":
+        return (f"needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this "
+                f"cloud's ports use the {caps.firewall_driver or 'unknown'} firewall")
     return None
 
 
@@ -147,7 +152,7 @@ def skip_reason(markers, caps) -> Optional[str]:
 def pytest_runtest_setup(item):
     """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
     markers = {m.name for m in item.iter_markers()}
-    if not markers & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall"}:
+    if not markers & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall"}:
         return
     if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
         return  # the fixtures say how to name a cloud

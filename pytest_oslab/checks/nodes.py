@@ -10,7 +10,8 @@ import shlex
 from typing import Dict, List, Optional
 
 from pytest_oslab.checks.core import CheckFailed, attach
-from pytest_oslab.facts import dnsmasq, iproute, iptables, libvirt, neigh, nova_status, ovs, processes, sockets
+from pytest_oslab.facts import (dnsmasq, iproute, iptables, libvirt, neigh, nova_status, openflow, ovs, processes,
+                                sockets)
 
 
 class NodeFacts:
@@ -110,6 +111,10 @@ class NodeFacts:
 
     def ovs_interfaces(self) -> List[ovs.Interface]:
         return ovs.parse_interfaces(self.output("ovs-vsctl --format=json list Interface"))
+
+    def flows(self, bridge: str = "br-int") -> List[openflow.Flow]:
+        """The bridge's OpenFlow flows (``ovs-ofctl dump-flows``): the native OVS firewall's rules live there."""
+        return openflow.parse_dump_flows(self.output(f"ovs-ofctl dump-flows {shlex.quote(bridge)}"))
 
     def ovs_controllers(self) -> List[ovs.Target]:
         return ovs.parse_targets(self.output("ovs-vsctl --format=json list Controller"))

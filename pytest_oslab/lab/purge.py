@@ -17,7 +17,9 @@ from .databases import DATABASES
 from .identity import CLOUDS_DIR
 
 DATA_DIRS = ("/var/lib/glance/images", "/var/lib/nova/instances", "/var/lib/neutron/dhcp",
-             "/var/lib/neutron/external", "/etc/keystone/fernet-keys", "/etc/keystone/credential-keys")
+             "/var/lib/neutron/external", "/etc/keystone/fernet-keys", "/etc/keystone/credential-keys",
+             "/var/lib/ovn")  # OVN's northbound and southbound databases
+DATA_FILES = ("/etc/openvswitch/conf.db",)  # Open vSwitch's database: bridges, ports, chassis ids
 LAB_CLOUDS = ("lab", "lab-admin")
 
 
@@ -47,6 +49,10 @@ def purge_files(lab) -> List[str]:
             for child in path.iterdir():
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
             done.append(d)
+    for f in DATA_FILES:
+        if Path(f).exists():
+            Path(f).unlink()
+            done.append(f)
     for d in (lab.state, lab.root / "image", lab.etc):
         if d.exists():
             shutil.rmtree(d)

@@ -28,7 +28,7 @@ LAB = HERE / "data" / "lab-linuxbridge.json.gz"  # the recorded suite run on the
 RECORDINGS = sorted((HERE / "data").glob("lab-*.json.gz"))  # one passing suite run per driver of the lab
 
 CHECK_MODULES = ("control_plane", "dhcp", "firewall", "guests", "instances", "linuxbridge", "networks",
-                 "openvswitch", "ovn", "ovn_acls", "ports", "triage")
+                 "openvswitch", "ovn", "ovn_acls", "ovs_firewall", "ports", "triage")
 _LOCAL = threading.local()
 
 
