@@ -249,6 +249,9 @@ def _vsctl(*args: str, check: bool = True) -> str:
     return sh("ovs-vsctl", "--timeout=20", *args, check=check)
 
 
+OVSDB_MANAGER = "ptcp:6640:127.0.0.1"
+
+
 def ovs_bridges_done(lab) -> bool:
     if lab.driver == "linuxbridge":
         return True
@@ -258,11 +261,14 @@ def ovs_bridges_done(lab) -> bool:
     except (ValueError, KeyError):
         return False
     ports = _vsctl("list-ports", PROVIDER_BRIDGE, check=False).split()
-    return rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports
+    managers = _vsctl("get-manager", check=False).split()
+    return rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports and OVSDB_MANAGER in managers
 
 
 def ovs_bridges(lab) -> None:
-    """br-provider on the userspace datapath, with the provider veth as its physical port."""
+    """br-provider on the userspace datapath, with the provider veth as its physical port; the OVS database
+    listening on 127.0.0.1:6640, where neutron's agents (the OVN metadata agent too) connect."""
+    _vsctl("set-manager", OVSDB_MANAGER)
     for link in ip_json("link", "show", "dev", PROVIDER_IF):
         if link.get("master"):  # still enslaved to a Linux bridge of the previous driver
             sh("ip", "link", "set", PROVIDER_IF, "nomaster")

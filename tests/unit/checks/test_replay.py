@@ -17,6 +17,10 @@ def _id(case):
     return f"{run}-{call['check']}-{call['test'].split('::')[-1]}"
 
 
+def test_there_is_a_recording_of_each_driver_of_the_lab():
+    assert set(RUNS) == {"lab-linuxbridge", "lab-openvswitch", "lab-openvswitch-hybrid", "lab-ovn"}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_the_recorded_check_judges_the_recorded_outputs_the_same(case):
     run, index = case
