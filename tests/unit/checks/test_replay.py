@@ -49,3 +49,12 @@ def test_the_ovn_recording_covers_its_own_checks():
     checks = {c["check"] for c in RUNS["lab-ovn"]["calls"]}
     assert {"ovn.check_port_bound", "ovn.check_metadata_namespace", "ovn.check_dhcp_options",
             "ovn_acls.check_port_groups", "ovn_acls.check_port_security", "ovn_acls.check_acl_applied"} <= checks
+
+
+def test_the_open_vswitch_recordings_cover_their_firewalls():
+    native = {c["check"] for c in RUNS["lab-openvswitch"]["calls"]}
+    assert {"ovs_firewall.check_ingress_flows", "ovs_firewall.check_egress_flows", "ovs_firewall.check_spoofing_flows",
+            "ovs_firewall.check_port_marked", "ovs_firewall.check_rule_flows_applied",
+            "openvswitch.check_dhcp_port_tagged"} <= native
+    hybrid = {c["check"] for c in RUNS["lab-openvswitch-hybrid"]["calls"]}
+    assert {"firewall.check_ingress_chain", "firewall.check_rule_applied", "openvswitch.check_dhcp_port_tagged"} <= hybrid
