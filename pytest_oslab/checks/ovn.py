@@ -29,6 +29,16 @@ def databases(node: NodeFacts):
     return external.get("system-id"), f" --db={shlex.quote(north)}", f" --db={shlex.quote(remote)}"
 
 
+def logical_switch_port(c: Check, node: NodeFacts, nb: str, port) -> ovn.LogicalSwitchPort:
+    """The port's logical switch port (``nb``: the ovn-nbctl options of ``databases``); fails ``c`` when the
+    northbound DB lacks it."""
+    lsp = next((p for p in ovn.parse_logical_switch_ports(
+        node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port")) if p.name == port.id), None)
+    if lsp is None:
+        c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
+    return lsp
+
+
 def check_port_bound(node: NodeFacts, server, port, network) -> None:
     """I8 (OVN): the port's logical switch port in ``neutron-<net>`` has its MAC and IPs and is up, its
     Port_Binding is on the chassis of this compute node, and its tap is a ``br-int`` port carrying the port id."""
@@ -36,11 +46,7 @@ def check_port_bound(node: NodeFacts, server, port, network) -> None:
     with Check("the port's logical switch port is up and bound to the compute node's chassis",
                Where(server=server, port=port, network=network, device=tap, node=node.name)) as c:
         system_id, nb, sb = databases(node)
-        lsps = {p.name: p for p in ovn.parse_logical_switch_ports(
-            node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port"))}
-        lsp = lsps.get(port.id)
-        if lsp is None:
-            c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
+        lsp = logical_switch_port(c, node, nb, port)
         c.expect("logical switch port MAC", port.mac_address.lower(), (lsp.mac or "").lower(), "port MAC")
         c.expect("logical switch port IPs", sorted(ip for ip, _ in names.ipv4_fixed_ips(port)),
                  sorted(ip for ip in lsp.ips if ":" not in ip), "port fixed IPs")
@@ -93,9 +99,6 @@ def check_dhcp_options(node: NodeFacts, network, subnet, port) -> None:
             c.expect("DHCP_Options router", subnet.gateway_ip, row.options.get("router"), "subnet gateway")
         c.expect("DHCP_Options mtu", str(network.mtu), row.options.get("mtu"), "network MTU")
         c.require(row.options.get("lease_time"), f"DHCP_Options {row.uuid[:8]} lease_time: expected, actual none")
-        lsp = next((p for p in ovn.parse_logical_switch_ports(
-            node.output(f"ovn-nbctl{nb} --format=json list Logical_Switch_Port")) if p.name == port.id), None)
-        if lsp is None:
-            c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
+        lsp = logical_switch_port(c, node, nb, port)
         c.expect("logical switch port dhcpv4_options", row.uuid, lsp.dhcpv4_options,
                  f"subnet {subnet.name or subnet.id}")

@@ -18,7 +18,7 @@ from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, Where, wait_until
 from pytest_oslab.checks.firewall import describe_rule
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.checks.ovn import databases
+from pytest_oslab.checks.ovn import databases, logical_switch_port
 from pytest_oslab.facts import ovn
 
 DROP_GROUP = "neutron_pg_drop"
@@ -77,7 +77,6 @@ class Northbound:
     def __init__(self, node: NodeFacts):
         _, self.nb, _ = databases(node)
         self.node = node
-        self.lsps = {p.name: p for p in ovn.parse_logical_switch_ports(self._list("Logical_Switch_Port"))}
 
     def _list(self, table: str) -> str:
         return self.node.output(f"ovn-nbctl{self.nb} --format=json list {table}")
@@ -92,10 +91,7 @@ class Northbound:
 
     def port(self, c: Check, port) -> ovn.LogicalSwitchPort:
         """The port's logical switch port; fails ``c`` when the northbound DB lacks it."""
-        lsp = self.lsps.get(port.id)
-        if lsp is None:
-            c.fail(f"logical switch port {port.id}: expected in the northbound DB, actual absent")
-        return lsp
+        return logical_switch_port(c, self.node, self.nb, port)
 
     def acls_of(self, group: ovn.PortGroup) -> List[ovn.Acl]:
         return [self.acls[u] for u in group.acls if u in self.acls]

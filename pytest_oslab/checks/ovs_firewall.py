@@ -138,14 +138,14 @@ def check_spoofing_flows(node: NodeFacts, server, port) -> None:
         flows = node.flows()
         ofport = port_ofport(c, node, port)
         mine = [f for f in flows if f.table == SPOOF_TABLE and f.has(reg5=hex(ofport), in_port=str(ofport))]
-        mac = port.mac_address.lower()
-        for ip, _ in names.ipv4_fixed_ips(port):
+        mac, ips = port.mac_address.lower(), [ip for ip, _ in names.ipv4_fixed_ips(port)]
+        for ip in ips:
             ip_ok = any("ip" in f.protocols and f.has(dl_src=mac, nw_src=ip) for f in mine)
             arp_ok = any("arp" in f.protocols and f.has(dl_src=mac, arp_spa=ip) for f in mine)
             c.require(ip_ok, f"table {SPOOF_TABLE}: expected IP from {mac} {ip} let through, actual no such flow")
             c.require(arp_ok, f"table {SPOOF_TABLE}: expected ARP from {mac} {ip} let through, actual no such flow")
         sources = sorted({f.match.get("nw_src") for f in mine if "ip" in f.protocols} - {None})
-        allowed = {ip for ip, _ in names.ipv4_fixed_ips(port)} | {p["ip_address"].split("/")[0] for p in (
+        allowed = set(ips) | {p["ip_address"].split("/")[0] for p in (
             getattr(port, "allowed_address_pairs", None) or [])}
         extra = [s for s in sources if s.split("/")[0] not in allowed]
         c.require(not extra, f"table {SPOOF_TABLE}: IP sources let through that the port does not hold: "

@@ -21,14 +21,16 @@ QUOTAS = dict(instances=30, cores=30)
 KEY_NAME = "mykey"
 
 
-def _wait(what: str, test, timeout: float, log: str = None, interval: float = 1.0):
+def _wait(what, test, timeout: float, log: str = None, interval: float = 1.0):
+    """Poll ``test`` until it is true; ``what`` names the awaited state (a callable: named at the timeout, so it
+    can say what is still missing)."""
     deadline = time.monotonic() + timeout
     while True:
         result = test()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise LabError(f"{what} not reached after {timeout:.0f}s", log=log)
+            raise LabError(f"{what() if callable(what) else what} not reached after {timeout:.0f}s", log=log)
         time.sleep(interval)
 
 
@@ -112,15 +114,13 @@ class DhcpServedStep(Step):
 
     def run(self, lab) -> None:
         conn = admin_connection(lab)
-        deadline = time.monotonic() + 240
-        while True:
-            missing = dhcp_unserved(conn)
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                raise LabError(f"no dnsmasq after 240s for network(s) {', '.join(missing)} of the DHCP agent",
-                               log=str(lab.logs / "neutron-dhcp-agent.log"))
-            time.sleep(2)
+        missing = []
+
+        def served() -> bool:
+            missing[:] = dhcp_unserved(conn)
+            return not missing
+        _wait(lambda: f"dnsmasq for network(s) {', '.join(missing)} of the DHCP agent", served, 240,
+              log=str(lab.logs / "neutron-dhcp-agent.log"), interval=2)
 
 
 def _keypair_files(lab):
