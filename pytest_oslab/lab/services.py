@@ -5,12 +5,13 @@ libvirt, nova-compute and the Neutron agents of the lab's driver.
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 from . import daemons
 from .daemons import Daemon
@@ -54,6 +55,32 @@ def _mysql_ping() -> bool:
 def _virsh_as_nova() -> bool:
     return subprocess.run(["setpriv", "--reuid=nova", "--regid=nova", "--init-groups", "virsh", "-c",
                            "qemu:///system", "list"], capture_output=True, timeout=30).returncode == 0
+
+
+CGROUP_V2_IN_HYBRID = "/sys/fs/cgroup/unified"
+CGROUP_V1_DEVICES = "/sys/fs/cgroup/devices"
+
+
+def _mount_points() -> set:
+    try:
+        return {line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1}
+    except OSError:
+        return set()
+
+
+def libvirtd_argv(mounts: set = None, command: Sequence[str] = ("/usr/sbin/libvirtd",)) -> List[str]:
+    """libvirtd; on a host with hybrid cgroups (v1 controllers, v2 at /sys/fs/cgroup/unified), in a mount namespace
+    of its own without the v2 hierarchy, so that it keeps a domain's devices to its ACL with the v1 ``devices``
+    controller. Given v2, libvirt loads a BPF program at each domain start instead, and the kernel's verifier
+    gives up with EAGAIN when a signal is pending on libvirtd's thread (another boot's child exiting): nova then
+    fails the build with "failed to load cgroup BPF prog: Resource temporarily unavailable" and, on one compute
+    host, puts the server in ERROR (CI, once in 369 boots). qemu.conf's ``cgroup_controllers`` cannot turn this off:
+    libvirt 9.0 detects a domain's own cgroup with every controller."""
+    mounts = _mount_points() if mounts is None else mounts
+    if CGROUP_V2_IN_HYBRID in mounts and CGROUP_V1_DEVICES in mounts:
+        return ["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
+                f"umount {CGROUP_V2_IN_HYBRID} && exec {shlex.join(command)}"]
+    return list(command)
 
 
 def infrastructure(lab) -> List[Daemon]:
@@ -231,7 +258,7 @@ def compute_and_agents(lab) -> List[Daemon]:
     ]
     return [
         Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
-        Daemon("libvirtd", ["/usr/sbin/libvirtd"], log=log / "libvirtd.log", ready=_virsh_as_nova),
+        Daemon("libvirtd", libvirtd_argv(), log=log / "libvirtd.log", ready=_virsh_as_nova),
         _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
         *agents,
         *neutron_agents,
