@@ -304,6 +304,16 @@ def _wanted_roles(session, caps=None) -> List[str]:
     return [r for r in ROLES if r in wanted]
 
 
+def failed_roles(owners: List[str], servers: List[object], failures: Dict[str, str]) -> Dict[str, List[str]]:
+    """The roles with a server that failed to boot, each with its failed servers' lines (``owners[i]`` owns
+    ``servers[i]``; ``failures`` maps a failed server's id to its line)."""
+    found: Dict[str, List[str]] = {}
+    for role, server in zip(owners, servers):
+        if server.id in failures:
+            found.setdefault(role, []).append(failures[server.id])
+    return found
+
+
 class Fleet:
     """Every server the collected tests ask for, booted concurrently the first time any of them is needed."""
 
@@ -316,18 +326,19 @@ class Fleet:
         self.guarded_group = None
 
     def get(self, role: str) -> List[Booted]:
-        """The servers of ``role``; the first call boots every role the run needs. A boot that failed fails every
-        later call at once with its one line (no second attempt)."""
-        if role in self.failed:
-            pytest.fail(self.failed[role], pytrace=False)
-        if role not in self.booted:
-            wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities) if r not in self.booted]
+        """The servers of ``role``; the first call boots every role the run needs. A role whose server failed to
+        boot fails each call for it with that server's line (no second attempt); the other roles are unaffected."""
+        if role not in self.booted and role not in self.failed:
+            wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities)
+                      if r not in self.booted and r not in self.failed]
             roles = wanted if role in wanted else wanted + [role]
             try:
                 self.boot(roles)
-            except pytest.fail.Exception as failure:
+            except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
                 self.failed.update({r: str(failure) for r in roles})
                 raise
+        if role in self.failed:
+            pytest.fail(self.failed[role], pytrace=False)
         return self.booted[role]
 
     def boot(self, roles: List[str]) -> None:
@@ -353,8 +364,12 @@ class Fleet:
                     owners.append(role)
             factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
                                     self.oslab.settings.timeout, progress=self.oslab.progress)
-            servers = factory.boot(self.stack, specs)
+            servers, failures = factory.boot_each(self.stack, specs)
+            for role, lines in failed_roles(owners, servers, failures).items():
+                self.failed[role] = "oslab: " + "; ".join(lines)
             for role, server in zip(owners, servers):
+                if role in self.failed:
+                    continue
                 net = nets[role]
                 ports = list(admin.network.ports(device_id=server.id, network_id=net.network.id))
                 detail = admin.compute.get_server(server.id)

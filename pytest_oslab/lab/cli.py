@@ -57,7 +57,9 @@ def status(args) -> int:
             state, healthy = f"not answering (pid {pid})", False
         else:
             state, healthy = "dead", False
-        print(f"{d.name:28} {state:26} log: {d.log}")
+        note = "  (started with an older configuration: `oslab lab up` restarts it)" if (
+            pid and daemons.outdated(d, lab.pids)) else ""
+        print(f"{d.name:28} {state:26} log: {d.log}{note}")
     from .host import loopback_ok
     if not loopback_ok():
         print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")

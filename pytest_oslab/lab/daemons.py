@@ -3,11 +3,14 @@
 A daemon is started in a session of its own, so its PID is also the process group of what it forks
 (uwsgi workers, RabbitMQ's Erlang VM, dnsmasq under the DHCP agent); stopping it signals that group only.
 A recorded PID counts as the lab's only while ``/proc/<pid>/cmdline`` still shows the daemon's program,
-so a PID reused after a reboot is never signalled.
+so a PID reused after a reboot is never signalled. Beside the PID is a fingerprint of what the daemon was started
+with (its command line, environment and configuration files): a daemon running with an older one is restarted by
+the next ``start``, so ``lab up`` after a configuration change (or a new version of the lab) applies it.
 """
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import pwd
 import signal
@@ -41,6 +44,7 @@ class Daemon:
     prepare: Optional[Callable[[], None]] = None  # run (as root) before each start
     own_logs: Sequence[Path] = ()  # log files the daemon writes itself (made writable for its user)
     settle: float = 8.0  # with nothing to probe, how long it must stay up to count as started
+    configs: Sequence[Path] = ()  # configuration files it reads besides the /etc paths on its command line
 
     def pid_file(self, pid_dir: Path) -> Path:
         return pid_dir / f"{self.name}.pid"
@@ -63,6 +67,40 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
+
+
+def config_files(daemon: Daemon) -> List[str]:
+    """The .conf/.ini files under /etc on its command line (not a database such as OVS's conf.db), and configs."""
+    return ([a for a in daemon.argv if a.startswith("/etc/") and a.endswith((".conf", ".ini"))]
+            + [str(c) for c in daemon.configs])
+
+
+def fingerprint(daemon: Daemon) -> str:
+    """A digest of what the daemon starts with: command line, environment, and its configuration files' contents
+    (hashed, never stored: they hold passwords)."""
+    digest = hashlib.sha256("\0".join(daemon.argv).encode())
+    digest.update(repr(sorted(daemon.env.items())).encode())
+    for path in config_files(daemon):
+        try:
+            content = Path(path).read_bytes()
+        except OSError:
+            content = b"\0missing"
+        digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:16]
+
+
+def started_with(daemon: Daemon, pid_dir: Path) -> Optional[str]:
+    """The fingerprint recorded when the daemon was started (None for a PID file without one)."""
+    try:
+        fields = daemon.pid_file(pid_dir).read_text().split()
+    except OSError:
+        return None
+    return fields[1] if len(fields) > 1 else None
+
+
+def outdated(daemon: Daemon, pid_dir: Path) -> bool:
+    """Whether the daemon runs, started with another command line, environment or configuration than now."""
+    return bool(recorded_pid(daemon, pid_dir)) and started_with(daemon, pid_dir) != fingerprint(daemon)
 
 
 def recorded_pid(daemon: Daemon, pid_dir: Path) -> Optional[int]:
@@ -134,10 +172,13 @@ def log_tail(path: Optional[Path], lines: int = 1) -> str:
 
 
 def start(daemon: Daemon, pid_dir: Path) -> int:
-    """Start the daemon unless it already runs; return its PID. Does not wait for readiness."""
+    """Start the daemon unless it already runs as it is now configured (one running with an outdated fingerprint
+    is stopped first); return its PID. Does not wait for readiness."""
     pid = recorded_pid(daemon, pid_dir)
-    if pid:
+    if pid and not outdated(daemon, pid_dir):
         return pid
+    if pid:
+        stop(daemon, pid_dir)
     if daemon.port:
         owner = port_owner(daemon.port)
         if owner:
@@ -164,7 +205,7 @@ def start(daemon: Daemon, pid_dir: Path) -> int:
             extra_groups=None if daemon.user == "root" else groups,
         )
     daemon.pid_file(pid_dir).parent.mkdir(parents=True, exist_ok=True)
-    daemon.pid_file(pid_dir).write_text(f"{proc.pid}\n")
+    daemon.pid_file(pid_dir).write_text(f"{proc.pid} {fingerprint(daemon)}\n")
     # /proc/<pid>/cmdline shows the new program only once the child has exec'd: wait for that (or its exit)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and proc.poll() is None and not recorded_pid(daemon, pid_dir):
@@ -223,7 +264,8 @@ def uwsgi(name: str, user: str, port: int, wsgi_file: str, log: Path, env: Optio
         "--procname-prefix-spaced", name, "--logto", str(log),
     ]
     return Daemon(name=name, argv=argv, user=user, log=log.with_suffix(".out"), port=port,
-                  http=f"http://127.0.0.1:{port}/", env=env or {}, own_logs=(log,))
+                  http=f"http://127.0.0.1:{port}/", env=env or {}, own_logs=(log,),
+                  configs=(Path(f"/etc/{name}/{name}.conf"),))
 
 
 def run_as(user: str, argv: Sequence[str], log: Optional[Path] = None, timeout: float = 600,

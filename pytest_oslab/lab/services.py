@@ -258,7 +258,8 @@ def compute_and_agents(lab) -> List[Daemon]:
     ]
     return [
         Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
-        Daemon("libvirtd", libvirtd_argv(), log=log / "libvirtd.log", ready=_virsh_as_nova),
+        Daemon("libvirtd", libvirtd_argv(), log=log / "libvirtd.log", ready=_virsh_as_nova,
+               configs=(Path("/etc/libvirt/libvirtd.conf"), Path("/etc/libvirt/qemu.conf"))),
         _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
         *agents,
         *neutron_agents,
@@ -287,14 +288,16 @@ def neutron_server(lab) -> List[Daemon]:
 
 
 class DaemonsStep(Step):
-    """Start a group of daemons together (skipping those already running) and wait until each answers."""
+    """Start a group of daemons together (skipping those already running as configured now, restarting those
+    started with another configuration) and wait until each answers."""
 
     def __init__(self, name: str, group: Callable):
         self.name = name
         self.group = group
 
     def done(self, lab) -> bool:
-        return all(daemons.recorded_pid(d, lab.pids) and daemons.is_ready(d) for d in self.group(lab))
+        return all(daemons.recorded_pid(d, lab.pids) and not daemons.outdated(d, lab.pids) and daemons.is_ready(d)
+                   for d in self.group(lab))
 
     def run(self, lab) -> None:
         group = self.group(lab)

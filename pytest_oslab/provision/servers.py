@@ -3,13 +3,14 @@
 All requested servers are created first, then polled together: each state change is shown as a progress line
 (name, state, task state, elapsed) and a reminder every ``tick`` seconds keeps a long boot from looking hung.
 A server in ERROR fails the boot with its fault message; one still building at the deadline fails it with the
-state it was stuck in. Every server is on the stack from the moment the API returned it.
+state it was stuck in. ``boot_each`` instead waits for every server to settle and returns the failures by server,
+for callers whose servers serve unrelated tests. Every server is on the stack from the moment the API returned it.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pytest_oslab.provision.naming import Naming
 from pytest_oslab.provision.stack import ResourceStack
@@ -98,33 +99,50 @@ class ServerFactory:
         servers = [self._create(stack, s) for s in specs]
         return self.wait_active(servers, start)
 
+    def boot_each(self, stack: ResourceStack, specs: Sequence[Any]) -> Tuple[List[Any], Dict[str, str]]:
+        """Like ``boot``, but one server's failure is not every server's: wait until each is ACTIVE, in ERROR or
+        out of time, and return the servers (in ``specs`` order) with the failed ones' lines by server id."""
+        specs = [ServerSpec.of(s) for s in specs]
+        start = time.monotonic()
+        servers = [self._create(stack, s) for s in specs]
+        return self._wait(servers, start, settle_all=True)
+
     def wait_active(self, servers: List[Any], start: Optional[float] = None) -> List[Any]:
+        """Wait until every server is ACTIVE; BootError at the first one in ERROR, or at the deadline."""
+        current, failures = self._wait(servers, time.monotonic() if start is None else start, settle_all=False)
+        if failures:
+            raise BootError("; ".join(failures.values()))
+        return current
+
+    def _wait(self, servers: List[Any], start: float, settle_all: bool) -> Tuple[List[Any], Dict[str, str]]:
         c = self.conn.compute
-        start = time.monotonic() if start is None else start
         deadline = start + self.timeout
         seen: Dict[str, str] = {}
         current = {s.id: s for s in servers}
+        failures: Dict[str, str] = {}
         last_tick = time.monotonic()
         while True:
             pending = []
-            for sid, server in list(current.items()):
+            for sid in current:
+                if sid in failures:
+                    continue
                 server = current[sid] = c.get_server(sid)
                 state = f"{server.status}" + (f"/{server.task_state}" if server.task_state else "")
                 if seen.get(sid) != state:
                     seen[sid] = state
                     self.progress(f"server {server.name}: {state} after {time.monotonic() - start:.1f}s")
-                if server.status not in ("ACTIVE", "ERROR"):
+                if server.status == "ERROR":
+                    failures[sid] = (f"server {server.name} ({sid}) went to ERROR after "
+                                     f"{time.monotonic() - start:.1f}s: {fault_of(server)}")
+                elif server.status != "ACTIVE":
                     pending.append(server)
-            failed = [s for s in current.values() if s.status == "ERROR"]
-            if failed:
-                raise BootError("; ".join(f"server {s.name} ({s.id}) went to ERROR after "
-                                          f"{time.monotonic() - start:.1f}s: {fault_of(s)}" for s in failed))
-            if not pending:
-                return [current[s.id] for s in servers]
+            if not pending or (failures and not settle_all):
+                return [current[s.id] for s in servers], failures
             now = time.monotonic()
             if now >= deadline:
-                raise BootError("; ".join(f"server {s.name} ({s.id}) still {seen[s.id]} after {self.timeout:.0f}s "
-                                          f"(--oslab-timeout)" for s in pending))
+                failures.update({s.id: f"server {s.name} ({s.id}) still {seen[s.id]} after {self.timeout:.0f}s "
+                                       f"(--oslab-timeout)" for s in pending})
+                return [current[s.id] for s in servers], failures
             if now - last_tick >= self.tick:
                 last_tick = now
                 self.progress("waiting for " + ", ".join(f"{s.name} {seen[s.id]}" for s in pending)

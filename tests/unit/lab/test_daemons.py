@@ -59,3 +59,38 @@ def test_run_as_keeps_secrets_out_of_the_log(tmp_path):
     daemons.run_as("root", ["sh", "-c", 'test "$PW" = "$(cat)"'], log=log,
                    env={"PW": "s3cret"}, input="s3cret\n")
     assert "s3cret" not in log.read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts a daemon as another user")
+def test_a_daemon_started_with_another_configuration_is_restarted_and_one_unchanged_is_not(tmp_path):
+    conf = tmp_path / "sleeper.conf"
+    conf.write_text("[DEFAULT]\ndebug = false\n")
+    d = Daemon("sleeper", ["/bin/sleep", "60"], log=tmp_path / "sleeper.log", settle=0.2, configs=(conf,))
+    first = daemons.start(d, tmp_path)
+    try:
+        assert not daemons.outdated(d, tmp_path)
+        assert daemons.start(d, tmp_path) == first  # unchanged: left running
+        conf.write_text("[DEFAULT]\ndebug = true\n")
+        assert daemons.outdated(d, tmp_path)
+        second = daemons.start(d, tmp_path)
+        assert second != first and not daemons.outdated(d, tmp_path)
+        assert not os.path.exists(f"/proc/{first}") or daemons._is_zombie(first)  # the old one was stopped
+        old_style = tmp_path / "sleeper.pid"
+        old_style.write_text(f"{second}\n")  # a PID file of a lab from before fingerprints
+        assert daemons.outdated(d, tmp_path)
+    finally:
+        daemons.stop(d, tmp_path)
+
+
+def test_the_fingerprint_covers_command_line_environment_and_config_contents_but_not_databases(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("x = 1\n")
+    base = Daemon("svc", ["/usr/bin/svc", "/etc/openvswitch/conf.db"], configs=(conf,))
+    same = Daemon("svc", ["/usr/bin/svc", "/etc/openvswitch/conf.db"], configs=(conf,))
+    assert daemons.fingerprint(base) == daemons.fingerprint(same)
+    assert daemons.config_files(base) == [str(conf)]  # the OVS database is not configuration
+    assert daemons.fingerprint(Daemon("svc", ["/usr/bin/svc", "--debug"], configs=(conf,))) != daemons.fingerprint(base)
+    assert daemons.fingerprint(Daemon("svc", base.argv, env={"A": "1"}, configs=(conf,))) != daemons.fingerprint(base)
+    before = daemons.fingerprint(base)
+    conf.write_text("x = 2\n")
+    assert daemons.fingerprint(base) != before
