@@ -25,6 +25,9 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from pytest_oslab.checks import names
+from pytest_oslab.lab import daemons
+from pytest_oslab.lab.context import Lab
+from pytest_oslab.lab.services import all_daemons
 
 ROOT = Path(__file__).resolve().parents[2]
 OSLAB = str(Path(sys.executable).parent / "oslab")
@@ -232,7 +235,9 @@ def interface_file_changed(args):
 def agent_stopped(args):
     admin = args["admin_cloud"]
     agent = next(a for a in admin.network.agents() if a.agent_type == "Metadata agent")
-    pid = int(Path("/var/lib/oslab/pids/neutron-metadata-agent.pid").read_text().strip())
+    lab = Lab()
+    pid = daemons.recorded_pid(next(d for d in all_daemons(lab) if d.name == "neutron-metadata-agent"), lab.pids)
+    assert pid, "the lab's metadata agent does not run"
     os.kill(pid, signal.SIGTERM)  # the lab's metadata agent, by the PID the lab recorded
     wait_for("the API shows the metadata agent dead",
              lambda: not admin.network.get_agent(agent.id).is_alive, 240, 5)
