@@ -99,8 +99,9 @@ def started_with(daemon: Daemon, pid_dir: Path) -> Optional[str]:
 
 
 def outdated(daemon: Daemon, pid_dir: Path) -> bool:
-    """Whether the daemon runs, started with another command line, environment or configuration than now."""
-    return bool(recorded_pid(daemon, pid_dir)) and started_with(daemon, pid_dir) != fingerprint(daemon)
+    """Whether the daemon (which the caller found running) was started with another command line, environment or
+    configuration than it would be now."""
+    return started_with(daemon, pid_dir) != fingerprint(daemon)
 
 
 def recorded_pid(daemon: Daemon, pid_dir: Path) -> Optional[int]:

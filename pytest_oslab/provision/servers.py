@@ -92,20 +92,18 @@ class ServerFactory:
                    lambda: c.find_server(server.id, ignore_missing=True) is not None)
         return server
 
+    def _create_all(self, stack: ResourceStack, specs: Sequence[Any]) -> Tuple[List[Any], float]:
+        start = time.monotonic()
+        return [self._create(stack, ServerSpec.of(s)) for s in specs], start
+
     def boot(self, stack: ResourceStack, specs: Sequence[Any]) -> List[Any]:
         """Create every server of ``specs``, then wait until all are ACTIVE; BootError (one line each) if not."""
-        specs = [ServerSpec.of(s) for s in specs]
-        start = time.monotonic()
-        servers = [self._create(stack, s) for s in specs]
-        return self.wait_active(servers, start)
+        return self.wait_active(*self._create_all(stack, specs))
 
     def boot_each(self, stack: ResourceStack, specs: Sequence[Any]) -> Tuple[List[Any], Dict[str, str]]:
         """Like ``boot``, but one server's failure is not every server's: wait until each is ACTIVE, in ERROR or
         out of time, and return the servers (in ``specs`` order) with the failed ones' lines by server id."""
-        specs = [ServerSpec.of(s) for s in specs]
-        start = time.monotonic()
-        servers = [self._create(stack, s) for s in specs]
-        return self._wait(servers, start, settle_all=True)
+        return self._wait(*self._create_all(stack, specs), settle_all=True)
 
     def wait_active(self, servers: List[Any], start: Optional[float] = None) -> List[Any]:
         """Wait until every server is ACTIVE; BootError at the first one in ERROR, or at the deadline."""
