@@ -17,12 +17,9 @@ from .switch import DriverSwitchStep
 from .steps import FuncStep, Step
 
 
-def steps(lab) -> List[Step]:
-    image = GuestImageStep()
+def control_plane(lab) -> List[Step]:
+    """The steps up to the lab's APIs answering, with its driver's configuration and databases."""
     return [
-        PackagesStep(lab.driver),
-        FuncStep("host-tools", host_tools, host_tools_done),
-        FuncStep("network-plumbing", plumbing, plumbing_done),
         ConfigStep(),
         DaemonsStep("infrastructure", infrastructure),
         DatabasesStep(),
@@ -32,7 +29,20 @@ def steps(lab) -> List[Step]:
         IdentityStep(),
         DaemonsStep("ovn-databases", ovn_databases),
         DaemonsStep("api-services", openstack_apis),
-        DriverSwitchStep(),
+    ]
+
+
+def steps(lab) -> List[Step]:
+    image = GuestImageStep()
+    return [
+        PackagesStep(lab.driver),
+        FuncStep("host-tools", host_tools, host_tools_done),
+        FuncStep("network-plumbing", plumbing, plumbing_done),
+        # before anything is configured for the new driver: the old one's networks are deleted by the old
+        # one's neutron-server (another mechanism driver's server cannot, e.g. ML2/OVN routers lack the
+        # extra attributes the L3 agent plugin reads)
+        DriverSwitchStep(control_plane),
+        *control_plane(lab),
         DaemonsStep("virtual-switch", virtual_switch),
         FuncStep("ovs-bridges", ovs_bridges, ovs_bridges_done),
         DaemonsStep("ovn-controller", ovn_controller),

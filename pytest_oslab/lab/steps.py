@@ -50,16 +50,17 @@ class FuncStep(Step):
 class Progress:
     """Step-by-step output: ``[ 12.3s] name ... ok (4.2s)``; a ticker line every ``tick`` seconds."""
 
-    def __init__(self, out: TextIO = sys.stdout, tick: float = 15.0):
+    def __init__(self, out: TextIO = sys.stdout, tick: float = 15.0, prefix: str = ""):
         self.out = out
         self.tick = tick
+        self.prefix = prefix
         self.t0 = time.monotonic()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
     def line(self, text: str) -> None:
-        self.out.write(f"[{self.elapsed():6.1f}s] {text}\n")
+        self.out.write(f"[{self.elapsed():6.1f}s] {self.prefix}{text}\n")
         self.out.flush()
 
     def run(self, name: str, fn: Callable[[], None]) -> float:

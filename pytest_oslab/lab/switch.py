@@ -1,19 +1,21 @@
 """Switching an existing lab to another ML2 mechanism driver (``oslab lab up --driver X``).
 
-Networking is rebuilt cleanly: the lab's servers, floating IPs, routers and networks go (the resources step
-makes the networks again on the new driver), the old driver's agents are stopped and their agent records
-deleted, their devices, bridges and namespaces removed, and neutron-server and nova-compute restarted (the
-first reads the new ML2 configuration, the second forgets its cached list of network extensions).
+Networking is rebuilt cleanly, and the old driver takes its own networks down: its control plane is brought up
+as it was (its configuration, its OVN databases), then the lab's servers, floating IPs, routers and networks
+are deleted through it (the resources step makes the networks again on the new driver). Then the old driver's
+agents are stopped and their agent records deleted, their devices, bridges and namespaces removed, and
+neutron-server and nova-compute stopped, to be started again on the new configuration (nova-compute forgets
+its cached list of network extensions).
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from dataclasses import replace
+from typing import Callable, List, Optional
 
 from . import daemons
 from .host import PROVIDER_BRIDGE, remove_neutron_devices, sh
 from .identity import admin_connection
-from .steps import Step
+from .steps import LabError, Progress, Step, run_steps
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
                   "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
@@ -31,6 +33,12 @@ def record(lab) -> None:
 
 def _wanted(lab) -> str:
     return lab.driver if lab.driver == "linuxbridge" else f"{lab.driver} {lab.firewall}"
+
+
+def previous(lab):
+    """The lab as it was last brought up: this one with the recorded driver and firewall."""
+    words = (recorded(lab) or "").split()
+    return replace(lab, driver=words[0], firewall=words[1] if len(words) > 1 else lab.firewall)
 
 
 def _delete_workload(conn) -> None:
@@ -57,15 +65,24 @@ class DriverSwitchStep(Step):
 
     name = "driver-switch"
 
+    def __init__(self, control_plane: Callable[[object], List[Step]]):
+        self.control_plane = control_plane
+
     def done(self, lab) -> bool:
         old = recorded(lab)
         return old is None or old == _wanted(lab)
 
     def run(self, lab) -> None:
         from .services import all_daemons, every_daemon
-        old_driver = (recorded(lab) or "").split()[0]
+        old = previous(lab)
+        old_driver = old.driver
+        try:
+            run_steps(self.control_plane(old), old, Progress(prefix=f"  ({old_driver}) "))
+            _delete_workload(admin_connection(old))
+        except Exception as exc:
+            raise LabError(f"the {_wanted(old)} lab could not delete its networks ({exc}); "
+                           "`oslab lab down --purge` removes the lab and all it holds") from exc
         conn = admin_connection(lab)
-        _delete_workload(conn)
         for d in every_daemon(lab):
             if d.name in NETWORK_AGENTS:
                 daemons.stop(d, lab.pids)
