@@ -181,7 +181,8 @@ def neutron_ovn(lab) -> Values:
             "ovs": {"ovsdb_connection": "tcp:127.0.0.1:6640"},
             "ovn": {"ovn_sb_connection": OVN_SB},
         },
-        "/etc/nova/nova.conf": {"os_vif_ovs": {"ovsdb_connection": "tcp:127.0.0.1:6640"}},
+        # os-vif reaches Open vSwitch through the lab's relay (lab/ovsdb_filter.py says why)
+        "/etc/nova/nova.conf": {"os_vif_ovs": {"ovsdb_connection": "tcp:127.0.0.1:6639"}},
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -177,6 +178,7 @@ def virtual_switch(lab) -> List[Daemon]:
 
 
 OVN_RUN, OVN_DATA = "/run/ovn", "/var/lib/ovn"
+OVSDB_PORT, OS_VIF_OVSDB_PORT = 6640, 6639  # ovsdb-server's TCP remote; the relay os-vif uses on ML2/OVN
 
 
 def _ovn_db(which: str, port: int, log: Path) -> Daemon:
@@ -206,7 +208,7 @@ def _ovn_chassis_prepare(lab) -> Callable[[], None]:
 
 
 def ovn_central(lab) -> List[Daemon]:
-    """OVN's northbound and southbound databases, ovn-northd and this chassis' ovn-controller."""
+    """OVN's northbound and southbound databases, ovn-northd, this chassis' ovn-controller and os-vif's relay."""
     if lab.driver != "ovn":
         return []
     log = lab.logs
@@ -219,17 +221,25 @@ def ovn_central(lab) -> List[Daemon]:
         Daemon("ovn-controller", ["/usr/bin/ovn-controller", f"unix:{OVS_RUN}/db.sock",
                                   f"--log-file={log / 'ovn-controller.log'}"],
                log=log / "ovn-controller.out", prepare=_ovn_chassis_prepare(lab)),
+        # os-vif's way into Open vSwitch, keeping br-int on the userspace datapath (ovsdb_filter says why)
+        Daemon("os-vif-ovsdb-relay", [sys.executable, "-m", "pytest_oslab.lab.ovsdb_filter", str(OS_VIF_OVSDB_PORT),
+                                      str(OVSDB_PORT), "netdev"], log=log / "os-vif-ovsdb-relay.log",
+               port=OS_VIF_OVSDB_PORT),
     ]
+
+
+CHASSIS_DAEMONS = ("ovn-controller", "os-vif-ovsdb-relay")
 
 
 def ovn_databases(lab) -> List[Daemon]:
     """OVN's databases and ovn-northd: up before neutron-server, whose OVN driver reads them as it starts."""
-    return [d for d in ovn_central(lab) if d.name != "ovn-controller"]
+    return [d for d in ovn_central(lab) if d.name not in CHASSIS_DAEMONS]
 
 
 def ovn_controller(lab) -> List[Daemon]:
-    """This chassis' ovn-controller: once Open vSwitch and its bridges are there."""
-    return [d for d in ovn_central(lab) if d.name == "ovn-controller"]
+    """This chassis' ovn-controller and os-vif's relay: once Open vSwitch and its bridges are there, before
+    nova-compute (which plugs its guests' VIFs again as it starts)."""
+    return [d for d in ovn_central(lab) if d.name in CHASSIS_DAEMONS]
 
 
 def l2_agents(lab) -> List[Daemon]:

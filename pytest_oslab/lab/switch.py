@@ -19,7 +19,7 @@ from .steps import LabError, Progress, Step, run_steps
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
                   "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
-                  "ovn-controller", "ovn-northd", "ovn-nbdb", "ovn-sbdb")
+                  "os-vif-ovsdb-relay", "ovn-controller", "ovn-northd", "ovn-nbdb", "ovn-sbdb")
 
 
 def recorded(lab) -> Optional[str]:
