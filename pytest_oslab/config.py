@@ -27,6 +27,9 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           provider_network: provider  # optional: the flat/external network to use (default: discovered)
           driver: linuxbridge         # optional, informational: the ML2 driver the deployer says it runs; the
                                       # suite still discovers drivers through the API (capabilities)
+          compute_log: /var/log/nova/nova-compute.log   # optional: where nova-compute logs on compute nodes, a
+                                      # path or journal:UNIT, or a list of them; read for a server that fails to
+                                      # boot (default: the usual places of packages, kolla-ansible and devstack)
 
 Every problem is a ``ConfigError`` whose message is one line for the operator; no secret is ever part of it.
 """
@@ -43,6 +46,7 @@ from pytest_oslab.secrets import SECRETS, Secrets
 
 OSLAB_KEYS = frozenset({
     "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network", "driver",
+    "compute_log",
 })
 
 
@@ -63,6 +67,7 @@ class OslabConfig:
     flavor: Optional[str] = None
     provider_network: Optional[str] = None
     driver: Optional[str] = None
+    compute_log: List[str] = field(default_factory=list)
 
     @classmethod
     def from_entry(cls, cloud: str, data: Any) -> "OslabConfig":
@@ -77,8 +82,13 @@ class OslabConfig:
         nodes = data.get("nodes") or []
         if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
             raise ConfigError(f"clouds.yaml: cloud {cloud!r}: 'oslab.nodes' must be a list of mappings")
-        values = {k: (None if data.get(k) is None else str(data[k])) for k in OSLAB_KEYS - {"nodes"}}
-        return cls(nodes=nodes, **values)
+        logs = data.get("compute_log") or []
+        logs = [logs] if isinstance(logs, str) else logs
+        if not isinstance(logs, list) or not all(isinstance(x, str) and x for x in logs):
+            raise ConfigError(f"clouds.yaml: cloud {cloud!r}: 'oslab.compute_log' must be a path, journal:UNIT, "
+                              f"or a list of them")
+        values = {k: (None if data.get(k) is None else str(data[k])) for k in OSLAB_KEYS - {"nodes", "compute_log"}}
+        return cls(nodes=nodes, compute_log=logs, **values)
 
 
 @dataclass

@@ -401,7 +401,13 @@ def make_server(oslab, image, flavor, keypair, security_group):
                   ServerSpec.of({**common, **(item if isinstance(item, dict) else {"network": item})})
                   for item in items]
         with outcome("booting servers"):
-            servers = factory.boot(stack, merged)
+            try:
+                servers = factory.boot(stack, merged)
+            except BootError as e:
+                for server in e.failed:
+                    for title, text in oslab.compute_logs(server):
+                        evidence.attach(oslab.current_item, title, text)
+                raise
             for i, (spec, server) in enumerate(zip(merged, servers)):
                 if spec.floating_ip:
                     from pytest_oslab.provision.resources import external_network as pick

@@ -251,6 +251,36 @@ class OslabSession:
             output = f"(console log unavailable: {describe(e)})"
         attach(self.current_item, f"console log of {server.name}", output)
 
+    def compute_logs(self, server, most: int = 8) -> List[tuple]:
+        """(title, text) pairs: what nova-compute logged about ``server``, one that failed to boot, on the node
+        that built it or, when the API no longer names one (a build rescheduled until no host was left), on each
+        compute node (``most`` of them). Best effort: a node that cannot be read says so in its text."""
+        from pytest_oslab.checks import triage
+        from pytest_oslab.checks.nodes import NodeFacts
+        sources = self.choice.oslab.compute_log or triage.COMPUTE_LOGS
+        try:
+            admin = self.admin_or_none()
+            host = None
+            if admin is not None:
+                detail = admin.compute.get_server(server.id)
+                host = detail.compute_host or detail.hypervisor_hostname
+            if host:
+                nodes = [self.node_named(host)]
+            elif admin is not None:
+                nodes = [self.node_named(h) for h in self.capabilities.compute_hosts()]
+            else:
+                nodes = self.inventory.with_role("compute")
+        except Exception as e:  # evidence only: never replaces the boot failure itself
+            return [(f"nova-compute log of {server.name}", f"(unavailable: {describe(e)})")]
+        pieces = []
+        for node in nodes[:most]:
+            try:
+                text = triage.compute_log(NodeFacts(self.nodes.host(node), node.name), server, sources)
+            except Exception as e:
+                text = f"(unavailable: {describe(e)})"
+            pieces.append((f"{node.name}: nova-compute log of {server.name} ({server.id})", text))
+        return pieces
+
     # --- end -------------------------------------------------------------------------------------------------
     def close(self) -> List[str]:
         for g in list(self._guests.values()):

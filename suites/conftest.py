@@ -20,6 +20,7 @@ import pytest
 from pytest_oslab.checks import core, names, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.plugin import NO_CLOUD, SESSION, outcome
+from pytest_oslab.report import evidence
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
@@ -322,6 +323,7 @@ class Fleet:
         self.oslab = oslab
         self.booted: Dict[str, List[Booted]] = {}
         self.failed: Dict[str, str] = {}
+        self.failed_logs: Dict[str, List[tuple]] = {}  # a failed role's nova-compute log excerpts
         self.stack = oslab.new_stack()
         self.guarded_group = None
 
@@ -338,6 +340,8 @@ class Fleet:
                 self.failed.update({r: str(failure) for r in roles})
                 raise
         if role in self.failed:
+            for title, text in self.failed_logs.get(role, []):
+                evidence.attach(self.oslab.current_item, title, text)
             pytest.fail(self.failed[role], pytrace=False)
         return self.booted[role]
 
@@ -367,6 +371,9 @@ class Fleet:
             servers, failures = factory.boot_each(self.stack, specs)
             for role, lines in failed_roles(owners, servers, failures).items():
                 self.failed[role] = "oslab: " + "; ".join(lines)
+            for role, server in zip(owners, servers):
+                if server.id in failures:
+                    self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
             for role, server in zip(owners, servers):
                 if role in self.failed:
                     continue

@@ -1,16 +1,25 @@
 """D1: when a guest cannot be reached, attach what tells why without logging in: its console log, the DHCP
-leases of its network, ARP from the DHCP namespace to its IP, its tap's counters and its port's chains.
+leases of its network, ARP from the DHCP namespace to its IP, its tap's counters and its port's chains. When a
+server does not even boot, ``compute_log`` finds what nova-compute logged about it (the API keeps only the
+conductor's fault once a build was rescheduled).
 
 ``gather`` is best effort: each piece that cannot be had says so in its own attachment, and nothing it does can
 hide the failure that called it.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Optional, Tuple
+import shlex
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import attach
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.facts import nova_log
+
+# where nova-compute logs on the common deployments: Debian/Ubuntu and RDO packages, kolla-ansible, devstack and
+# packaged systemd units (``journal:UNIT``); a cloud's ``oslab: {compute_log: ...}`` names its own
+COMPUTE_LOGS = ("/var/log/nova/nova-compute.log", "/var/log/kolla/nova/nova-compute.log",
+                "journal:devstack@n-cpu.service", "journal:nova-compute.service")
 
 
 def _safely(what: str, make: Callable[[], str]) -> Tuple[str, str]:
@@ -68,6 +77,34 @@ def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[N
     for title, text in pieces:
         attach(f"D1 triage: {title}", text)
     return pieces
+
+
+def compute_log_command(instance_id: str, sources: Sequence[str] = COMPUTE_LOGS, lines: int = 400) -> str:
+    """One shell command printing the last ``lines`` lines that name the instance, from each readable source."""
+    uid = shlex.quote(instance_id)
+    parts = []
+    for source in sources:
+        if source.startswith("journal:"):
+            unit = shlex.quote(source.split(":", 1)[1])
+            parts.append(f"if command -v journalctl >/dev/null; then journalctl -q --no-pager -o short-iso -u {unit} "
+                         f"--grep {uid} 2>/dev/null | tail -n {lines}; fi")
+        else:
+            path = shlex.quote(source)
+            parts.append(f"if [ -r {path} ]; then grep -h -F -- {uid} {path} | tail -n {lines}; fi")
+    return "; ".join(parts) + "; true"
+
+
+def compute_log(node: NodeFacts, server, sources: Sequence[str] = COMPUTE_LOGS) -> str:
+    """What nova-compute on ``node`` logged about ``server`` at WARNING and above, traceback frames left out;
+    the raw lines' tail when it logged nothing above INFO."""
+    text = node.run(compute_log_command(server.id, sources), ok=False, quiet=True).stdout or ""
+    events = nova_log.instance_events(text, server.id)
+    if events:
+        return "\n".join(str(e) for e in events)
+    raw = [line for line in text.splitlines() if server.id in line]
+    if raw:
+        return "(no warning or error for the instance; its last lines)\n" + "\n".join(raw[-20:])
+    return f"(nothing names {server.id} in {', '.join(sources)})"
 
 
 def _namespace_device(node: NodeFacts, namespace: str) -> str:

@@ -110,7 +110,7 @@ def cloud_entries(lab) -> Dict[str, Dict]:
     oslab = {
         "nodes": [{"name": lab.hostname, "host": "local://", "roles": ["controller", "network", "compute"]}],
         "image": "guest", "image_user": "root", "flavor": "m1.nano", "provider_network": "provider",
-        "driver": lab.driver,
+        "driver": lab.driver, "compute_log": str(lab.logs / "nova-compute.log"),
     }
     return {
         "lab": dict(base, auth=dict(auth, username=MEMBER_USER, project_name=MEMBER_PROJECT), oslab=oslab),

@@ -17,7 +17,11 @@ from pytest_oslab.provision.stack import ResourceStack
 
 
 class BootError(Exception):
-    """One or more servers failed to boot; the message is one line per server."""
+    """One or more servers failed to boot; the message is one line per server, ``failed`` holds those servers."""
+
+    def __init__(self, message: str, failed: Sequence[Any] = ()):
+        super().__init__(message)
+        self.failed = list(failed)
 
 
 @dataclass
@@ -109,7 +113,7 @@ class ServerFactory:
         """Wait until every server is ACTIVE; BootError at the first one in ERROR, or at the deadline."""
         current, failures = self._wait(servers, time.monotonic() if start is None else start, settle_all=False)
         if failures:
-            raise BootError("; ".join(failures.values()))
+            raise BootError("; ".join(failures.values()), failed=[s for s in current if s.id in failures])
         return current
 
     def _wait(self, servers: List[Any], start: float, settle_all: bool) -> Tuple[List[Any], Dict[str, str]]:

@@ -4,9 +4,10 @@ How: the lab's provider subnet gets an allocation pool of one address that is al
 The run's router takes the free one for its gateway (the networks are made before any server), so nova-compute
 cannot give the provider server a port ("No more IP addresses available"): a real build failure, made with the
 API and undone in ``finally``. The suite then runs the "server is active" test of both instances in its own
-pytest process.
+pytest process; the failed test carries what nova-compute logged about the server (its compute log excerpt).
 """
 import ipaddress
+import re
 import subprocess
 import sys
 import warnings
@@ -53,3 +54,6 @@ def test_a_server_that_fails_to_boot_fails_its_roles_tests_and_no_other(provider
     assert said and all("provider_server" in line and "server_a" not in line for line in said), said
     assert any("IP addresses available" in line for line in said), said  # nova's own reason, in the fault
     assert "1 passed" in out  # the self-service server booted and its test ran
+    # the compute node's side of it, read from nova-compute's log on the node (not from the API's fault)
+    assert re.search(r"oslab: \S+: nova-compute log of \S+provider_server", out), out[-4000:]
+    assert re.search(r"ERROR nova\.compute\.manager: .*(NoMoreFixedIps|No fixed IP addresses)", out), out[-4000:]

@@ -1,4 +1,5 @@
 """Naming the cloud: none (suites skipped with one line, unit tests run), unknown, bad clouds.yaml, bad auth."""
+import pytest
 import yaml
 
 TESTS = """
@@ -75,3 +76,21 @@ def test_without_admin_cloud_admin_fixture_skips_with_reason(pytester, clouds, c
     result.assert_outcomes(skipped=1)
     assert "needs admin credentials: clouds.yaml has no cloud 'lab-admin'; name one with --admin-cloud" in \
         result.stdout.str()
+
+
+def test_compute_log_is_a_path_journal_unit_or_a_list_of_them():
+    from pytest_oslab.config import ConfigError, OslabConfig
+    assert OslabConfig.from_entry("lab", {"compute_log": "/var/log/oslab/nova-compute.log"}).compute_log == [
+        "/var/log/oslab/nova-compute.log"]
+    both = ["/var/log/nova/nova-compute.log", "journal:devstack@n-cpu.service"]
+    assert OslabConfig.from_entry("lab", {"compute_log": both}).compute_log == both
+    assert OslabConfig.from_entry("lab", {}).compute_log == []
+    with pytest.raises(ConfigError, match="'oslab.compute_log' must be a path, journal:UNIT, or a list of them"):
+        OslabConfig.from_entry("lab", {"compute_log": {"nova": 1}})
+
+
+def test_a_bad_compute_log_is_one_line(pytester, clouds, closed_port_cloud):
+    clouds({"lab": closed_port_cloud(oslab={"compute_log": [3]})})
+    result = pytester.runpytest("--cloud", "lab")
+    assert result.ret == 4
+    assert "'oslab.compute_log' must be a path" in result.stderr.str()
