@@ -267,7 +267,7 @@ class OslabSession:
             if host:
                 nodes = [self.node_named(host)]
             elif admin is not None:
-                nodes = [self.node_named(h) for h in self.capabilities.compute_hosts()]
+                nodes = [self.node_named(h) for h in self.capabilities.compute_hosts]
             else:
                 nodes = self.inventory.with_role("compute")
         except Exception as e:  # evidence only: never replaces the boot failure itself

@@ -13,6 +13,8 @@ from typing import List
 # file), or the same after journald's prefix ("2026-11-24T01:00:17+0000 host nova-compute[15789]: ERROR ...")
 _LEVEL = re.compile(r"(?:^|\s)(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) +(?P<logger>[a-z_][\w.]*) (?P<rest>.*)$")
 _STAMP = re.compile(r"^(?P<date>\d{4}-\d\d-\d\d)[ T](?P<time>\d\d:\d\d:\d\d)")
+_TRACEBACK_GLUE = ("Traceback (most recent call last)", "During handling of the above exception",
+                   "The above exception was the direct cause")
 LEVELS = ("WARNING", "ERROR", "CRITICAL")
 
 
@@ -52,8 +54,7 @@ def instance_events(text: str, instance_id: str, levels=LEVELS) -> List[Event]:
             continue
         stamp = _STAMP.match(line)
         message = _message(m.group("rest"), instance_id)
-        if not message.strip() or message.startswith((" ", "Traceback (most recent call last)")) \
-                or set(message.strip()) <= set("^~ "):
+        if not message.strip() or message.startswith((" ",) + _TRACEBACK_GLUE) or set(message.strip()) <= set("^~ "):
             continue
         when = f"{stamp.group('date')} {stamp.group('time')}" if stamp else ""
         event = Event(when, m.group("level"), m.group("logger"), message.strip())

@@ -29,3 +29,13 @@ def test_journal_lines_read_the_same():
             f"default] [instance: {FAILED}] Instance failed to spawn: boom")
     (event,) = instance_events(line, FAILED)
     assert (event.time, event.level, event.message) == ("2026-11-24 01:00:17", "ERROR", "Instance failed to spawn: boom")
+
+
+def test_the_glue_between_chained_tracebacks_is_left_out():
+    prefix = f"2026-11-24 04:49:38.610 9 ERROR nova.compute.manager [instance: {FAILED}] "
+    text = "\n".join(prefix + m for m in ("Instance failed to spawn: NoMoreFixedIps", "Traceback (most recent call "
+                                          "last):", "  File \"x.py\", line 1, in f", "During handling of the above "
+                                          "exception, another exception occurred:", "", "The above exception was "
+                                          "the direct cause of the following exception:", "NoMoreFixedIps: none"))
+    assert [e.message for e in instance_events(text, FAILED)] == ["Instance failed to spawn: NoMoreFixedIps",
+                                                                   "NoMoreFixedIps: none"]
