@@ -82,7 +82,7 @@ class Workload:
 def create_workload(oslab) -> Workload:
     from pytest_oslab.provision.naming import new_run_id
     from pytest_oslab.provision.resources import Provisioner, external_network, find_flavor, find_image
-    from pytest_oslab.provision.servers import ServerFactory, ServerSpec
+    from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
     from pytest_oslab.provision.stack import ResourceStack
 
     wid = new_run_id()
@@ -105,8 +105,12 @@ def create_workload(oslab) -> Workload:
     flavor = find_flavor(cloud, image, oslab.choice.oslab.flavor) or prov.flavor(stack, image)
     factory = ServerFactory(cloud, naming, image, flavor, keypair.name, [group], oslab.settings.timeout,
                             progress=oslab.progress)
-    servers = factory.boot(stack, [ServerSpec(network=network, name="workload"),
-                                   ServerSpec(network=network, name="workload")])
+    try:
+        servers = factory.boot(stack, [ServerSpec(network=network, name="workload"),
+                                       ServerSpec(network=network, name="workload")])
+    except BootError as e:
+        oslab.attach_compute_logs(e.failed)
+        raise
     spare = prov.port(stack, network, "workload-spare-port", security_group_ids=[group.id])
     fip = None
     if external is not None:

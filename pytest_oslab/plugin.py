@@ -404,9 +404,7 @@ def make_server(oslab, image, flavor, keypair, security_group):
             try:
                 servers = factory.boot(stack, merged)
             except BootError as e:
-                for server in e.failed:
-                    for title, text in oslab.compute_logs(server):
-                        evidence.attach(oslab.current_item, title, text)
+                oslab.attach_compute_logs(e.failed)
                 raise
             for i, (spec, server) in enumerate(zip(merged, servers)):
                 if spec.floating_ip:

@@ -281,6 +281,13 @@ class OslabSession:
             pieces.append((f"{node.name}: nova-compute log of {server.name} ({server.id})", text))
         return pieces
 
+    def attach_compute_logs(self, servers) -> None:
+        """Attach ``compute_logs`` of each server (ones that failed to boot) to the running test."""
+        from pytest_oslab.report.evidence import attach
+        for server in servers:
+            for title, text in self.compute_logs(server):
+                attach(self.current_item, title, text)
+
     # --- end -------------------------------------------------------------------------------------------------
     def close(self) -> List[str]:
         for g in list(self._guests.values()):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 from .identity import MEMBER_PROJECT, admin_connection, member_connection
 from .steps import LabError, Step
@@ -99,8 +100,28 @@ def dhcp_unserved(conn) -> list:
     return missing
 
 
+DHCP_STALL = 60.0  # the agent starts a network's dnsmasq within seconds (2.8-5.5 s measured); 60 s means wedged
+WEDGE_MARKS = ("greenlet.error: cannot switch to a different thread", "Premature eof waiting for privileged process",
+               "Failed to start DHCP process")
+
+
+def wedge_reason(log: Path, pid: Optional[int]) -> str:
+    """The first line of the DHCP agent's log (process ``pid``) that tells why it serves nothing, if any."""
+    if pid is None or not log.exists():
+        return ""
+    with open(log, errors="replace") as fh:
+        for line in fh:
+            if f" {pid} " in line and any(mark in line for mark in WEDGE_MARKS):
+                return line.strip()[:300]
+    return ""
+
+
 class DhcpServedStep(Step):
-    """Every network the DHCP agent hosts has its dnsmasq: the lab is not ready while the agent resyncs."""
+    """Every network the DHCP agent hosts has its dnsmasq: the lab is not ready while the agent resyncs.
+
+    An agent that starts no dnsmasq for ``DHCP_STALL`` seconds is restarted once, saying why: its privsep daemon
+    can deadlock at the agent's first start (eventlet's "cannot switch to a different thread"), after which every
+    privileged call of the agent waits for ever and no network gets DHCP."""
 
     name = "dhcp-served"
 
@@ -113,14 +134,30 @@ class DhcpServedStep(Step):
             return False
 
     def run(self, lab) -> None:
+        from . import daemons
+        from .services import compute_and_agents
         conn = admin_connection(lab)
         missing = []
+        log = lab.logs / "neutron-dhcp-agent.log"
 
         def served() -> bool:
             missing[:] = dhcp_unserved(conn)
             return not missing
-        _wait(lambda: f"dnsmasq for network(s) {', '.join(missing)} of the DHCP agent", served, 240,
-              log=str(lab.logs / "neutron-dhcp-agent.log"), interval=2)
+
+        def what() -> str:
+            return f"dnsmasq for network(s) {', '.join(missing)} of the DHCP agent"
+        try:
+            _wait(what, served, DHCP_STALL, interval=2)
+            return
+        except LabError:
+            pass
+        agent = next(d for d in compute_and_agents(lab) if d.name == "neutron-dhcp-agent")
+        reason = wedge_reason(log, daemons.recorded_pid(agent, lab.pids)) or "nothing in its log says why"
+        self.say(f"no dnsmasq after {DHCP_STALL:.0f}s for {', '.join(missing)}: restarting neutron-dhcp-agent "
+                 f"once ({reason})")
+        daemons.stop(agent, lab.pids)
+        daemons.start(agent, lab.pids)
+        _wait(what, served, 240, log=str(log), interval=2)
 
 
 def _keypair_files(lab):

@@ -31,6 +31,9 @@ class Step:
     def run(self, lab) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def say(self, text: str) -> None:
+        """A line of progress from inside ``run`` (``run_steps`` shows it under the step's name)."""
+
 
 class FuncStep(Step):
     """A step made of two callables, for the many steps that need no state of their own."""
@@ -107,6 +110,7 @@ def run_steps(steps: Iterable[Step], lab, progress: Optional[Progress] = None) -
             continue
         changed = True
         progress.line(f"{step.name} ...")
+        step.say = lambda text, name=step.name: progress.line(f"{name}: {text}")
         try:
             took = progress.run(step.name, lambda: step.run(lab))
         except LabError as exc:

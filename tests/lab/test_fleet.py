@@ -57,3 +57,19 @@ def test_a_server_that_fails_to_boot_fails_its_roles_tests_and_no_other(provider
     # the compute node's side of it, read from nova-compute's log on the node (not from the API's fault)
     assert re.search(r"oslab: \S+: nova-compute log of \S+provider_server", out), out[-4000:]
     assert re.search(r"ERROR nova\.compute\.manager: .*(NoMoreFixedIps|No fixed IP addresses)", out), out[-4000:]
+
+
+def test_make_server_that_fails_to_boot_brings_the_compute_log(provider_subnet_full, tmp_path):
+    """The same failure through the plugin's own ``make_server`` fixture, as a user's test meets it."""
+    test = tmp_path / "test_user_boot.py"
+    test.write_text("def test_boot_on_the_provider_network(make_port, make_server, provider_network):\n"
+                    "    make_port(provider_network)  # the pool's one free address\n"
+                    "    make_server(network=provider_network)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test), "--cloud", "lab", "-p", "no:cacheprovider", "-q", "-rfE",
+         "--oslab-no-report"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    out = done.stdout
+    assert done.returncode == 1, out[-4000:]
+    assert re.search(r"oslab: server \S+ \([0-9a-f-]{36}\) went to ERROR after", out), out[-4000:]
+    assert re.search(r"oslab: \S+: nova-compute log of \S+", out), out[-4000:]
+    assert re.search(r"ERROR nova\.compute\.manager: .*(NoMoreFixedIps|No fixed IP addresses)", out), out[-4000:]

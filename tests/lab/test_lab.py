@@ -82,3 +82,44 @@ def test_every_api_listens_on_loopback_only():
         address, _, port = local.rpartition(":")
         if port.isdigit() and int(port) in ports:
             assert address in ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"), line
+
+
+def test_a_dhcp_agent_that_serves_nothing_is_restarted_once_by_up():
+    """As when its privsep daemon deadlocks at its first start: the agent lives but starts no dnsmasq. Made here by
+    freezing the agent (SIGSTOP) and ending one network's dnsmasq; `up` waits, then restarts the agent once."""
+    import signal
+    import time
+
+    import pytest
+
+    from pytest_oslab.lab import daemons
+    from pytest_oslab.lab.resources import DHCP_DIR, _dnsmasq_runs
+    from pytest_oslab.lab.services import compute_and_agents
+    from pytest_oslab.lab.switch import recorded
+
+    lab = Lab()
+    if (recorded(lab) or "linuxbridge").split()[0] == "ovn":
+        pytest.skip("ML2/OVN has no DHCP agent")
+    agent = next(d for d in compute_and_agents(lab) if d.name == "neutron-dhcp-agent")
+    old = daemons.recorded_pid(agent, lab.pids)
+    served = sorted(p.parent for p in DHCP_DIR.glob("*/pid") if _dnsmasq_runs(p.parent.name))
+    assert old and served, "the lab's DHCP agent serves its networks before the test"
+    network = served[0].name
+    dnsmasq = int((served[0] / "pid").read_text().split()[0])
+    os.kill(old, signal.SIGSTOP)
+    try:
+        os.kill(dnsmasq, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _dnsmasq_runs(network) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _dnsmasq_runs(network)
+        done = oslab("up")
+    finally:
+        if daemons.recorded_pid(agent, lab.pids) == old:
+            os.kill(old, signal.SIGCONT)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    said = [line for line in out.splitlines() if "dhcp-served: no dnsmasq after 60s" in line]
+    assert len(said) == 1 and "restarting neutron-dhcp-agent once" in said[0], out
+    new = daemons.recorded_pid(agent, lab.pids)
+    assert new and new != old and _dnsmasq_runs(network)

@@ -40,3 +40,15 @@ def test_long_steps_show_they_are_alive():
     progress = Progress(out, tick=0.05)
     progress.run("slow", lambda: time.sleep(0.2))
     assert "slow ... still running" in out.getvalue()
+
+
+def test_a_step_can_say_how_it_goes_under_its_name():
+    class Talking(FuncStep):
+        def run(self, lab):
+            self.say("restarting something once")
+            super().run(lab)
+
+    out = io.StringIO()
+    ran = []
+    run_steps([Talking("dhcp-served", ran.append, lambda lab: bool(ran))], "lab", Progress(out))
+    assert "] dhcp-served: restarting something once\n" in out.getvalue()
