@@ -259,17 +259,13 @@ class OslabSession:
         from pytest_oslab.checks.nodes import NodeFacts
         sources = self.choice.oslab.compute_log or triage.COMPUTE_LOGS
         try:
-            admin = self.admin_or_none()
-            host = None
-            if admin is not None:
-                detail = admin.compute.get_server(server.id)
-                host = detail.compute_host or detail.hypervisor_hostname
-            if host:
-                nodes = [self.node_named(host)]
-            elif admin is not None:
-                nodes = [self.node_named(h) for h in self.capabilities.compute_hosts]
-            else:
-                nodes = self.inventory.with_role("compute")
+            try:
+                nodes = [self.compute_node(server)]
+            except Unavailable:  # not placed (any more), or no admin and not exactly one compute node
+                if self.admin_or_none() is not None:
+                    nodes = [self.node_named(h) for h in self.capabilities.compute_hosts]
+                else:
+                    nodes = self.inventory.with_role("compute")
         except Exception as e:  # evidence only: never replaces the boot failure itself
             return [(f"nova-compute log of {server.name}", f"(unavailable: {describe(e)})")]
         pieces = []

@@ -372,10 +372,9 @@ class Fleet:
             for role, lines in failed_roles(owners, servers, failures).items():
                 self.failed[role] = "oslab: " + "; ".join(lines)
             for role, server in zip(owners, servers):
-                if server.id in failures:
-                    self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
-            for role, server in zip(owners, servers):
                 if role in self.failed:
+                    if server.id in failures:
+                        self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
                     continue
                 net = nets[role]
                 ports = list(admin.network.ports(device_id=server.id, network_id=net.network.id))

@@ -169,6 +169,7 @@ OVN_NB, OVN_SB = "tcp:127.0.0.1:6641", "tcp:127.0.0.1:6642"
 
 def neutron_ovn(lab) -> Values:
     """ML2/OVN: OVN's own DHCP, L3 and metadata (through neutron-ovn-metadata-agent); geneve tenant networks."""
+    from .host import OS_VIF_OVSDB_PORT
     ovn = {"ovn_nb_connection": OVN_NB, "ovn_sb_connection": OVN_SB, "ovn_metadata_enabled": True,
            # security groups made before OVN are missing from its NB database unless neutron repairs them
            "neutron_sync_mode": "repair"}
@@ -182,7 +183,7 @@ def neutron_ovn(lab) -> Values:
             "ovn": {"ovn_sb_connection": OVN_SB},
         },
         # os-vif reaches Open vSwitch through the lab's relay (lab/ovsdb_filter.py says why)
-        "/etc/nova/nova.conf": {"os_vif_ovs": {"ovsdb_connection": "tcp:127.0.0.1:6639"}},
+        "/etc/nova/nova.conf": {"os_vif_ovs": {"ovsdb_connection": f"tcp:127.0.0.1:{OS_VIF_OVSDB_PORT}"}},
     }
 
 

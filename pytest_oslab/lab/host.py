@@ -249,7 +249,9 @@ def _vsctl(*args: str, check: bool = True) -> str:
     return sh("ovs-vsctl", "--timeout=20", *args, check=check)
 
 
-OVSDB_MANAGER = "ptcp:6640:127.0.0.1"
+OVSDB_PORT = 6640  # ovsdb-server's TCP remote, where neutron's agents connect
+OS_VIF_OVSDB_PORT = 6639  # on ML2/OVN, os-vif's relay in front of it (ovsdb_filter)
+OVSDB_MANAGER = f"ptcp:{OVSDB_PORT}:127.0.0.1"
 
 
 def ovs_bridges_done(lab) -> bool:

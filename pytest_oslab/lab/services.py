@@ -178,7 +178,6 @@ def virtual_switch(lab) -> List[Daemon]:
 
 
 OVN_RUN, OVN_DATA = "/run/ovn", "/var/lib/ovn"
-OVSDB_PORT, OS_VIF_OVSDB_PORT = 6640, 6639  # ovsdb-server's TCP remote; the relay os-vif uses on ML2/OVN
 
 
 def _ovn_db(which: str, port: int, log: Path) -> Daemon:
@@ -209,6 +208,7 @@ def _ovn_chassis_prepare(lab) -> Callable[[], None]:
 
 def ovn_central(lab) -> List[Daemon]:
     """OVN's northbound and southbound databases, ovn-northd, this chassis' ovn-controller and os-vif's relay."""
+    from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT
     if lab.driver != "ovn":
         return []
     log = lab.logs
