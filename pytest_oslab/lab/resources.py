@@ -116,6 +116,12 @@ def wedge_reason(log: Path, pid: Optional[int]) -> str:
     return ""
 
 
+def synced(log: Path, pid: int) -> bool:
+    """Whether the DHCP agent process ``pid`` has finished its first sync of every network it hosts."""
+    with open(log, errors="replace") as fh:
+        return any(f" {pid} " in line and "Synchronizing state complete" in line for line in fh)
+
+
 class DhcpServedStep(Step):
     """Every network the DHCP agent hosts has its dnsmasq: the lab is not ready while the agent resyncs.
 
@@ -156,8 +162,15 @@ class DhcpServedStep(Step):
         self.say(f"no dnsmasq after {DHCP_STALL:.0f}s for {', '.join(missing)}: restarting neutron-dhcp-agent "
                  f"once ({reason})")
         daemons.stop(agent, lab.pids)
-        daemons.start(agent, lab.pids)
-        _wait(what, served, 240, log=str(log), interval=2)
+        pid = daemons.start(agent, lab.pids)
+        # a restarted agent resyncs every network (restarting the dnsmasq it finds), so one look can catch a
+        # moment that does not last: wait for its own "Synchronizing state complete", then for three looks in a row
+        streak = []
+
+        def settled() -> bool:
+            streak.append(synced(log, pid) and served())
+            return len(streak) >= 3 and all(streak[-3:])
+        _wait(what, settled, 240, log=str(log), interval=2)
 
 
 def _keypair_files(lab):
