@@ -102,10 +102,11 @@ def test_a_dhcp_agent_that_serves_nothing_is_restarted_once_by_up():
         pytest.skip("ML2/OVN has no DHCP agent")
     agent = next(d for d in compute_and_agents(lab) if d.name == "neutron-dhcp-agent")
     old = daemons.recorded_pid(agent, lab.pids)
-    served = sorted(p.parent for p in DHCP_DIR.glob("*/pid") if _dnsmasq_runs(p.parent.name))
-    assert old and served, "the lab's DHCP agent serves its networks before the test"
-    network = served[0].name
-    dnsmasq = int((served[0] / "pid").read_text().split()[0])
+    # the lab's own network, not one a test made (and may be deleting) around this one
+    from pytest_oslab.lab.identity import admin_connection
+    network = admin_connection(lab).network.find_network("selfservice", ignore_missing=False).id
+    assert old and _dnsmasq_runs(network), "the lab's DHCP agent serves its networks before the test"
+    dnsmasq = int((DHCP_DIR / network / "pid").read_text().split()[0])
     os.kill(old, signal.SIGSTOP)
     try:
         os.kill(dnsmasq, signal.SIGTERM)
