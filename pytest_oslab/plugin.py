@@ -56,6 +56,12 @@ MARKERS = [
     "openvswitch: applies to ML2/Open vSwitch clouds only (skipped elsewhere)",
     "ovn: applies to ML2/OVN clouds only (skipped elsewhere)",
     "requires(driver=None, extension=None, network_type=None, firewall=None): skip unless the cloud has these",
+    # the suites' own (pytest_oslab.suites), registered here so that an installed run knows them before collection
+    "fact(id, ...): the documented fact(s) this check proves (documented-facts.md ids: C1..C4, N1..N13, I1..I10, "
+    "S1..S5, G1..G3, H1..H6, D1); a count per fact is printed at the end",
+    "dhcp_agent: needs neutron's DHCP agent (qdhcp- namespaces, dnsmasq): ML2/linuxbridge or ML2/openvswitch",
+    "iptables_firewall: needs the iptables firewall: ML2/linuxbridge, or ML2/openvswitch with iptables_hybrid",
+    "ovs_firewall: needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch)",
 ]
 DRIVER_MARKERS = ("linuxbridge", "openvswitch", "ovn")
 
@@ -122,6 +128,8 @@ def _progress(config):
 def pytest_configure(config):
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    if not config.pluginmanager.hasplugin("xdist"):  # the suites group their tests for it; known without it too
+        config.addinivalue_line("markers", "xdist_group(name): tests that pytest-xdist runs on one worker")
     # openstacksdk's notices about its own future API changes say nothing about the cloud under test
     config.addinivalue_line("filterwarnings", "ignore::openstack.warnings._RemovedInSDKWarning")
     install_log_redaction()

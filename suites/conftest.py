@@ -2,7 +2,7 @@
 (all at once, on first use, only the ones the collected tests need), nodes seen through the facts parsers, and
 guests reached with D1 triage attached when they cannot be.
 
-Markers (filter with ``-m``):
+Markers (filter with ``-m``; registered by the plugin, so ``pytest --markers`` lists them anywhere):
     fact(ID)        the documented fact a check proves (C1..D1 of documented-facts.md); counted at the end
     dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
     iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
@@ -24,21 +24,12 @@ from pytest_oslab.report import evidence
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
-MARKERS = [
-    "fact(id, ...): the documented fact(s) this check proves (documented-facts.md ids: C1..C4, N1..N13, I1..I10, "
-    "S1..S5, G1..G3, H1..H6, D1); a count per fact is printed at the end",
-    "dhcp_agent: needs neutron's DHCP agent (qdhcp- namespaces, dnsmasq): ML2/linuxbridge or ML2/openvswitch",
-    "iptables_firewall: needs the iptables firewall: ML2/linuxbridge, or ML2/openvswitch with iptables_hybrid",
-    "ovs_firewall: needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch)",
-]
 _COUNTS: Dict[str, dict] = {}  # this run's outcomes per fact: {"outcomes": {fact: Counter}, "seen": {nodeid: outcome}}
 
 
 # --- markers and the per-fact count --------------------------------------------------------------------------
 
 def pytest_configure(config):
-    for line in MARKERS:
-        config.addinivalue_line("markers", line)
     _COUNTS.clear()
     _COUNTS.update({"outcomes": defaultdict(Counter), "seen": {}})
 
