@@ -29,7 +29,24 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
-from pytest_oslab.provision.naming import RUN_TAG_PREFIX, TAG, Naming, run_of
+from pytest_oslab import evidence
+from pytest_oslab.checks import dhcp, firewall, guests, instances
+from pytest_oslab.checks.core import CheckFailed, on_each
+from pytest_oslab.checks import names
+from pytest_oslab.checks.names import fixed_ip_on
+from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.outcomes import outcome
+from pytest_oslab.provision import cleanup as cleanup_run
+from pytest_oslab.provision.naming import RUN_TAG_PREFIX, TAG, Naming, new_run_id, run_of
+from pytest_oslab.provision.resources import Provisioner, external_network, find_flavor, find_image, image_user
+from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
+from pytest_oslab.provision.stack import ResourceStack
+from pytest_oslab.report import dataplane, html, snapshot
+from pytest_oslab.report.plugin import report_dir, state_of
+from pytest_oslab.report.snapshot import CATEGORIES
+from pytest_oslab.report.summary import gather
+from pytest_oslab.report.topology import display_name
+from pytest_oslab.stash import session_of
 
 PHASES = ("pre", "post", "cleanup")
 WORKLOAD_TAG = "oslab-workload"
@@ -80,10 +97,6 @@ class Workload:
 # --- making, finding, removing the workload --------------------------------------------------------------------
 
 def create_workload(oslab) -> Workload:
-    from pytest_oslab.provision.naming import new_run_id
-    from pytest_oslab.provision.resources import Provisioner, external_network, find_flavor, find_image
-    from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
-    from pytest_oslab.provision.stack import ResourceStack
 
     wid = new_run_id()
     naming = WorkloadNaming(wid)
@@ -170,12 +183,11 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
 
 def remove_workloads(oslab) -> List[str]:
     """Delete every workload of the cloud, in dependency order, and their keys; one line per workload."""
-    from pytest_oslab.provision import cleanup
     cloud, admin = oslab.cloud, oslab.admin_or_none()
     lines = []
     for wid in workload_ids(cloud):
-        leftovers = cleanup.select(cleanup.list_candidates(cloud, admin), run=wid)
-        problems = cleanup.remove(leftovers, cloud, admin, oslab.settings.timeout, report=oslab.progress)
+        leftovers = cleanup_run.select(cleanup_run.list_candidates(cloud, admin), run=wid)
+        problems = cleanup_run.remove(leftovers, cloud, admin, oslab.settings.timeout, report=oslab.progress)
         if problems:
             raise WorkloadMissing(f"workload {wid}: " + "; ".join(problems))
         key_path(oslab.settings.cloud, wid).unlink(missing_ok=True)
@@ -197,7 +209,6 @@ class Member:
 
     @property
     def ip(self) -> str:
-        from pytest_oslab.checks.names import fixed_ip_on
         return fixed_ip_on(self.port, self.subnet)
 
 
@@ -219,25 +230,20 @@ def driver_of(caps) -> str:
 
 
 def _node(oslab, server):
-    from pytest_oslab.checks.nodes import NodeFacts
     target = oslab.compute_node(server)
     return NodeFacts(oslab.nodes.host(target), target.name)
 
 
 def _dhcp_nodes(oslab, network):
-    from pytest_oslab.checks.nodes import NodeFacts
     return [NodeFacts(oslab.nodes.host(n), n.name) for n in oslab.dhcp_node_list(network)]
 
 
 def _image_user(oslab) -> str:
-    from pytest_oslab.provision.resources import find_image, image_user
     return image_user(find_image(oslab.cloud, oslab.choice.oslab.image), oslab.choice.oslab.image_user)
 
 
 def check_instances(oslab, workload: Workload) -> None:
     """I1-I7 on each server of the workload: ACTIVE in the pool, dnsmasq entries and lease, domain and tap."""
-    from pytest_oslab.checks import dhcp, instances
-    from pytest_oslab.checks.core import on_each
     caps = oslab.capabilities
     driver, firewall = driver_of(caps), caps.firewall_driver
     steps: List[Callable[[], None]] = []
@@ -259,8 +265,6 @@ def check_instances(oslab, workload: Workload) -> None:
 
 def check_chains(oslab, workload: Workload) -> None:
     """S1-S3 on each server's port: ingress, egress and spoofing chains as its group's rules say."""
-    from pytest_oslab.checks import firewall
-    from pytest_oslab.checks.core import on_each
     caps = oslab.capabilities
     if caps.firewall_driver not in ("iptables", "iptables_hybrid"):
         pytest.skip(f"needs the iptables firewall; this cloud's ports use {caps.firewall_driver or 'an unknown one'}")
@@ -282,7 +286,6 @@ def check_chains(oslab, workload: Workload) -> None:
 def check_guests(oslab, workload: Workload) -> None:
     """G1-G3: SSH into each server with the workload's key, its NIC as the port says, the peer answers ping, and
     the floating IP leads to the first server."""
-    from pytest_oslab.checks import guests
     if workload.pkey is None:
         pytest.skip(f"the workload's private key is not on this machine ({key_path(oslab.settings.cloud, workload.id)})"
                     f": guests not checked")
@@ -296,13 +299,12 @@ def check_guests(oslab, workload: Workload) -> None:
 
 def reachability(oslab, workload: Workload, ms: List[Member]) -> Dict[str, bool]:
     """Probes whose answers must still be the same after an upgrade, by a name that stays the same."""
-    from pytest_oslab.report.topology import display_name
     probes: Dict[str, bool] = {}
     dhcp = _dhcp_nodes(oslab, ms[0].network) if driver_of(oslab.capabilities) != "ovn" else []
     for m in ms:
         name = display_name(m.server.name)
         for dn in dhcp[:1]:
-            result = dn.run(f"ip netns exec qdhcp-{m.network.id} ping -c 3 -W 2 {m.ip}", ok=False)
+            result = dn.run(f"ip netns exec {names.qdhcp(m.network.id)} ping -c 3 -W 2 {m.ip}", ok=False)
             probes[f"{name} ({m.ip}) answers ping from its network's DHCP namespace"] = result.rc == 0
     if workload.pkey is not None:
         user = _image_user(oslab)
@@ -334,8 +336,6 @@ def ssh_banner(address: str, timeout: float = 10.0, tries: int = 3) -> bool:
 
 
 def take_snapshot(oslab, workload: Workload, phase: str) -> dict:
-    from pytest_oslab.report import dataplane, snapshot
-    from pytest_oslab.report.summary import gather
     caps = oslab.capabilities
     ms = members(oslab, workload)
     seen = {"network": [workload.network.id], "router": [workload.router.id],
@@ -358,17 +358,10 @@ class PhaseItem(pytest.Item):
         self.gate: Optional[dict] = None
 
     def runtest(self) -> None:
-        from pytest_oslab.checks import core
-        from pytest_oslab.plugin import outcome
-        core.bind(self)
-        try:
-            with outcome("the upgrade workload"):
-                self.step(self)
-        finally:
-            core.bind(None)
+        with outcome("the upgrade workload"):  # the plugin bound this item: its evidence goes to its report
+            self.step(self)
 
     def repr_failure(self, excinfo, style=None):
-        from pytest_oslab.checks.core import CheckFailed
         if isinstance(excinfo.value, (CheckFailed, WorkloadMissing)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
@@ -392,21 +385,14 @@ class PhaseRun:
 
     @property
     def oslab(self):
-        from pytest_oslab.plugin import NO_CLOUD, SESSION
-        line = self.config.stash.get(NO_CLOUD, "")
-        if line:
-            pytest.skip(line)
-        return self.config.stash[SESSION]
+        return session_of(self.config)
 
     def _note(self, workload: Workload) -> None:
-        from pytest_oslab.report.plugin import state_of
         seen = state_of(self.config).seen
         for res in workload.resources():
             seen.note(res)
 
     def _path(self, phase: str) -> Path:
-        from pytest_oslab.report import html
-        from pytest_oslab.report.plugin import report_dir, state_of
         state = state_of(self.config)
         directory = report_dir(self.config)
         if state.html is not None and state.html.parent == directory and state.html.stem.endswith(f"-{phase}"):
@@ -438,21 +424,18 @@ class PhaseRun:
         return run
 
     def create(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
         oslab = self.oslab
         try:
             self.workload = find_workload(oslab)
-            attach("workload", f"workload {self.workload.id} from an earlier pre phase found: reused, re-snapshotted")
+            evidence.attach("workload",
+                            f"workload {self.workload.id} from an earlier pre phase found: reused, re-snapshotted")
         except WorkloadMissing:
             self.workload = create_workload(oslab)
-            attach("workload", f"workload {self.workload.id} created: " + ", ".join(
+            evidence.attach("workload", f"workload {self.workload.id} created: " + ", ".join(
                 f"{r.name or r.id}" for r in self.workload.resources()))
         self._note(self.workload)
 
     def find(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
-        from pytest_oslab.report import snapshot
-        from pytest_oslab.report.plugin import report_dir
         given = self.config.getoption("oslab_snapshot")
         try:
             self.before_path = Path(given) if given else snapshot.newest_pre(report_dir(self.config),
@@ -461,7 +444,7 @@ class PhaseRun:
         except snapshot.SnapshotError as e:
             raise WorkloadMissing(str(e)) from None
         workload = self.need_workload()
-        attach("workload", f"pre snapshot {self.before_path} (taken {self.before.get('taken')}, run "
+        evidence.attach("workload", f"pre snapshot {self.before_path} (taken {self.before.get('taken')}, run "
                            f"{self.before.get('run')}); workload {workload.id} found: "
                            + ", ".join(f"{r.name or r.id}" for r in workload.resources()))
 
@@ -475,16 +458,12 @@ class PhaseRun:
         check_guests(self.oslab, self.need_workload())
 
     def save(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
-        from pytest_oslab.report import snapshot
         taken = take_snapshot(self.oslab, self.need_workload(), "pre")
         path = snapshot.save(taken, self._path("pre"))
         item.gate = snapshot.gate("pre", taken["workload"], str(path), [])
-        attach("snapshot", f"{path}\n" + _counts(taken))
+        evidence.attach("snapshot", f"{path}\n" + _counts(taken))
 
     def compare(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
-        from pytest_oslab.report import snapshot
         if self.before is None:
             pytest.skip("no pre snapshot was loaded (see the step that finds the workload)")
         taken = take_snapshot(self.oslab, self.need_workload(), "post")
@@ -494,33 +473,30 @@ class PhaseRun:
         self.after_path = snapshot.save(taken, self._path("post"))
         item.gate = snapshot.gate("post", taken["workload"], str(self.after_path), self.changes, str(self.before_path))
         lines = [c.line() for c in self.changes] or ["no difference"]
-        attach("changes since the pre snapshot", "\n".join(lines))
+        evidence.attach("changes since the pre snapshot", "\n".join(lines))
 
     def unchanged(self, category: str) -> Callable[[PhaseItem], None]:
         def step(item: PhaseItem) -> None:
-            from pytest_oslab.checks.core import CheckFailed, attach
-            from pytest_oslab.report import snapshot
             if self.changes is None:
                 pytest.skip("the snapshots were not compared (see the step that compares them)")
             failing = snapshot.must(self.changes, category)
             told = [c for c in self.changes if c.category == category and c.severity == "may"]
             if told:
-                attach(f"{category}: changes reported, not failed", "\n".join(c.line() for c in told))
+                evidence.attach(f"{category}: changes reported, not failed", "\n".join(c.line() for c in told))
             if failing:
                 raise CheckFailed(snapshot.failure_text(failing, category, str(self.before_path)))
         return step
 
     def reported(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
         if self.changes is None:
             pytest.skip("the snapshots were not compared (see the step that compares them)")
         told = [c for c in self.changes if c.severity == "may"]
-        attach("what may change and did", "\n".join(c.line() for c in told) or "nothing")
+        evidence.attach("what may change and did", "\n".join(c.line() for c in told) or "nothing")
 
     def cleanup(self, item: PhaseItem) -> None:
-        from pytest_oslab.checks.core import attach
         lines = remove_workloads(self.oslab)
-        attach("cleanup", "\n".join(lines) or f"no workload (tag {WORKLOAD_TAG}) in this cloud: nothing to remove")
+        evidence.attach("cleanup",
+                        "\n".join(lines) or f"no workload (tag {WORKLOAD_TAG}) in this cloud: nothing to remove")
 
     def steps(self):
         """(name, step, what it does) of this phase, in order."""
@@ -540,7 +516,6 @@ class PhaseRun:
 
 
 def _must_categories():
-    from pytest_oslab.report.snapshot import CATEGORIES
     return [(k, v) for k, v in CATEGORIES.items() if k != "reported"]
 
 
@@ -585,18 +560,14 @@ def pytest_configure(config):
     if getattr(config, "workerinput", None) is None and config.pluginmanager.hasplugin("xdist"):
         if getattr(config.option, "dist", "no") in ("load", "worksteal"):  # the steps stay together, in order
             config.option.dist = "loadgroup"
-        config.pluginmanager.register(_GroupOnWorkers(config), "oslab-phase-xdist")
 
 
-class _GroupOnWorkers:
-    """On the xdist controller: tell the workers to group the phase's steps (xdist's own grouping of marked items
-    runs before the steps exist)."""
-
-    def __init__(self, config):
-        self.config = config
-
-    def pytest_configure_node(self, node):
-        node.workerinput["oslab_group"] = getattr(self.config.option, "dist", "no") == "loadgroup"
+def pytest_oslab_worker_input(config) -> dict:
+    """What an xdist worker is told (the plugin's one channel, pytest_oslab.hooks): to group the phase's steps
+    (xdist's own grouping of marked items runs before the steps exist)."""
+    if PHASE not in config.stash:
+        return {}
+    return {"oslab_group": getattr(config.option, "dist", "no") == "loadgroup"}
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m: the phase's steps always run

@@ -12,10 +12,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from pytest_oslab import config
+from pytest_oslab import config, evidence
 from pytest_oslab.access import guests
-from pytest_oslab.access.inventory import Inventory, Node
+from pytest_oslab.access.inventory import Inventory, InventoryError, Node
 from pytest_oslab.access.nodes import NodePool
+from pytest_oslab.checks import names, triage
+from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud import capabilities as caps_mod
 from pytest_oslab.cloud.connection import connect, is_admin
 from pytest_oslab.cloud.errors import CloudError, describe
@@ -50,7 +52,6 @@ class OslabSession:
     progress: Callable[[str], None] = print
     naming: Naming = field(init=False)
     stack: ResourceStack = field(init=False)
-    current_item: object = None  # the test running now: where evidence is attached
 
     def __post_init__(self):
         s = self.settings
@@ -143,7 +144,6 @@ class OslabSession:
     @property
     def inventory(self) -> Inventory:
         def make():
-            from pytest_oslab.access.inventory import InventoryError
             oslab = self.choice.oslab
             try:
                 return Inventory.build(oslab.nodes, self.settings.inventory or oslab.inventory,
@@ -198,7 +198,7 @@ class OslabSession:
     # --- guests ----------------------------------------------------------------------------------------------
     def namespace_of(self, network_id: str) -> str:
         ovn = "ovn" in self.capabilities.mechanism_drivers if self.admin_or_none() else False
-        return f"{'ovnmeta' if ovn else 'qdhcp'}-{network_id}"
+        return names.ovnmeta(network_id) if ovn else names.qdhcp(network_id)
 
     def guest_route(self, server) -> guests.Route:
         server = self.cloud.compute.get_server(server.id)
@@ -244,19 +244,16 @@ class OslabSession:
         return guest
 
     def attach_console_log(self, server, lines: int = 80) -> None:
-        from pytest_oslab.report.evidence import attach
         try:
             output = self.cloud.compute.get_server_console_output(server, length=lines).get("output", "")
         except Exception as e:  # the log is evidence; failing to get it must not hide the real failure
             output = f"(console log unavailable: {describe(e)})"
-        attach(self.current_item, f"console log of {server.name}", output)
+        evidence.attach(f"console log of {server.name}", output)
 
     def compute_logs(self, server, most: int = 8) -> List[tuple]:
         """(title, text) pairs: what nova-compute logged about ``server``, one that failed to boot, on the node
         that built it or, when the API no longer names one (a build rescheduled until no host was left), on each
         compute node (``most`` of them). Best effort: a node that cannot be read says so in its text."""
-        from pytest_oslab.checks import triage
-        from pytest_oslab.checks.nodes import NodeFacts
         sources = self.choice.oslab.compute_log or triage.COMPUTE_LOGS
         try:
             try:
@@ -279,10 +276,9 @@ class OslabSession:
 
     def attach_compute_logs(self, servers) -> None:
         """Attach ``compute_logs`` of each server (ones that failed to boot) to the running test."""
-        from pytest_oslab.report.evidence import attach
         for server in servers:
             for title, text in self.compute_logs(server):
-                attach(self.current_item, title, text)
+                evidence.attach(title, text)
 
     # --- end -------------------------------------------------------------------------------------------------
     def close(self) -> List[str]:

@@ -17,10 +17,12 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
+from pytest_oslab import evidence
 from pytest_oslab.checks import core, names, triage
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.plugin import NO_CLOUD, SESSION, outcome
-from pytest_oslab.report import evidence
+from pytest_oslab.outcomes import outcome
+from pytest_oslab.provision.servers import ServerFactory, ServerSpec
+from pytest_oslab.stash import NO_CLOUD, SESSION
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
@@ -96,15 +98,7 @@ def pytest_terminal_summary(terminalreporter, config):
         tr.write_line(f"facts with no check in this run: {', '.join(missing)}")
 
 
-# --- every test: evidence goes to it; applicability ----------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def _bind_checks(request):
-    """Checks attach their evidence to the running test."""
-    core.bind(request.node)
-    yield
-    core.bind(None)
-
+# --- applicability -------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def driver(capabilities) -> str:
@@ -332,13 +326,11 @@ class Fleet:
                 raise
         if role in self.failed:
             for title, text in self.failed_logs.get(role, []):
-                evidence.attach(self.oslab.current_item, title, text)
+                evidence.attach(title, text)
             pytest.fail(self.failed[role], pytrace=False)
         return self.booted[role]
 
     def boot(self, roles: List[str]) -> None:
-        from pytest_oslab.provision.servers import ServerFactory, ServerSpec
-
         rq = self.request
         nets = {r: rq.getfixturevalue(ROLES[r][0]) for r in roles}
         image, flavor = rq.getfixturevalue("image"), rq.getfixturevalue("flavor")

@@ -12,9 +12,9 @@ from typing import Dict, List
 
 import pytest
 
-from pytest_oslab.checks import guests, ports
+from pytest_oslab.checks import guests, names, ports
 from pytest_oslab.checks.core import CheckFailed
-from pytest_oslab.plugin import outcome
+from pytest_oslab.outcomes import outcome
 
 pytestmark = [pytest.mark.oslab, pytest.mark.xdist_group("hotplug")]
 ATTACH_TIMEOUT = 120
@@ -47,7 +47,6 @@ def scenario(oslab, hotplug_servers, provider, security_group):
 
 
 def _peer_ip(scenario, i):
-    from pytest_oslab.checks import names
     return names.fixed_ip_on(scenario.ports[1 - i], scenario.net.subnet)
 
 

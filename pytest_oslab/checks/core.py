@@ -3,11 +3,9 @@
 A check gathers one fact from a node (through ``pytest_oslab.facts``), compares it with the value the API gives,
 and either returns quietly or raises ``CheckFailed``: an ``AssertionError`` whose message says what was expected
 and what was found, and names the objects (server, port, network, device, namespace, node). Every command a
-check runs is kept as evidence: attached to the running test (``pytest_oslab.report.evidence``) and carried on
-the exception, so a failure can be read without logging in anywhere.
-
-``bind(item)`` tells the checks which test is running (the suites' conftest does it for every test); without a
-bound test the evidence is only kept on the exception and in ``recorded()`` blocks (the unit tests use those).
+check runs is kept as evidence: attached to the running test (``pytest_oslab.evidence``, whose one tracker the
+plugin binds for every test) and carried on the exception, so a failure can be read without logging in anywhere.
+Outside a test the evidence is only kept on the exception and in ``recorded()`` blocks (the unit tests use those).
 """
 from __future__ import annotations
 
@@ -17,11 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 
+from pytest_oslab import evidence
+from pytest_oslab.evidence import bind  # noqa: F401 - the checks' name for it (tests bind an item by hand)
+
 T = TypeVar("T")
 CLOCK = [time.monotonic, time.sleep]  # (now, sleep) of every wait: a replay of recorded outputs swaps in its own
 _STATE = threading.local()
-_LOCK = threading.Lock()
-_ITEM = [None]  # the running test item, shared by every thread of the run (checks may run in threads)
 
 
 class CheckFailed(AssertionError):
@@ -34,16 +33,6 @@ class CheckFailed(AssertionError):
 
 class CheckSkipped(Exception):
     """The fact cannot be judged on this cloud (a driver, an agent or rights it lacks); the message says why."""
-
-
-def bind(item) -> None:
-    """Attach evidence of the checks that follow to this pytest item (``None`` to stop)."""
-    with _LOCK:
-        _ITEM[0] = item
-
-
-def bound_item():
-    return _ITEM[0]
 
 
 def _sinks() -> List[List[Tuple[str, str]]]:
@@ -68,9 +57,8 @@ def attach(title: str, text: str) -> None:
     """Keep ``text`` as evidence under ``title``: on the running test's report and in open ``recorded()`` blocks.
 
     Inside ``wait_until`` only the last attempt's evidence reaches the report."""
-    from pytest_oslab.report.evidence import trim
     for sink in _sinks():
-        sink.append((title, trim(text or "")))
+        sink.append((title, evidence.trim(text or "")))
     held = getattr(_STATE, "held", None)
     if held is not None:
         held.append((title, text or ""))
@@ -79,8 +67,7 @@ def attach(title: str, text: str) -> None:
 
 
 def _to_item(title: str, text: str) -> None:
-    from pytest_oslab.report.evidence import attach as attach_to_item
-    attach_to_item(bound_item(), title, text)
+    evidence.attach(title, text)
 
 
 def short_id(value: Optional[str]) -> str:

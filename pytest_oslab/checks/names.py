@@ -1,7 +1,8 @@
 """The names neutron derives from ids, and the values the API gives that the checks compare against.
 
 ``tap`` + port id[:11], ``ns-`` + port id[:11] (Linux bridge DHCP veth), ``brq`` + network id[:11],
-``vxlan-<segmentation id>``, ``qdhcp-<network id>``, ``qbr``/``qvb``/``qvo`` + port id[:11] (OVS hybrid plugging),
+``vxlan-<segmentation id>``, ``qdhcp-<network id>``, ``ovnmeta-<network id>``, ``qrouter-<router id>``, the DHCP
+agent's files under ``/var/lib/neutron/dhcp/<network id>/``, ``qbr``/``qvb``/``qvo`` + port id[:11] (OVS hybrid plugging),
 the iptables chains ``neutron-linuxbri-{i,o,s}`` + port id[:10] (``neutron-openvswi-`` on OVS).
 """
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 from typing import List, Optional, Tuple
 
+from pytest_oslab.facts.dnsmasq import neutron_hostname
+from pytest_oslab.facts.iproute import tap_mac_for
 from pytest_oslab.facts.iptables import port_chain_names
 
 DHCP_DIR = "/var/lib/neutron/dhcp"
@@ -53,6 +56,10 @@ def ovnmeta(network_id: str) -> str:
     return "ovnmeta-" + network_id
 
 
+def qrouter(router_id: str) -> str:
+    return "qrouter-" + router_id
+
+
 def dhcp_dir(network_id: str) -> str:
     return f"{DHCP_DIR}/{network_id}"
 
@@ -72,7 +79,6 @@ def chains(port_id: str, driver: str = "linuxbridge") -> dict:
 
 
 def tap_mac(port_mac: str) -> str:
-    from pytest_oslab.facts.iproute import tap_mac_for
     return tap_mac_for(port_mac)
 
 
@@ -109,6 +115,5 @@ def dns_names(port, domain: Optional[str] = None) -> Tuple[str, str]:
     for assignment in getattr(port, "dns_assignment", None) or []:
         if assignment.get("ip_address") == ip and assignment.get("fqdn"):
             return assignment["fqdn"].rstrip("."), assignment["hostname"]
-    from pytest_oslab.facts.dnsmasq import neutron_hostname
     host = neutron_hostname(ip)
     return (f"{host}.{domain}" if domain else host), host

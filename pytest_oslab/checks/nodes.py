@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Dict, List, Optional
 
+from pytest_oslab.checks import names
 from pytest_oslab.checks.core import CheckFailed, attach
 from pytest_oslab.facts import (dnsmasq, iproute, iptables, libvirt, neigh, nova_status, openflow, ovs, processes,
                                 sockets)
@@ -91,7 +92,7 @@ class NodeFacts:
 
     def dnsmasq_of(self, network_id: str) -> List[processes.Process]:
         """The dnsmasq processes serving ``network_id`` (their files live under /var/lib/neutron/dhcp/<net>/)."""
-        return processes.find(self.processes("dnsmasq"), "dnsmasq", f"/var/lib/neutron/dhcp/{network_id}/")
+        return processes.find(self.processes("dnsmasq"), "dnsmasq", names.dhcp_dir(network_id) + "/")
 
     def dnsmasq_command(self, process: processes.Process) -> dnsmasq.DnsmasqCommand:
         return dnsmasq.parse_cmdline(process.args)

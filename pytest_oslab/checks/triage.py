@@ -12,7 +12,7 @@ import shlex
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from pytest_oslab.checks import names
-from pytest_oslab.checks.core import attach
+from pytest_oslab.checks.core import Check, Where, attach
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.facts import nova_log
 
@@ -120,7 +120,6 @@ def _namespace_device(node: NodeFacts, namespace: str) -> str:
 def check_triage_readable(pieces: List[Tuple[str, str]], server, port, driver: str = "linuxbridge") -> None:
     """D1: the evidence gathered for a guest tells its story: a console log, an ARP answer from its MAC, its tap's
     counters; with the DHCP agent a lease for its MAC, with the iptables firewalls its port's chains."""
-    from pytest_oslab.checks.core import Check, Where
     mac = port.mac_address.lower()
     tap = names.tap(port.id)
     kinds = ["console log", "arping", "counters"]

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from pytest_oslab.provision.naming import TAG, run_of
+from pytest_oslab import config
+from pytest_oslab.cloud.connection import connect
+from pytest_oslab.cloud.errors import CloudError
 from pytest_oslab.provision.stack import ResourceStack
 
 ORDER = ["server", "floating ip", "router", "port", "subnet", "network", "security group", "keypair", "flavor"]
@@ -118,9 +121,6 @@ def remove(leftovers: List[Leftover], conn, admin_conn=None, timeout: float = 30
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from pytest_oslab import config
-    from pytest_oslab.cloud.connection import connect
-    from pytest_oslab.cloud.errors import CloudError
 
     parser = argparse.ArgumentParser(prog="oslab cleanup", description=__doc__.splitlines()[0])
     parser.add_argument("--cloud", default=os.environ.get("OS_CLOUD"), help="cloud in clouds.yaml (default $OS_CLOUD)")

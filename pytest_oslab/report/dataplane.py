@@ -15,6 +15,10 @@ import shlex
 import threading
 from typing import Callable, Dict, Iterable, List, Optional, Set
 
+from pytest_oslab.checks.names import CHAIN_PREFIX, dhcp_dir, ovnmeta, qdhcp, qrouter, vxlan
+from pytest_oslab.cloud.errors import describe
+from pytest_oslab.facts import dnsmasq, iproute, iptables, libvirt, ovs
+
 KINDS = ("network", "subnet", "router", "port", "server", "floating ip")
 DHCP_FILES = ("host", "addn_hosts", "leases", "interface")
 PORT_DEVICE_PREFIXES = ("tap", "ns-", "qvb", "qvo", "qbr", "qr-", "qg-", "ha-", "sg-", "fg-", "rfp-")
@@ -253,21 +257,20 @@ class NodeReader:
 
 def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dict:
     """What one node shows of the run's objects (see the module doc)."""
-    from pytest_oslab.facts import dnsmasq, iproute, iptables, libvirt, ovs
     name = reader.name
     short = name.split(".")[0]
     networks = {n["id"]: n for n in view["networks"]}
     ports = view["ports"]
     markers = {p["id"][:11] for p in ports} | {nid[:11] for nid in networks}
-    vxlans = {f"vxlan-{n['segmentation_id']}" for n in networks.values() if n["type"] == "vxlan"}
+    vxlans = {vxlan(n["segmentation_id"]) for n in networks.values() if n["type"] == "vxlan"}
     out: dict = {"name": name, "devices": {}, "namespaces": {}, "dhcp": {}, "ovs_tags": {}, "chains": {},
                  "domains": {}}
 
     links = reader.parse("ip -j -d addr show", iproute.parse_links) or {}
     out["devices"] = relevant_devices(links, markers, vxlans)
     present = reader.parse("ip netns list", iproute.parse_netns) or []
-    wanted = {f"qdhcp-{nid}" for nid in networks} | {f"ovnmeta-{nid}" for nid in networks}
-    wanted |= {f"qrouter-{r['id']}" for r in view["routers"]}
+    wanted = {qdhcp(nid) for nid in networks} | {ovnmeta(nid) for nid in networks}
+    wanted |= {qrouter(r["id"]) for r in view["routers"]}
     for ns in sorted(set(present) & wanted):
         inside = reader.parse(f"ip -n {shlex.quote(ns)} -j -d addr show", iproute.parse_links) or {}
         out["namespaces"][ns] = {dev: link_data(link) for dev, link in sorted(inside.items()) if dev != "lo"}
@@ -275,7 +278,7 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
     for p in ports:
         if p["owner"] != "network:dhcp" or p["host"].split(".")[0] != short:
             continue
-        base = f"/var/lib/neutron/dhcp/{p['network_id']}"
+        base = dhcp_dir(p["network_id"])
         files = {}
         for f in DHCP_FILES:
             text = reader.run(f"cat {base}/{f}", missing_ok=True)
@@ -300,7 +303,7 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
 
     here = [s for s in view["servers"] if s["host"] and s["host"].split(".")[0] == short]
     if here and firewall in ("iptables", "iptables_hybrid"):
-        prefix = "neutron-openvswi-" if driver == "openvswitch" else "neutron-linuxbri-"
+        prefix = CHAIN_PREFIX["openvswitch" if driver == "openvswitch" else "linuxbridge"]
         ruleset = reader.parse("iptables-save -t filter", iptables.parse_iptables_save)
         if ruleset is not None and "filter" in ruleset.tables:
             chains = ruleset.table("filter").chains
@@ -335,7 +338,6 @@ def collect(oslab, seen: Dict[str, List[str]], reached: Optional[Set[str]] = Non
 
     ``reached``: read only these nodes (the ones the run's checks already ran commands on), so that a node the
     run never reached is not waited for at its end; None reads every node that serves the objects."""
-    from pytest_oslab.cloud.errors import describe
     picture: dict = {"networks": [], "routers": [], "servers": [], "ports": [], "floating_ips": [], "nodes": [],
                      "gone": {}, "problems": [], "driver": "", "firewall": ""}
     try:

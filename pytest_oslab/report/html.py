@@ -3,8 +3,8 @@
 - ``default_paths``: ``reports/oslab-<cloud>-<UTC time>[-<phase>].html`` and the JUnit XML beside it, for a run
   whose user gave neither ``--html`` nor ``--junitxml``.
 - ``test_panel``: per test, the failure as expected against actual, then the evidence the check judged (one
-  collapsed block per command: node, command, trimmed output); it replaces pytest-html's text links, so
-  nothing is written beside the report and the report stays one file.
+  collapsed block per record of ``pytest_oslab.evidence``: node, command, trimmed output), the one rendering of
+  the evidence, so nothing is written beside the report and the report stays one file.
 - ``summary_block``: the cloud (region, service versions, drivers, nodes checked), the upgrade gate when a
   phase ran, and the topology picture (inline SVG), shown above the results table.
 
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from pytest_oslab.evidence import SECTION_PREFIX, Record, of_report
 from pytest_oslab.secrets import MASK, SECRETS
 
-EVIDENCE_PREFIX = "oslab: "  # report sections the evidence mechanism adds (pytest_oslab.report.evidence)
 PASSED_LIMIT = 3000  # characters of one output kept for a passing test: the head and the tail
 FAILED_LIMIT = 8000  # for a failing one (evidence.py already keeps at most this much, the tail)
 
@@ -152,12 +152,6 @@ def parse_failures(message: str) -> List[Failure]:
     return failures
 
 
-def evidence_of(report) -> List[Tuple[str, str]]:
-    """(title, text) of the evidence sections on a report (see pytest_oslab.report.evidence)."""
-    return [(title[len(EVIDENCE_PREFIX):], text) for title, text in getattr(report, "sections", [])
-            if title.startswith(EVIDENCE_PREFIX)]
-
-
 def shorten(text: str, limit: int) -> str:
     """At most ``limit`` characters: the first third and the last two thirds, with the cut said in the middle."""
     if len(text) <= limit:
@@ -165,14 +159,6 @@ def shorten(text: str, limit: int) -> str:
     head, tail = limit // 3, limit - limit // 3
     cut = len(text) - head - tail
     return f"{text[:head]}\n[... {cut} characters trimmed ...]\n{text[-tail:]}"
-
-
-def split_title(title: str) -> Tuple[str, str]:
-    """``vm: ip -j addr`` -> (``vm``, ``ip -j addr``); a title without a node -> ("", title)."""
-    node, sep, command = title.partition(": ")
-    if sep and node and " " not in node and command:
-        return node, command
-    return "", title
 
 
 def readable(text: str) -> str:
@@ -197,20 +183,19 @@ def _size(text: str) -> str:
     return f"{lines} line{'s' if lines != 1 else ''}, {human}"
 
 
-def evidence_html(evidence: Sequence[Tuple[str, str]], failed: bool, phase: str = "call") -> str:
-    if not evidence:
+def evidence_html(records: Sequence[Record], failed: bool, phase: str = "call") -> str:
+    if not records:
         return ""
     limit = FAILED_LIMIT if failed else PASSED_LIMIT
     blocks = []
-    for title, text in evidence:
-        node, command = split_title(title)
+    for node, command, text in records:
         text = readable(text or "")
         body = shorten(text, limit) if text.strip() else "(no output)"
         who = f'<span class="oslab-node">{esc(node)}</span> ' if node else ""
         blocks.append(f'<details class="oslab-ev"><summary>{who}<code>{esc(command)}</code> '
                       f'<span class="oslab-size">{_size(text)}</span></summary><pre>{esc(body)}</pre></details>')
     where = "" if phase == "call" else f" ({phase})"
-    count = len(evidence)
+    count = len(records)
     return (f'<div class="oslab-evidence"><div class="oslab-h">Evidence{where}: {count} output'
             f'{"s" if count != 1 else ""} the check judged</div>{"".join(blocks)}</div>')
 
@@ -237,14 +222,14 @@ def test_panel(report) -> str:
     parts = []
     if failed:
         parts.append(failure_html(parse_failures(failure_message(report))))
-    parts.append(evidence_html(evidence_of(report), failed, getattr(report, "when", "call")))
+    parts.append(evidence_html(of_report(report), failed, getattr(report, "when", "call")))
     body = "".join(p for p in parts if p)
     return f'<div class="oslab-panel">{body}</div>' if body else ""
 
 
 def without_evidence(log_parts: List[str]) -> List[str]:
     """pytest-html's log cell without the evidence sections (the panel shows them)."""
-    prefix = html.escape(EVIDENCE_PREFIX)  # a section's header line: " oslab: title " centred in dashes (or longer)
+    prefix = html.escape(SECTION_PREFIX)  # a section's header line: " oslab: title " centred in dashes (or longer)
     kept = [part for part in log_parts if not part.split("\n", 1)[0].strip("- ").startswith(prefix)]
     return [html.escape(scrub(html.unescape(part)), quote=False) for part in kept] or ["No log output captured."]
 

@@ -1,6 +1,7 @@
 """The report side of the pytest plugin: default report files, the cloud summary, evidence panels, the topology.
 
-Registered by ``pytest_oslab.plugin`` (``pytest_plugins``); its options sit in the same "oslab" group.
+Registered by ``pytest_oslab.plugin`` (``pytest_plugins``); its options sit in the same "oslab" group. It reads
+the run's session through ``pytest_oslab.stash`` and the evidence records through ``pytest_oslab.evidence``.
 
 - A run against a cloud writes ``reports/oslab-<cloud>-<UTC time>[-<phase>].html`` (pytest-html, one
   self-contained file) and the JUnit XML beside it, unless ``--html`` / ``--junitxml`` name files already (each
@@ -21,10 +22,11 @@ from typing import List, Optional
 
 import pytest
 
-from pytest_oslab.report import dataplane
+from pytest_oslab import evidence
+from pytest_oslab.report import dataplane, snapshot, topology
 from pytest_oslab.report import html as report_html
-
-pytest_plugins = ["pytest_oslab.phases"]
+from pytest_oslab.report.summary import gather, summary_html
+from pytest_oslab.stash import cloud_session
 
 REPORT = pytest.StashKey["ReportState"]()
 PICTURE = pytest.StashKey[dict]()
@@ -75,6 +77,15 @@ def cloud_named(config) -> Optional[str]:
     return value or os.environ.get("OS_CLOUD") or None
 
 
+def phase_named(config) -> Optional[str]:
+    """The upgrade gate's phase of the run (--oslab-phase, ini oslab_phase; checked by pytest_oslab.phases): the
+    report's file name carries it."""
+    try:
+        return config.getoption("oslab_phase") or config.getini("oslab_phase") or None
+    except ValueError:
+        return None
+
+
 def report_dir(config) -> Path:
     value = config.getoption("oslab_report_dir") or config.getini("oslab_report_dir") or "reports"
     path = Path(os.path.expanduser(value))
@@ -94,8 +105,6 @@ def pytest_configure(config):
     if not cloud or not writes_reports(config):
         return
     config.pluginmanager.register(_Writer(config), "oslab-report-writer")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_ToWorkers(config), "oslab-report-xdist")
     want_html = not getattr(config.option, "htmlpath", None) and config.pluginmanager.hasplugin("html")
     want_junit = not getattr(config.option, "xmlpath", None)
     if not (want_html or want_junit):
@@ -103,8 +112,7 @@ def pytest_configure(config):
         return
     directory = report_dir(config)
     directory.mkdir(parents=True, exist_ok=True)
-    from pytest_oslab.phases import phase_of
-    phase = phase_of(config)
+    phase = phase_named(config)
     paths = report_html.default_paths(directory, cloud, phase, want_html, want_junit)
     if paths.html is not None:
         config.option.htmlpath = str(paths.html)
@@ -124,27 +132,19 @@ def pytest_report_header(config):
     return [f"oslab: reports: {', '.join(where)}"]
 
 
-def _oslab(config):
-    from pytest_oslab.plugin import SESSION
-    session = config.stash.get(SESSION, None)
-    return session if session is not None and session.settings.cloud else None
-
-
 def _draws(config) -> bool:
     """Whether this run's HTML report is wanted (on an xdist worker: whether the controller writes one)."""
     workerinput = getattr(config, "workerinput", None)
     wanted = workerinput.get("oslab_draw") if workerinput is not None else getattr(config.option, "htmlpath", None)
-    return bool(wanted) and _oslab(config) is not None
+    return bool(wanted) and cloud_session(config) is not None
 
 
-class _ToWorkers:
-    """On the xdist controller: tell each worker whether the report (and so the topology) is wanted."""
-
-    def __init__(self, config):
-        self.config = config
-
-    def pytest_configure_node(self, node):
-        node.workerinput["oslab_draw"] = bool(getattr(self.config.option, "htmlpath", None))
+def pytest_oslab_worker_input(config) -> dict:
+    """What an xdist worker is told (the plugin's one channel, pytest_oslab.hooks): whether the controller writes
+    the HTML report, so whether the worker reads the topology for it."""
+    if not cloud_named(config) or not writes_reports(config):
+        return {}
+    return {"oslab_draw": bool(getattr(config.option, "htmlpath", None))}
 
 
 # --- on the process that runs the tests ---------------------------------------------------------------------
@@ -156,17 +156,16 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is None and _draws(item.config):
         state = state_of(item.config)
         if state.seen:
-            item.stash[PICTURE] = dataplane.collect(_oslab(item.config), state.seen.as_dict(), state.reached)
+            item.stash[PICTURE] = dataplane.collect(cloud_session(item.config), state.seen.as_dict(), state.reached)
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if _oslab(item.config) is not None:
+    if cloud_session(item.config) is not None:
         state = state_of(item.config)
-        state.reached.update(node for node, _ in map(report_html.split_title, (
-            title for title, _ in report_html.evidence_of(report))) if node)
+        state.reached.update(r.node for r in evidence.of_report(report) if r.node)
         if call.when in ("setup", "call"):
             for value in getattr(item, "funcargs", {}).values():
                 state.seen.note(value)
@@ -179,8 +178,7 @@ def pytest_runtest_makereport(item, call):
 
 def _logreport(config, report) -> None:
     state = state_of(config)
-    evidence = report_html.evidence_of(report)
-    state.titles.update(title for title, _ in evidence)
+    state.titles.update(r.title for r in evidence.of_report(report))
     picture = getattr(report, "oslab_picture", None)
     if picture:
         state.pictures.append(picture)
@@ -189,14 +187,10 @@ def _logreport(config, report) -> None:
         state.gates.append(gate)
     if state.html is None:
         return
-    titles = {title for title, _ in evidence}
-    extras = [e for e in getattr(report, "extras", []) or []
-              if not (e.get("format_type") == "text" and e.get("name") in titles)]
     panel = report_html.test_panel(report)
     if panel:
-        from pytest_html import extras as html_extras
-        extras.append(html_extras.html(panel))
-    report.extras = extras
+        from pytest_html import extras as html_extras  # only here: the report is written with pytest-html
+        report.extras = list(getattr(report, "extras", []) or []) + [html_extras.html(panel)]
 
 
 class _Writer:
@@ -213,10 +207,9 @@ class _Writer:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session):
         state = state_of(self.config)
-        oslab = _oslab(self.config)
+        oslab = cloud_session(self.config)
         if state.html is None or oslab is None:
             return
-        from pytest_oslab.report.summary import gather
         state.summary = gather(oslab, state.titles.elements())
         try:
             from pytest_metadata.plugin import metadata_key
@@ -230,8 +223,6 @@ class _Writer:
             metadata.update(rest)
 
     def pytest_html_results_summary(self, prefix, summary, postfix, session):
-        from pytest_oslab.report import snapshot, topology
-        from pytest_oslab.report.summary import summary_html
         state = state_of(self.config)
         parts = [report_html.stylesheet()]
         if state.summary is not None:

@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from pytest_oslab.report.html import esc, scrub, section, stem, table
+from pytest_oslab.report.topology import display_name
+
 FORMAT = "pytest-oslab snapshot 1"
 CATEGORIES = {
     "resources": "servers, networks, subnets, routers and floating IPs are still there, unchanged",
@@ -65,14 +68,12 @@ def _show(value) -> str:
 
 
 def _names(picture: dict) -> Tuple[dict, dict]:
-    from pytest_oslab.report.topology import display_name
     servers = {s["id"]: display_name(s["name"]) for s in picture.get("servers", [])}
     networks = {n["id"]: display_name(n["name"]) for n in picture.get("networks", [])}
     return servers, networks
 
 
 def port_label(p: dict, servers: dict, networks: dict) -> str:
-    from pytest_oslab.report.topology import display_name
     owner = (f"server {servers[p['device_id']]}" if p["device_id"] in servers
              else p["owner"].replace("network:", "") or f"unbound, {display_name(p.get('name')) or 'no name'}")
     return f"port {p['id'][:8]} ({owner}, network {networks.get(p['network_id'], p['network_id'][:8])})"
@@ -198,7 +199,6 @@ def make(phase: str, cloud: str, workload: str, run: str, picture: dict, reachab
 
 
 def save(snapshot: dict, path: Path) -> Path:
-    from pytest_oslab.report.html import scrub
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(scrub(json.dumps(snapshot, indent=1, sort_keys=True)) + "\n", encoding="utf-8")
     return path
@@ -221,7 +221,6 @@ def load(path: Path) -> dict:
 
 def newest_pre(directory: Path, cloud: str) -> Path:
     """The newest pre snapshot of ``cloud`` in ``directory`` (``oslab-<cloud>-<time>-pre.json``, by its time)."""
-    from pytest_oslab.report.html import stem
     prefix = stem(cloud, None, 0)[: -len("19700101-000000")]  # oslab-<cloud>-
     shape = re.compile(rf"^{re.escape(prefix)}\d{{8}}-\d{{6}}-pre(?:-\d+)?\.json$")
     found = sorted(p for p in Path(directory).glob(f"{prefix}*.json") if shape.match(p.name) and p.is_file())
@@ -235,7 +234,6 @@ def newest_pre(directory: Path, cloud: str) -> Path:
 
 def gate_html(gate: dict) -> str:
     """The upgrade gate's section: the snapshots compared and every change, must-not-change first."""
-    from pytest_oslab.report.html import esc, section, table
     changes = [Change(**c) for c in gate.get("changes", [])]
     failing = must(changes)
     rows = [("phase", esc(gate.get("phase", "?"))), ("workload", esc(gate.get("workload", "?"))),

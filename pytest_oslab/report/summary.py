@@ -10,6 +10,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from pytest_oslab.cloud.errors import describe
+from pytest_oslab.report.html import esc, section, table
+
 # service type in the catalog -> openstacksdk proxy attribute
 PROXIES = {
     "identity": "identity", "compute": "compute", "network": "network", "image": "image",
@@ -114,7 +117,6 @@ def nodes_from_titles(titles: Iterable[str], known_hosts: Iterable[str]) -> Dict
 
 def gather(oslab, titles: Iterable[str] = ()) -> CloudSummary:
     """The summary of the cloud ``oslab`` (pytest_oslab.session.OslabSession) talks to; never raises."""
-    from pytest_oslab.cloud.errors import describe
     summary = CloudSummary(cloud=oslab.settings.cloud or "?")
     try:
         summary.region = oslab.choice.region.region_name or ""
@@ -149,7 +151,6 @@ def gather(oslab, titles: Iterable[str] = ()) -> CloudSummary:
 
 
 def summary_html(summary: CloudSummary, report_files: Optional[Dict[str, str]] = None) -> str:
-    from pytest_oslab.report.html import esc, section, table
     agents = "".join(f"<div><b>{esc(h)}</b>: {esc(', '.join(t))}</div>" for h, t in summary.agents.items())
     rows = [("cloud", esc(summary.cloud)), ("region", esc(summary.region or "?")),
             ("service versions", "<br>".join(f"<b>{esc(t)}</b> {esc(v)}" for t, v in summary.services) or "?"),

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape
 
+from pytest_oslab.checks.names import brq, tap, vxlan
+from pytest_oslab.report.html import esc, section
+
 PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 FONT = "font-family:DejaVu Sans Mono,Menlo,Consolas,monospace"
 CHAR = 6.7  # px per character at font-size 11 in a monospace font
@@ -188,12 +191,12 @@ def expected_devices(net: dict, node: str, picture: dict) -> List[str]:
         if p["owner"].startswith("compute:") or (driver == "linuxbridge" and p["owner"] in
                                                   ("network:dhcp", "network:router_interface",
                                                    "network:router_gateway")):
-            names.append("tap" + p["id"][:11])
+            names.append(tap(p["id"]))
     if driver == "linuxbridge" and any(p["network_id"] == net["id"] and p["host"].split(".")[0] == short
                                        for p in picture["ports"]):
-        names.append("brq" + net["id"][:11])
+        names.append(brq(net["id"]))
         if net["type"] == "vxlan" and net.get("segmentation_id") is not None:
-            names.append(f"vxlan-{net['segmentation_id']}")
+            names.append(vxlan(net["segmentation_id"]))
     return names
 
 
@@ -366,7 +369,6 @@ def _draw_node(svg: Svg, node: dict, nets, bar_x, color, picture, ports, servers
 
 
 def topology_html(picture: Optional[dict], title: str = "") -> str:
-    from pytest_oslab.report.html import esc, section
     if not picture or not picture.get("networks"):
         why = "; ".join((picture or {}).get("problems", [])) or "the run used no network, server or router"
         return section("Topology", f"<p>Nothing to draw: {esc(why)}.</p>", "oslab-topology")

@@ -331,7 +331,7 @@ def pytest_pyfunc_call(pyfuncitem):
     breakage = BY_TEST.get(pyfuncitem.nodeid)
     if breakage is None or OUT_ENV not in os.environ:
         return None
-    from pytest_oslab.report.evidence import EVIDENCE
+    from pytest_oslab.evidence import EVIDENCE
     function = pyfuncitem.obj
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     entry = {"id": breakage.id, "fact": breakage.fact, "test": breakage.test}
@@ -344,7 +344,7 @@ def pytest_pyfunc_call(pyfuncitem):
     try:
         pyfuncitem.stash[EVIDENCE] = []
         entry["broken"] = _judge(function, args)
-        entry["evidence"] = [title for title, _ in pyfuncitem.stash.get(EVIDENCE, [])]
+        entry["evidence"] = [record.title for record in pyfuncitem.stash.get(EVIDENCE, [])]
     finally:
         heal()
     if breakage.rejudge:

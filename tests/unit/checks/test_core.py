@@ -111,7 +111,7 @@ def test_on_each_judges_every_node_before_failing():
 
 
 def test_evidence_goes_to_the_bound_test_item():
-    from pytest_oslab.report.evidence import EVIDENCE
+    from pytest_oslab.evidence import EVIDENCE, Record
 
     class Item:
         def __init__(self):
@@ -122,7 +122,7 @@ def test_evidence_goes_to_the_bound_test_item():
         core.attach("node: cmd", "output")
     finally:
         core.bind(None)
-    assert item.stash[EVIDENCE] == [("node: cmd", "output")]
+    assert item.stash[EVIDENCE] == [Record("node", "cmd", "output")]
 
 
 def test_a_failed_command_on_a_node_is_a_check_failure_naming_node_and_command(data_node):

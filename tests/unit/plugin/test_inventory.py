@@ -118,7 +118,7 @@ def test_inventory_option_is_used_by_the_run(pytester, clouds, closed_port_cloud
     inventory.write_text(KOLLA_INI)
     clouds({"lab": closed_port_cloud()})
     pytester.makepyfile("""
-        from pytest_oslab.plugin import SESSION
+        from pytest_oslab.stash import SESSION
         def test_inventory(request):
             inv = request.config.stash[SESSION].inventory
             assert sorted(n.name for n in inv.with_role("compute")) == ["cmp01", "cmp02"]

@@ -28,7 +28,7 @@ def test_fixtures_are_documented(pytester):
                  "selfservice_network", "selfservice_subnet", "router", "floating_ip", "make_port", "make_server",
                  "node", "dhcp_nodes", "guest", "oslab"):
         assert f"\n{name} [" in out or f"\n{name} -- " in out, name
-    assert "no docstring available" not in out.split("fixtures defined from pytest_oslab.plugin")[-1].split(
+    assert "no docstring available" not in out.split("fixtures defined from pytest_oslab.fixtures")[-1].split(
         "fixtures defined from")[0]
 
 

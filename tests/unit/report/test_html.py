@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pytest_oslab.evidence import SECTION_PREFIX, Record
 from pytest_oslab.report import html
 from pytest_oslab.secrets import SECRETS
 
@@ -75,9 +76,13 @@ def test_several_failures_and_a_waited_one_are_told_apart():
 
 
 def _report(outcome="failed", sections=(), message=MESSAGE, when="call"):
+    """A report as the plugin leaves it: the evidence sections, and the same evidence as records."""
     crash = SimpleNamespace(message=f"pytest_oslab.checks.core.CheckFailed: {message}")
+    records = [tuple(Record.of(title[len(SECTION_PREFIX):], text)) for title, text in sections
+               if title.startswith(SECTION_PREFIX)]
     return SimpleNamespace(failed=outcome == "failed", passed=outcome == "passed", when=when,
-                           longrepr=SimpleNamespace(reprcrash=crash), longreprtext=message, sections=list(sections))
+                           longrepr=SimpleNamespace(reprcrash=crash), longreprtext=message, sections=list(sections),
+                           oslab_evidence=records)
 
 
 def test_the_panel_shows_the_failure_table_and_each_command_collapsed():

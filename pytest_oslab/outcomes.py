@@ -1,0 +1,37 @@
+"""The core's errors as pytest outcomes: what cannot be judged on this cloud is a skip with its reason, what is
+broken is a one-line failure (no traceback of the plugin's own code)."""
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from keystoneauth1.exceptions import ClientException
+from openstack.exceptions import SDKException
+
+from pytest_oslab.access.guests import GuestError
+from pytest_oslab.access.inventory import InventoryError
+from pytest_oslab.access.nodes import NodeError
+from pytest_oslab.cloud.errors import CloudError, describe
+from pytest_oslab.config import ConfigError
+from pytest_oslab.provision.resources import NotFound
+from pytest_oslab.provision.servers import BootError
+from pytest_oslab.session import Unavailable
+
+
+@contextlib.contextmanager
+def outcome(what: str = ""):
+    """Turn the core's errors into pytest outcomes: a skip with its reason, or a one-line failure."""
+    skip = fail = None
+    try:
+        yield
+    except (Unavailable, NotFound) as e:
+        skip = str(e)
+    except (ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError) as e:
+        fail = f"oslab: {e}"
+    except (SDKException, ClientException) as e:
+        fail = f"oslab: {describe(e, what)}"
+    # raised outside the except blocks, so the report shows the one line and no chained traceback
+    if skip is not None:
+        raise pytest.skip.Exception(skip) from None
+    if fail is not None:
+        raise pytest.fail.Exception(fail, pytrace=False) from None
