@@ -3,7 +3,8 @@
 Session: ``oslab`` (the run's state), ``cloud``, ``admin_cloud``, ``capabilities``, ``image``, ``image_user``,
 ``flavor``, ``keypair``, ``security_group``, ``provider_network``, ``provider_subnet``, ``external_network``,
 ``selfservice_network``, ``selfservice_subnet``, ``router``; per test: ``floating_ip``, ``make_port``,
-``make_server``; reaching what was built: ``node(server_or_name)``, ``dhcp_nodes(network)``, ``guest(server)``.
+``make_server``; reaching what was built: ``node(server_or_name)`` (a testinfra host), ``node_facts(...)`` (the
+same node through the facts parsers, its commands kept as evidence), ``dhcp_nodes(network)``, ``guest(server)``.
 The suites add theirs on top (``pytest_oslab.suites``' conftest). Each fixture is thin: the work is in
 ``pytest_oslab.session`` and the packages it draws on; errors become skips or one-line failures
 (``pytest_oslab.outcomes``).
@@ -14,6 +15,8 @@ from typing import Optional
 
 import pytest
 
+from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.cloud.capabilities import DRIVER_MARKERS, skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.resources import external_network as external_network_of
 from pytest_oslab.provision.resources import find_flavor, find_image, pick_provider_network
@@ -21,8 +24,6 @@ from pytest_oslab.provision.resources import image_user as image_user_of
 from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
 from pytest_oslab.session import OslabSession, Unavailable
 from pytest_oslab.stash import session_of
-
-DRIVER_MARKERS = ("linuxbridge", "openvswitch", "ovn")
 
 
 @pytest.fixture(scope="session")
@@ -228,6 +229,18 @@ def node(oslab):
 
 
 @pytest.fixture(scope="session")
+def node_facts(oslab):
+    """``node_facts(server_or_hostname) -> NodeFacts``: the node of ``node`` seen through the facts parsers
+    (``.links(namespace)``, ``.namespaces()``, ``.routes()``, ``.iptables()``, ``.domain(name)``, ``.read(path)``...),
+    each command it runs attached to the test as evidence; ``.host`` is the testinfra host."""
+    def facts(what) -> NodeFacts:
+        with outcome("finding the node"):
+            target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)
+            return NodeFacts(oslab.nodes.host(target), target.name)
+    return facts
+
+
+@pytest.fixture(scope="session")
 def dhcp_nodes(oslab):
     """``dhcp_nodes(network) -> [testinfra Host]``: the nodes whose DHCP agents serve ``network``."""
     def hosts_of(network):
@@ -250,24 +263,14 @@ def guest(oslab, keypair, image_user):
 @pytest.fixture(autouse=True)
 def _oslab_requirements(request):
     """Skip a test whose markers (admin, linuxbridge/openvswitch/ovn, requires) the cloud does not meet."""
-    markers = {m.name: m for m in request.node.iter_markers() if m.name in ("admin", "requires") + DRIVER_MARKERS}
-    if not markers:
+    marks = {m.name: m.kwargs for m in request.node.iter_markers()
+             if m.name in ("admin", "requires") + DRIVER_MARKERS}
+    if not marks:
         return
     oslab = request.getfixturevalue("oslab")
     with outcome():
-        if "admin" in markers:
+        if "admin" in marks:
             oslab.admin_cloud
-        caps = oslab.capabilities
-        for name in DRIVER_MARKERS:
-            if name in markers and name not in caps.mechanism_drivers:
-                raise Unavailable(f"needs ML2/{name}; this cloud runs {', '.join(sorted(caps.mechanism_drivers)) or '?'}")
-        if "requires" in markers:
-            needs = markers["requires"].kwargs
-            checks = [("driver", caps.mechanism_drivers), ("extension", caps.extensions),
-                      ("network_type", caps.type_drivers), ("firewall", {caps.firewall_driver})]
-            for key, have in checks:
-                want = needs.get(key)
-                for value in ([want] if isinstance(want, str) else want or []):
-                    if value not in have:
-                        raise Unavailable(f"needs {key.replace('_', ' ')} {value}; this cloud has "
-                                          f"{', '.join(sorted(h for h in have if h)) or 'none'}")
+        reason = skip_reason(marks, oslab.capabilities)
+        if reason:
+            raise Unavailable(reason)

@@ -35,6 +35,7 @@ from pytest_oslab.checks.core import CheckFailed, on_each
 from pytest_oslab.checks import names
 from pytest_oslab.checks.names import fixed_ip_on
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision import cleanup as cleanup_run
 from pytest_oslab.provision.naming import RUN_TAG_PREFIX, TAG, Naming, new_run_id, run_of
@@ -225,10 +226,6 @@ def members(oslab, workload: Workload) -> List[Member]:
     return out
 
 
-def driver_of(caps) -> str:
-    return next((d for d in ("ovn", "openvswitch", "linuxbridge") if d in caps.mechanism_drivers), "")
-
-
 def _node(oslab, server):
     target = oslab.compute_node(server)
     return NodeFacts(oslab.nodes.host(target), target.name)
@@ -245,7 +242,7 @@ def _image_user(oslab) -> str:
 def check_instances(oslab, workload: Workload) -> None:
     """I1-I7 on each server of the workload: ACTIVE in the pool, dnsmasq entries and lease, domain and tap."""
     caps = oslab.capabilities
-    driver, firewall = driver_of(caps), caps.firewall_driver
+    driver, firewall = caps.driver or "", caps.firewall_driver
     steps: List[Callable[[], None]] = []
     for m in members(oslab, workload):
         node = _node(oslab, m.server)
@@ -266,9 +263,10 @@ def check_instances(oslab, workload: Workload) -> None:
 def check_chains(oslab, workload: Workload) -> None:
     """S1-S3 on each server's port: ingress, egress and spoofing chains as its group's rules say."""
     caps = oslab.capabilities
-    if caps.firewall_driver not in ("iptables", "iptables_hybrid"):
-        pytest.skip(f"needs the iptables firewall; this cloud's ports use {caps.firewall_driver or 'an unknown one'}")
-    driver = driver_of(caps)
+    reason = skip_reason({"iptables_firewall": {}}, caps)
+    if reason:
+        pytest.skip(reason)
+    driver = caps.driver or ""
     admin = oslab.admin_cloud
     steps = []
     for m in members(oslab, workload):
@@ -300,7 +298,7 @@ def check_guests(oslab, workload: Workload) -> None:
 def reachability(oslab, workload: Workload, ms: List[Member]) -> Dict[str, bool]:
     """Probes whose answers must still be the same after an upgrade, by a name that stays the same."""
     probes: Dict[str, bool] = {}
-    dhcp = _dhcp_nodes(oslab, ms[0].network) if driver_of(oslab.capabilities) != "ovn" else []
+    dhcp = _dhcp_nodes(oslab, ms[0].network) if oslab.capabilities.driver != "ovn" else []
     for m in ms:
         name = display_name(m.server.name)
         for dn in dhcp[:1]:

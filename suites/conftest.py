@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
 
 import pytest
 
 from pytest_oslab import evidence
 from pytest_oslab.checks import core, names, triage
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.stash import NO_CLOUD, SESSION
@@ -103,9 +104,8 @@ def pytest_terminal_summary(terminalreporter, config):
 @pytest.fixture(scope="session")
 def driver(capabilities) -> str:
     """The ML2 mechanism driver the suite judges by: ovn, openvswitch or linuxbridge (in that order of precedence)."""
-    for name in ("ovn", "openvswitch", "linuxbridge"):
-        if name in capabilities.mechanism_drivers:
-            return name
+    if capabilities.driver:
+        return capabilities.driver
     pytest.skip(f"needs ML2/linuxbridge, openvswitch or ovn; this cloud runs "
                 f"{', '.join(sorted(capabilities.mechanism_drivers)) or 'no driver the API shows (admin rights?)'}")
 
@@ -116,29 +116,11 @@ def firewall(capabilities) -> Optional[str]:
     return capabilities.firewall_driver
 
 
-def skip_reason(markers, caps) -> Optional[str]:
-    """Why a test with these marker names does not apply to a cloud of these capabilities (None: it applies)."""
-    drivers = caps.mechanism_drivers
-    for name in ("linuxbridge", "openvswitch", "ovn"):
-        if name in markers and name not in drivers:
-            return f"needs ML2/{name}; this cloud runs {', '.join(sorted(drivers)) or '?'}"
-    if "dhcp_agent" in markers and not drivers & {"linuxbridge", "openvswitch"}:
-        return (f"needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); this cloud runs ML2/"
-                f"{', '.join(sorted(drivers)) or '?'}")
-    if "iptables_firewall" in markers and caps.firewall_driver not in ("iptables", "iptables_hybrid"):
-        return (f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this cloud's "
-                f"ports use the {caps.firewall_driver or 'unknown'} firewall")
-    if "ovs_firewall" in markers and caps.firewall_driver != "openvswitch":
-        return (f"needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this "
-                f"cloud's ports use the {caps.firewall_driver or 'unknown'} firewall")
-    return None
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
-    markers = {m.name for m in item.iter_markers()}
-    if not markers & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall"}:
+    marks = {m.name: m.kwargs for m in item.iter_markers()}
+    if not marks.keys() & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall"}:
         return
     if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
         return  # the fixtures say how to name a cloud
@@ -146,7 +128,7 @@ def pytest_runtest_setup(item):
         caps = item.config.stash[SESSION].capabilities
     except Exception:  # noqa: BLE001 - the fixtures report an unreachable cloud with its one line
         return
-    reason = skip_reason(markers, caps)
+    reason = skip_reason(marks, caps)
     if reason:  # as a mark, so that the skip is reported at the test, not here
         item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -212,26 +194,23 @@ def net(request) -> Net:
     return request.getfixturevalue(request.param)
 
 
-# --- nodes ---------------------------------------------------------------------------------------------------
+# --- DHCP nodes (a node of a server is the plugin's node_facts) ----------------------------------------------
 
-@pytest.fixture(scope="session")
-def node_facts(oslab):
-    """``node_facts(server_or_hostname) -> NodeFacts``: the compute node of a server, or a node by its API name."""
-    def facts(what) -> NodeFacts:
-        with outcome("finding the node"):
-            target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)
-            return NodeFacts(oslab.nodes.host(target), target.name)
-    return facts
+class Served(NamedTuple):
+    """A node whose DHCP agent serves a network, and the network's DHCP port bound there (None: none is)."""
+
+    node: NodeFacts
+    port: object
 
 
 @pytest.fixture(scope="session")
 def dhcp_facts(oslab):
-    """``dhcp_facts(net: Net) -> [(NodeFacts, dhcp_port)]``: each node whose DHCP agent serves the network, with
-    the DHCP port bound there."""
-    def facts(net: Net) -> List[Tuple[NodeFacts, object]]:
+    """``dhcp_facts(net: Net) -> [Served(node, port)]``: each node whose DHCP agent serves the network (NodeFacts),
+    with the DHCP port bound there."""
+    def facts(net: Net) -> List[Served]:
         with outcome("finding the DHCP nodes"):
             nodes = oslab.dhcp_node_list(net.network)
-            out = [(NodeFacts(oslab.nodes.host(n), n.name), net.dhcp_port_on(n.name)) for n in nodes]
+            out = [Served(NodeFacts(oslab.nodes.host(n), n.name), net.dhcp_port_on(n.name)) for n in nodes]
         if not out:
             pytest.fail(f"no DHCP agent serves network {net.network.name} ({net.network.id})", pytrace=False)
         return out
@@ -280,7 +259,7 @@ def _wanted_roles(session, caps=None) -> List[str]:
     not apply to the cloud (``caps``) need none."""
     wanted = set()
     for item in session.items:
-        if caps is not None and skip_reason({m.name for m in item.iter_markers()}, caps):
+        if caps is not None and skip_reason({m.name: m.kwargs for m in item.iter_markers()}, caps):
             continue
         used = set(getattr(item, "fixturenames", ())) & set(ROLES)
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -418,6 +397,7 @@ def guarded_server(fleet) -> Booted:
 
 @pytest.fixture(scope="session")
 def guarded_group(fleet, guarded_server):
+    """``guarded_server``'s own security group (SSH only): S5 adds a rule to it and removes it."""
     return fleet.guarded_group
 
 
@@ -428,14 +408,13 @@ def triage_of(oslab, node_facts, dhcp_facts, capabilities):
     """``triage_of(booted) -> [(title, text)]``: attach D1's evidence for a server (console log, DHCP leases, ARP from
     the DHCP namespace, the tap's counters, the port's chains); best effort, never raises."""
     def gather(booted: Booted):
-        drivers = capabilities.mechanism_drivers
-        driver = next((d for d in ("ovn", "openvswitch", "linuxbridge") if d in drivers), "linuxbridge")
+        driver = capabilities.driver or "linuxbridge"
         try:
             compute = node_facts(booted.server)
         except (Exception, pytest.fail.Exception, pytest.skip.Exception):  # evidence only: leave its pieces out
             compute = None
         try:
-            dhcp = [n for n, _ in dhcp_facts(booted.net)] if drivers & {"linuxbridge", "openvswitch"} else []
+            dhcp = [served.node for served in dhcp_facts(booted.net)] if capabilities.has_dhcp_agent else []
         except (Exception, pytest.fail.Exception, pytest.skip.Exception):
             dhcp = []
 

@@ -12,8 +12,9 @@ from typing import Dict, List
 
 import pytest
 
+from pytest_oslab import evidence
 from pytest_oslab.checks import guests, names, ports
-from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.checks.core import Check, Where
 from pytest_oslab.outcomes import outcome
 
 pytestmark = [pytest.mark.oslab, pytest.mark.xdist_group("hotplug")]
@@ -114,10 +115,9 @@ def test_reattached_the_nic_returns_with_the_same_mac_and_reaches_the_peer_again
     cloud.compute.create_server_interface(booted.server, port_id=port.id)
     ports.check_port_attached(cloud.network, cloud.compute, port.id, booted.server, ATTACH_TIMEOUT)
     nic = guests.check_nic_shown(reach(booted), port, True, ATTACH_TIMEOUT)
-    if (nic.mac or "").lower() != port.mac_address.lower():
-        raise CheckFailed(f"the re-attached NIC keeps the port's MAC [server {booted.server.name}, port {port.id}]:"
-                          f"\n  - MAC: expected {port.mac_address}, actual {nic.mac}")
+    with Check("the re-attached NIC keeps the port's MAC", Where(server=booted.server, port=port)) as c:
+        c.expect("MAC", port.mac_address.lower(), (nic.mac or "").lower(), "port MAC")
     scenario.nics[port.id] = nic.name
-    print(f"re-attached NIC of port {port.id}: {nic.name} (was {before})")
+    evidence.attach(f"guest {booted.server.name}: re-attached NIC", f"port {port.id}: {nic.name} (was {before})")
     _configure_and_ping(scenario, reach)
     scenario.done.append("H6")

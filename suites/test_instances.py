@@ -7,7 +7,7 @@ read, so they share the run's servers.
 import pytest
 
 from pytest_oslab.checks import control_plane, dhcp, instances, linuxbridge, openvswitch, ovn
-from pytest_oslab.checks.core import on_each
+from pytest_oslab.checks.core import on_any, on_each
 
 pytestmark = [pytest.mark.oslab, pytest.mark.admin]
 
@@ -22,31 +22,24 @@ def test_the_server_is_active_with_an_address_from_the_pool(instance, admin_clou
 @pytest.mark.fact("I2")
 @pytest.mark.dhcp_agent
 def test_dnsmasq_host_file_holds_the_mac_name_and_ip(instance, dhcp_facts, capabilities):
-    on_each(dhcp_facts(instance.net), lambda pair: dhcp.check_host_entry(pair[0], instance.network, instance.port,
+    on_each(dhcp_facts(instance.net), lambda on: dhcp.check_host_entry(on.node, instance.network, instance.port,
                                                                           capabilities.dns_domain))
 
 
 @pytest.mark.fact("I3")
 @pytest.mark.dhcp_agent
 def test_dnsmasq_addn_hosts_names_the_ip(instance, dhcp_facts, capabilities):
-    on_each(dhcp_facts(instance.net), lambda pair: dhcp.check_addn_hosts_entry(
-        pair[0], instance.network, instance.port, capabilities.dns_domain))
+    on_each(dhcp_facts(instance.net), lambda on: dhcp.check_addn_hosts_entry(
+        on.node, instance.network, instance.port, capabilities.dns_domain))
 
 
 @pytest.mark.fact("I4")
 @pytest.mark.dhcp_agent
 def test_dnsmasq_leases_hold_the_mac_and_ip_once_the_guest_asked(instance, dhcp_facts, oslab):
-    """The guest asks while it boots; the lease is waited for (bounded by --oslab-ssh-timeout)."""
-    pairs = dhcp_facts(instance.net)
-    # with several DHCP agents, any one of them may answer: the lease must be on at least one
-    failures = []
-    for node, _ in pairs:
-        try:
-            dhcp.check_lease(node, instance.network, instance.port, timeout=oslab.settings.ssh_timeout)
-            return
-        except AssertionError as failure:
-            failures.append(failure)
-    raise failures[0]
+    """The guest asks while it boots; the lease is waited for (bounded by --oslab-ssh-timeout). With several DHCP
+    agents any one of them may answer: the lease must be on at least one."""
+    on_any(dhcp_facts(instance.net), lambda on: dhcp.check_lease(on.node, instance.network, instance.port,
+                                                                 timeout=oslab.settings.ssh_timeout))
 
 
 @pytest.mark.fact("I5")
@@ -95,7 +88,6 @@ def test_no_network_namespace_is_made_for_the_instance(instance, node_facts):
 @pytest.mark.ovn
 def test_the_port_is_up_in_ovn_and_bound_to_the_compute_nodes_chassis(instance, node_facts):
     ovn.check_port_bound(node_facts(instance.server), instance.server, instance.port, instance.network)
-
 
 
 @pytest.mark.fact("I2", "N10")

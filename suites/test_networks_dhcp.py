@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.oslab, pytest.mark.admin]
 
 
 def served(net, dhcp_facts):
-    """[(node, DHCP port bound there)] for the network; a node without its DHCP port fails the check at once."""
+    """[Served(node, DHCP port bound there)] for the network; a node without its DHCP port fails the check at once."""
     pairs = dhcp_facts(net)
-    missing = [n.name for n, port in pairs if port is None]
+    missing = [on.node.name for on in pairs if on.port is None]
     if missing:
         raise CheckFailed(f"network {net.network.name} ({net.network.id[:8]}): no DHCP port bound to DHCP node(s) "
                           f"{', '.join(missing)} (DHCP ports: "
@@ -41,7 +41,7 @@ def test_the_selfservice_network_is_an_overlay_with_a_segmentation_id_and_mtu(se
 @pytest.mark.requires(network_type="vxlan")
 def test_the_selfservice_mtu_is_what_its_devices_show(selfservice, dhcp_facts, driver):
     on_each(served(selfservice, dhcp_facts),
-            lambda pair: networks.check_overlay_mtu_on_node(pair[0], selfservice.network, pair[1], driver))
+            lambda on: networks.check_overlay_mtu_on_node(on.node, selfservice.network, on.port, driver))
 
 
 @pytest.mark.fact("N3")
@@ -52,7 +52,7 @@ def test_the_subnet_pool_gateway_and_dns_agree_and_dhcp_is_on(net):
 @pytest.mark.fact("N3")
 @pytest.mark.dhcp_agent
 def test_dnsmasq_serves_the_subnet_cidr_gateway_and_dns_servers(net, dhcp_facts):
-    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_subnet_served(pair[0], net.network, net.subnet, pair[1]))
+    on_each(served(net, dhcp_facts), lambda on: dhcp.check_subnet_served(on.node, net.network, net.subnet, on.port))
 
 
 @pytest.mark.fact("N4")
@@ -69,47 +69,47 @@ def test_the_dhcp_port_is_active_bound_to_a_dhcp_agent_with_an_ip_from_the_pool(
 @pytest.mark.fact("N5")
 @pytest.mark.dhcp_agent
 def test_the_qdhcp_namespace_exists_on_each_dhcp_node(net, dhcp_facts):
-    on_each(dhcp_facts(net), lambda pair: dhcp.check_dhcp_namespace(pair[0], net.network))
+    on_each(dhcp_facts(net), lambda on: dhcp.check_dhcp_namespace(on.node, net.network))
 
 
 @pytest.mark.fact("N6")
 @pytest.mark.dhcp_agent
 def test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu(net, dhcp_facts, driver):
-    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_dhcp_device(pair[0], net.network, pair[1], driver))
+    on_each(served(net, dhcp_facts), lambda on: dhcp.check_dhcp_device(on.node, net.network, on.port, driver))
 
 
 @pytest.mark.fact("N7")
 @pytest.mark.dhcp_agent
 def test_the_dhcp_device_holds_the_port_ip_and_the_metadata_address(net, dhcp_facts, driver):
     on_each(served(net, dhcp_facts),
-            lambda pair: dhcp.check_dhcp_addresses(pair[0], net.network, pair[1], net.subnet, driver))
+            lambda on: dhcp.check_dhcp_addresses(on.node, net.network, on.port, net.subnet, driver))
 
 
 @pytest.mark.fact("N8")
 @pytest.mark.dhcp_agent
 def test_the_dhcp_namespace_routes_via_the_gateway_and_the_subnet(net, dhcp_facts, driver):
     on_each(served(net, dhcp_facts),
-            lambda pair: dhcp.check_dhcp_routes(pair[0], net.network, pair[1], net.subnet, driver))
+            lambda on: dhcp.check_dhcp_routes(on.node, net.network, on.port, net.subnet, driver))
 
 
 @pytest.mark.fact("N9")
 @pytest.mark.dhcp_agent
 def test_dnsmasq_and_the_metadata_proxy_listen_in_the_namespace(net, dhcp_facts):
     on_each(served(net, dhcp_facts),
-            lambda pair: dhcp.check_dhcp_listeners(pair[0], net.network, pair[1], net.subnet))
+            lambda on: dhcp.check_dhcp_listeners(on.node, net.network, on.port, net.subnet))
 
 
 @pytest.mark.fact("N10")
 @pytest.mark.dhcp_agent
 def test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain(net, dhcp_facts, capabilities):
-    on_each(dhcp_facts(net), lambda pair: dhcp.check_dnsmasq(pair[0], net.network, [net.subnet],
+    on_each(dhcp_facts(net), lambda on: dhcp.check_dnsmasq(on.node, net.network, [net.subnet],
                                                               capabilities.dns_domain))
 
 
 @pytest.mark.fact("N11")
 @pytest.mark.dhcp_agent
 def test_the_interface_file_names_the_dhcp_device(net, dhcp_facts, driver):
-    on_each(served(net, dhcp_facts), lambda pair: dhcp.check_interface_file(pair[0], net.network, pair[1], driver))
+    on_each(served(net, dhcp_facts), lambda on: dhcp.check_interface_file(on.node, net.network, on.port, driver))
 
 
 # --- the node's bridges --------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_the_interface_file_names_the_dhcp_device(net, dhcp_facts, driver):
 @pytest.mark.fact("N12")
 @pytest.mark.openvswitch
 def test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag(net, dhcp_facts):
-    on_each(served(net, dhcp_facts), lambda pair: openvswitch.check_dhcp_port_tagged(pair[0], net.network, pair[1]))
+    on_each(served(net, dhcp_facts), lambda on: openvswitch.check_dhcp_port_tagged(on.node, net.network, on.port))
 
 
 @pytest.mark.fact("N12")
@@ -125,8 +125,8 @@ def test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag(net, dhcp_facts):
 def test_br_int_and_the_physical_bridge_are_patched_secure_and_connected(provider, dhcp_facts, capabilities):
     physnet = provider.network.provider_physical_network
 
-    def check(pair):
-        node = pair[0]
+    def check(on):
+        node = on.node
         agent = control_plane.agent_on(capabilities, "Open vSwitch agent", node.name)
         bridge = (agent.configurations.get("bridge_mappings") or {}).get(physnet) or f"br-{physnet}"
         openvswitch.check_bridges_patched(node, physnet, bridge)
@@ -138,8 +138,8 @@ def test_br_int_and_the_physical_bridge_are_patched_secure_and_connected(provide
 def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, capabilities):
     physnet = net.network.provider_physical_network
 
-    def check(pair):
-        node, port = pair
+    def check(on):
+        node, port = on
         agent = control_plane.agent_on(capabilities, "Linux bridge agent", node.name)
         interface = (agent.configurations.get("interface_mappings") or {}).get(physnet) if physnet else None
         linuxbridge.check_bridge_members(node, net.network, interface, port)

@@ -225,6 +225,23 @@ def on_each(items, check: Callable[..., object]) -> None:
             check(item)
         except CheckFailed as failure:
             failures.append(failure)
+    _fail_with(failures)
+
+
+def on_any(items, check: Callable[..., object]) -> None:
+    """Pass as soon as ``check(item)`` holds for one item (any DHCP node may answer a guest); when it holds for
+    none, fail once with every item's failure."""
+    failures: List[CheckFailed] = []
+    for item in items:
+        try:
+            check(item)
+            return
+        except CheckFailed as failure:
+            failures.append(failure)
+    _fail_with(failures or [CheckFailed("nothing to judge the fact on: no item was given")])
+
+
+def _fail_with(failures: List[CheckFailed]) -> None:
     if len(failures) == 1:
         raise failures[0]
     if failures:

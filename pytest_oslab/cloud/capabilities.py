@@ -12,7 +12,7 @@ Agents, bindings and hypervisors need admin rights: without an admin cloud those
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Mapping, Optional, Set
 
 # neutron agent type / binary -> ML2 mechanism driver
 AGENT_DRIVERS = {
@@ -33,6 +33,11 @@ AGENT_DRIVERS = {
 # binding:vif_type -> mechanism driver (ovs is shared by openvswitch and ovn: agents decide)
 VIF_DRIVERS = {"bridge": "linuxbridge", "ovs": "openvswitch", "vhostuser": "openvswitch", "hw_veb": "sriovnicswitch",
                "macvtap": "macvtap"}
+# the ML2 drivers the suites judge a cloud by, in order of precedence (a cloud may show several)
+JUDGED_DRIVERS = ("ovn", "openvswitch", "linuxbridge")
+DHCP_AGENT_DRIVERS = {"linuxbridge", "openvswitch"}  # neutron's DHCP agent (dnsmasq in qdhcp- namespaces)
+IPTABLES_FIREWALLS = ("iptables", "iptables_hybrid")
+DRIVER_MARKERS = ("linuxbridge", "openvswitch", "ovn")
 DHCP_AGENT = "DHCP agent"
 L3_AGENT = "L3 agent"
 METADATA_AGENTS = ("Metadata agent", "OVN Metadata agent")
@@ -87,6 +92,20 @@ class Capabilities:
 
     def has_driver(self, name: str) -> bool:
         return name in self.mechanism_drivers
+
+    @property
+    def driver(self) -> Optional[str]:
+        """The ML2 driver the checks judge by: ovn, openvswitch or linuxbridge, in that order of precedence (None:
+        none of them shows)."""
+        return next((d for d in JUDGED_DRIVERS if d in self.mechanism_drivers), None)
+
+    @property
+    def has_dhcp_agent(self) -> bool:
+        return bool(self.mechanism_drivers & DHCP_AGENT_DRIVERS)
+
+    @property
+    def iptables_firewall(self) -> bool:
+        return self.firewall_driver in IPTABLES_FIREWALLS
 
     def summary(self) -> str:
         """One line for the report header."""
@@ -159,3 +178,31 @@ def discover(conn, admin_conn=None) -> Capabilities:
     if caps.firewall_driver is None and "ovn" in caps.mechanism_drivers:
         caps.firewall_driver = "ovn"
     return caps
+
+
+def skip_reason(marks: Mapping[str, Mapping], caps: Capabilities) -> Optional[str]:
+    """Why a test with these marks does not apply to a cloud of these capabilities (None: it applies). ``marks``
+    maps a mark's name to its keyword arguments: the driver marks (linuxbridge, openvswitch, ovn), dhcp_agent,
+    iptables_firewall, ovs_firewall, and requires(driver=, extension=, network_type=, firewall=)."""
+    drivers = caps.mechanism_drivers
+    for name in DRIVER_MARKERS:
+        if name in marks and name not in drivers:
+            return f"needs ML2/{name}; this cloud runs {', '.join(sorted(drivers)) or '?'}"
+    if "dhcp_agent" in marks and not caps.has_dhcp_agent:
+        return (f"needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); this cloud runs ML2/"
+                f"{', '.join(sorted(drivers)) or '?'}")
+    if "iptables_firewall" in marks and not caps.iptables_firewall:
+        return (f"needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this cloud's "
+                f"ports use the {caps.firewall_driver or 'unknown'} firewall")
+    if "ovs_firewall" in marks and caps.firewall_driver != "openvswitch":
+        return (f"needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this "
+                f"cloud's ports use the {caps.firewall_driver or 'unknown'} firewall")
+    needs = marks.get("requires") or {}
+    for key, have in (("driver", drivers), ("extension", caps.extensions), ("network_type", caps.type_drivers),
+                      ("firewall", {caps.firewall_driver})):
+        want = needs.get(key)
+        for value in ([want] if isinstance(want, str) else want or []):
+            if value not in have:
+                return (f"needs {key.replace('_', ' ')} {value}; this cloud has "
+                        f"{', '.join(sorted(h for h in have if h)) or 'none'}")
+    return None

@@ -347,10 +347,7 @@ def collect(oslab, seen: Dict[str, List[str]], reached: Optional[Set[str]] = Non
     except Exception as e:
         picture["problems"].append(f"API: {describe(e)}")
         return picture
-    for name in ("ovn", "openvswitch", "linuxbridge"):
-        if name in caps.mechanism_drivers:
-            picture["driver"] = name
-            break
+    picture["driver"] = caps.driver or ""
     picture["firewall"] = caps.firewall_driver or ""
     if not caps.admin:
         picture["problems"].append("no admin rights: which node runs what is unknown; nodes not drawn")

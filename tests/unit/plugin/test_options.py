@@ -26,7 +26,7 @@ def test_fixtures_are_documented(pytester):
     for name in ("cloud", "admin_cloud", "capabilities", "image", "image_user", "flavor", "keypair",
                  "security_group", "provider_network", "provider_subnet", "external_network",
                  "selfservice_network", "selfservice_subnet", "router", "floating_ip", "make_port", "make_server",
-                 "node", "dhcp_nodes", "guest", "oslab"):
+                 "node", "node_facts", "dhcp_nodes", "guest", "oslab"):
         assert f"\n{name} [" in out or f"\n{name} -- " in out, name
     assert "no docstring available" not in out.split("fixtures defined from pytest_oslab.fixtures")[-1].split(
         "fixtures defined from")[0]

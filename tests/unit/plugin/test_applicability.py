@@ -1,0 +1,35 @@
+"""Which driver a cloud is judged by, and why a check does not apply: decided once, from the capabilities."""
+from pytest_oslab.cloud.capabilities import Capabilities, skip_reason
+
+
+def caps(drivers, firewall=None, types=("vxlan", "flat"), extensions=("dns-integration",)):
+    return Capabilities(admin=True, mechanism_drivers=set(drivers), firewall_driver=firewall,
+                        type_drivers=set(types), extensions=set(extensions))
+
+
+def test_the_driver_is_the_first_of_ovn_openvswitch_linuxbridge_the_cloud_shows():
+    assert caps({"linuxbridge"}).driver == "linuxbridge"
+    assert caps({"openvswitch", "linuxbridge"}).driver == "openvswitch"
+    assert caps({"ovn", "openvswitch"}).driver == "ovn"
+    assert caps({"sriovnicswitch"}).driver is None
+
+
+def test_a_check_applies_when_the_cloud_has_what_its_marks_name():
+    lb = caps({"linuxbridge"}, "iptables")
+    assert skip_reason({"linuxbridge": {}, "dhcp_agent": {}, "iptables_firewall": {}}, lb) is None
+    assert skip_reason({"requires": {"network_type": "vxlan", "extension": ["dns-integration"]}}, lb) is None
+
+
+def test_each_mark_the_cloud_lacks_says_what_it_needs_and_what_the_cloud_has():
+    ovn = caps({"ovn"}, "ovn", types=("geneve",))
+    assert skip_reason({"linuxbridge": {}}, ovn) == "needs ML2/linuxbridge; this cloud runs ovn"
+    assert skip_reason({"dhcp_agent": {}}, ovn) == ("needs neutron's DHCP agent (ML2/linuxbridge or openvswitch); "
+                                                    "this cloud runs ML2/ovn")
+    assert skip_reason({"iptables_firewall": {}}, ovn) == (
+        "needs the iptables firewall (ML2/linuxbridge, or openvswitch with iptables_hybrid); this cloud's ports use "
+        "the ovn firewall")
+    assert skip_reason({"ovs_firewall": {}}, caps({"openvswitch"}, "iptables_hybrid")) == (
+        "needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this cloud's ports use "
+        "the iptables_hybrid firewall")
+    assert skip_reason({"requires": {"network_type": "vxlan"}}, ovn) == ("needs network type vxlan; this cloud has "
+                                                                         "geneve")
