@@ -30,10 +30,10 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 
 from pytest_oslab import evidence
+from pytest_oslab.booted import Booted, admin_view, read_booted
 from pytest_oslab.checks import dhcp, firewall, guests, instances
 from pytest_oslab.checks.core import CheckFailed, on_each
 from pytest_oslab.checks import names
-from pytest_oslab.checks.names import fixed_ip_on
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
@@ -199,30 +199,16 @@ def remove_workloads(oslab) -> List[str]:
 
 # --- what the workload shows ---------------------------------------------------------------------------------
 
-@dataclass
-class Member:
-    """A server of the workload as the checks see it (admin view)."""
-
-    server: Any
-    port: Any
-    network: Any
-    subnet: Any
-
-    @property
-    def ip(self) -> str:
-        return fixed_ip_on(self.port, self.subnet)
-
-
-def members(oslab, workload: Workload) -> List[Member]:
+def members(oslab, workload: Workload) -> List[Booted]:
+    """The workload's servers as the checks see them: the suites' own Booted, on the workload's network."""
     admin = oslab.admin_cloud
+    net = admin_view(admin, workload.network, workload.subnet, "workload")
     out = []
     for s in workload.servers:
-        detail = admin.compute.get_server(s.id)
-        ports = list(admin.network.ports(device_id=s.id, network_id=workload.network.id))
-        if not ports:
+        booted = read_booted(admin, s, net, "workload")
+        if booted.port is None:
             raise WorkloadMissing(f"server {s.name} ({s.id}) has no port on the workload's network")
-        out.append(Member(detail, ports[0], admin.network.get_network(workload.network.id),
-                          admin.network.get_subnet(workload.subnet.id)))
+        out.append(booted)
     return out
 
 
@@ -295,7 +281,7 @@ def check_guests(oslab, workload: Workload) -> None:
         guests.check_ping(guest, peer.ip, peer=peer.server.name)
 
 
-def reachability(oslab, workload: Workload, ms: List[Member]) -> Dict[str, bool]:
+def reachability(oslab, workload: Workload, ms: List[Booted]) -> Dict[str, bool]:
     """Probes whose answers must still be the same after an upgrade, by a name that stays the same."""
     probes: Dict[str, bool] = {}
     dhcp = _dhcp_nodes(oslab, ms[0].network) if oslab.capabilities.driver != "ovn" else []

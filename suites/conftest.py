@@ -12,13 +12,13 @@ and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...).
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
-from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional
 
 import pytest
 
 from pytest_oslab import evidence
-from pytest_oslab.checks import core, names, triage
+from pytest_oslab.booted import Booted, Net, admin_view, read_booted
+from pytest_oslab.checks import core, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
@@ -135,36 +135,11 @@ def pytest_runtest_setup(item):
 
 # --- networks as the suite uses them -------------------------------------------------------------------------
 
-@dataclass
-class Net:
-    """A network the suite checks, seen with admin rights: the network, its IPv4 DHCP subnet, its DHCP ports."""
-
-    role: str
-    network: object
-    subnet: object
-    dhcp_ports: List[object] = field(default_factory=list)
-
-    def dhcp_port_on(self, node_name: str):
-        short = node_name.split(".")[0]
-        for p in self.dhcp_ports:
-            if (p.binding_host_id or "").split(".")[0] == short:
-                return p
-        return None
-
-
-def _admin_view(admin_cloud, network, subnet) -> Net:
-    api = admin_cloud.network
-    network = api.get_network(network.id)
-    subnet = api.get_subnet(subnet.id)
-    ports = sorted(api.ports(network_id=network.id, device_owner="network:dhcp"), key=lambda p: p.id)
-    return Net(role="", network=network, subnet=subnet, dhcp_ports=ports)
-
-
 @pytest.fixture(scope="session")
 def provider(admin_cloud, provider_network, provider_subnet) -> Net:
     """The cloud's flat provider network (never created: found), seen with admin rights."""
     with outcome("reading the provider network"):
-        net = _admin_view(admin_cloud, provider_network, provider_subnet)
+        net = admin_view(admin_cloud, provider_network, provider_subnet)
     net.role = "provider"
     return net
 
@@ -173,7 +148,7 @@ def provider(admin_cloud, provider_network, provider_subnet) -> Net:
 def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) -> Net:
     """The run's own self-service network (vxlan on the reference lab), its subnet behind the run's router."""
     def dhcp_ready():
-        net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)
+        net = admin_view(admin_cloud, selfservice_network, selfservice_subnet)
         with core.Check("the new self-service network's DHCP port is bound and ACTIVE", core.Where(network=net.network)) as c:
             c.require(net.dhcp_ports and all(p.status == "ACTIVE" for p in net.dhcp_ports) or
                       not selfservice_subnet.is_dhcp_enabled,
@@ -183,7 +158,7 @@ def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) ->
         try:
             net = core.wait_until(dhcp_ready, 60, 2)
         except core.CheckFailed:  # the checks will say what is wrong
-            net = _admin_view(admin_cloud, selfservice_network, selfservice_subnet)
+            net = admin_view(admin_cloud, selfservice_network, selfservice_subnet)
     net.role = "selfservice"
     return net
 
@@ -218,31 +193,6 @@ def dhcp_facts(oslab):
 
 
 # --- the servers the run boots -------------------------------------------------------------------------------
-
-@dataclass
-class Booted:
-    """A server the suite booted, with what the checks need: its port on its network, the network (admin view),
-    the subnet, and where it runs (admin: ``OS-EXT-SRV-ATTR:host`` / ``instance_name``)."""
-
-    role: str
-    server: object
-    port: object
-    net: Net
-    host: Optional[str] = None
-    instance_name: Optional[str] = None
-
-    @property
-    def network(self):
-        return self.net.network
-
-    @property
-    def subnet(self):
-        return self.net.subnet
-
-    @property
-    def ip(self) -> str:
-        return names.fixed_ip_on(self.port, self.subnet)
-
 
 # role -> (network role, count); a test asks for a role by fixture name, the fleet boots every role asked for
 ROLES = OrderedDict([
@@ -338,12 +288,7 @@ class Fleet:
                     if server.id in failures:
                         self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
                     continue
-                net = nets[role]
-                ports = list(admin.network.ports(device_id=server.id, network_id=net.network.id))
-                detail = admin.compute.get_server(server.id)
-                booted = Booted(role, server, ports[0] if ports else None, net, detail.compute_host,
-                                detail.instance_name)
-                self.booted.setdefault(role, []).append(booted)
+                self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
 
     def close(self) -> List[str]:
         return self.stack.close()

@@ -69,10 +69,15 @@ def dhcp_device(port_id: str, driver: str) -> str:
     return ns_device(port_id) if driver == "linuxbridge" else tap(port_id)
 
 
+def port_chains(port_id: str, driver: str = "linuxbridge") -> dict:
+    """``{"in", "out", "spoof"}`` -> the port's own chain names of the iptables firewall."""
+    return port_chain_names(port_id, CHAIN_PREFIX.get(driver, CHAIN_PREFIX["linuxbridge"]))
+
+
 def chains(port_id: str, driver: str = "linuxbridge") -> dict:
     """``{"in", "out", "spoof", "sg-chain", "fallback"}`` -> chain names of the iptables firewall for a port."""
     prefix = CHAIN_PREFIX.get(driver, CHAIN_PREFIX["linuxbridge"])
-    names = port_chain_names(port_id, prefix)
+    names = port_chains(port_id, driver)
     names.update({"sg-chain": prefix + "sg-chain", "fallback": prefix + "sg-fallback",
                   "FORWARD": prefix + "FORWARD", "INPUT": prefix + "INPUT"})
     return names

@@ -11,13 +11,15 @@ Collection never raises: what cannot be read is listed under ``problems`` and dr
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import threading
-from typing import Callable, Dict, Iterable, List, Optional, Set
+from typing import Callable, Dict, Iterable, List, Optional, Set, TypeVar
 
-from pytest_oslab.checks.names import CHAIN_PREFIX, dhcp_dir, ovnmeta, qdhcp, qrouter, vxlan
+from pytest_oslab.checks.names import dhcp_dir, ovnmeta, port_chains, qdhcp, qrouter, vxlan
+from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.errors import describe
-from pytest_oslab.facts import dnsmasq, iproute, iptables, libvirt, ovs
+from pytest_oslab.facts import dnsmasq
+
+T = TypeVar("T")
 
 KINDS = ("network", "subnet", "router", "port", "server", "floating ip")
 DHCP_FILES = ("host", "addn_hosts", "leases", "interface")
@@ -223,35 +225,40 @@ def relevant_devices(links: Dict[str, object], markers: Set[str], vxlans: Set[st
     return {name: link_data(links[name]) for name in sorted(chosen)}
 
 
-class NodeReader:
-    """Runs read-only commands on one node (a testinfra host) and parses them; failures become problems."""
+class _Unread(Exception):
+    """A command of the picture failed; its problem is noted already."""
+
+
+class NodeReader(NodeFacts):
+    """A node read for the picture with NodeFacts' own commands and parsers, quietly (the picture is no check's
+    evidence): a command that fails, or whose output is not understood, becomes one of its problems."""
 
     def __init__(self, name: str, host):
-        self.name = name
-        self.host = host
+        super().__init__(host, name)
         self.problems: List[str] = []
+        self._last = ""
 
-    def run(self, command: str, missing_ok: bool = False) -> Optional[str]:
+    def run(self, command: str, ok: bool = True, quiet: bool = True):
+        self._last = command
         try:
             result = self.host.run(command)
         except Exception as e:
             self.problems.append(f"`{command}`: {type(e).__name__}")
-            return None
-        if result.rc != 0:
-            if not missing_ok:
-                last = ((result.stderr or "").strip().splitlines() or [f"exit {result.rc}"])[-1]
-                self.problems.append(f"`{command}`: {last[:160]}")
-            return None
-        return result.stdout or ""
+            raise _Unread() from None
+        if ok and result.rc != 0:
+            last = ((result.stderr or "").strip().splitlines() or [f"exit {result.rc}"])[-1]
+            self.problems.append(f"`{command}`: {last[:160]}")
+            raise _Unread()
+        return result
 
-    def parse(self, command: str, parser, missing_ok: bool = False):
-        text = self.run(command, missing_ok)
-        if text is None:
-            return None
+    def get(self, read: Callable[[], T]) -> Optional[T]:
+        """``read()`` (a NodeFacts method), or None when it could not be read."""
         try:
-            return parser(text)
+            return read()
+        except _Unread:
+            return None
         except Exception as e:
-            self.problems.append(f"`{command}`: output not understood ({type(e).__name__})")
+            self.problems.append(f"`{self._last}`: output not understood ({type(e).__name__})")
             return None
 
 
@@ -266,13 +273,13 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
     out: dict = {"name": name, "devices": {}, "namespaces": {}, "dhcp": {}, "ovs_tags": {}, "chains": {},
                  "domains": {}}
 
-    links = reader.parse("ip -j -d addr show", iproute.parse_links) or {}
+    links = reader.get(reader.links) or {}
     out["devices"] = relevant_devices(links, markers, vxlans)
-    present = reader.parse("ip netns list", iproute.parse_netns) or []
+    present = reader.get(reader.namespaces) or []
     wanted = {qdhcp(nid) for nid in networks} | {ovnmeta(nid) for nid in networks}
     wanted |= {qrouter(r["id"]) for r in view["routers"]}
     for ns in sorted(set(present) & wanted):
-        inside = reader.parse(f"ip -n {shlex.quote(ns)} -j -d addr show", iproute.parse_links) or {}
+        inside = reader.get(lambda ns=ns: reader.links(ns)) or {}
         out["namespaces"][ns] = {dev: link_data(link) for dev, link in sorted(inside.items()) if dev != "lo"}
 
     for p in ports:
@@ -281,7 +288,7 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
         base = dhcp_dir(p["network_id"])
         files = {}
         for f in DHCP_FILES:
-            text = reader.run(f"cat {base}/{f}", missing_ok=True)
+            text = reader.get(lambda path=f"{base}/{f}": reader.read(path, missing_ok=True))
             if text is None:
                 continue
             try:
@@ -298,23 +305,22 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
         out["dhcp"][p["network_id"]] = files
 
     if driver == "openvswitch":
-        rows = reader.parse("ovs-vsctl --format=json list Port", ovs.parse_ports) or []
+        rows = reader.get(reader.ovs_ports) or []
         out["ovs_tags"] = {r.name: r.tag for r in rows if any(m in r.name for m in markers)}
 
     here = [s for s in view["servers"] if s["host"] and s["host"].split(".")[0] == short]
     if here and firewall in ("iptables", "iptables_hybrid"):
-        prefix = CHAIN_PREFIX["openvswitch" if driver == "openvswitch" else "linuxbridge"]
-        ruleset = reader.parse("iptables-save -t filter", iptables.parse_iptables_save)
+        ruleset = reader.get(reader.iptables)
         if ruleset is not None and "filter" in ruleset.tables:
             chains = ruleset.table("filter").chains
             for s in here:
                 for pid in s["ports"]:
-                    names = iptables.port_chain_names(pid, prefix)
+                    names = port_chains(pid, driver)
                     out["chains"][pid] = {role: [r.raw for r in chains[c].rules] if c in chains else None
                                           for role, c in names.items()}
     for s in here:
         if s["instance_name"]:
-            domain = reader.parse(f"virsh dumpxml {shlex.quote(s['instance_name'])}", libvirt.parse_domain_xml)
+            domain = reader.get(lambda name=s["instance_name"]: reader.domain(name))
             if domain is not None:
                 out["domains"][s["id"]] = [{"type": i.type, "mac": i.mac, "target": i.target,
                                             "source": i.source_bridge or i.source, "mtu": i.mtu, "model": i.model}
