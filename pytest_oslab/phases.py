@@ -569,10 +569,3 @@ def pytest_collection_modifyitems(session, config, items):
     else:
         items[:0] = mine
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if isinstance(item, PhaseItem) and call.when == "call" and item.gate is not None:
-        report.oslab_gate = item.gate  # travels to the xdist controller with the report
-    return report

@@ -181,14 +181,6 @@ def pytest_runtest_protocol(item, nextitem):
         evidence.bind(None)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    evidence.move_to_report(item, report)
-    evidence.redact_report(report)
-    return report
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     oslab = session.config.stash.get(SESSION, None)

@@ -37,6 +37,8 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def scenario(oslab, hotplug_servers, provider, security_group):
+    """The hot-plug scenario: its two servers, a port for each made beforehand on the provider network, and the
+    steps passed so far (the ports are deleted after the module)."""
     stack = oslab.new_stack()
     with outcome("creating the hot-plug ports"):
         made = [oslab.provisioner.port(stack, provider.network, f"hotplug-port-{i + 1}",

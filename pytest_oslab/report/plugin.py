@@ -162,7 +162,16 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Everything the run puts on a test's report, in one place: the test's evidence records (sections and
+    ``oslab_evidence``), secrets masked; the upgrade gate's result (``oslab_gate``, a phase step's); with a cloud,
+    the nodes reached, what the test was given and, at the last teardown, the topology picture. What is put on
+    the report travels to the xdist controller with it."""
     report = yield
+    evidence.move_to_report(item, report)
+    evidence.redact_report(report)
+    gate = getattr(item, "gate", None)  # pytest_oslab.phases.PhaseItem
+    if call.when == "call" and gate is not None:
+        report.oslab_gate = gate
     if cloud_session(item.config) is not None:
         state = state_of(item.config)
         state.reached.update(r.node for r in evidence.of_report(report) if r.node)
@@ -170,7 +179,7 @@ def pytest_runtest_makereport(item, call):
             for value in getattr(item, "funcargs", {}).values():
                 state.seen.note(value)
         if call.when == "teardown" and PICTURE in item.stash:
-            report.oslab_picture = item.stash[PICTURE]  # travels to the xdist controller with the report
+            report.oslab_picture = item.stash[PICTURE]
     return report
 
 
