@@ -10,7 +10,8 @@ through a testinfra host spec. Sources, first match wins per node:
 3. nodes the API names that no source lists: reached by SSH at the hypervisor's ``host_ip`` (or the name)
    with the default user and key.
 
-A ``nodes:`` entry: ``{name, host, roles, user, key, sudo}``; ``host`` is a testinfra spec (``local://``,
+A ``nodes:`` entry: ``{name, host, roles, user, key, sudo, bastion}`` (``bastion``: ProxyJump form,
+``user@host:port``, several comma-separated); ``host`` is a testinfra spec (``local://``,
 ``ssh://user@addr:port``, ``paramiko://...``) or a bare address; only ``name`` is required.
 """
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Node:
     port: Optional[int] = None
     sudo: Optional[bool] = None
     source: str = "config"
+    jump: List[str] = field(default_factory=list)  # bastions, ProxyJump form (``user@host:port``), in order
+    proxy_command: Optional[str] = None
+    sudo_password: Optional[str] = field(default=None, repr=False)  # Ansible's become password: never shown
 
     @property
     def is_local(self) -> bool:
@@ -62,7 +66,7 @@ def from_entries(entries: Iterable[Dict[str, Any]], source: str) -> List[Node]:
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not e.get("name"):
             raise InventoryError(f"{source}: node #{i + 1} has no 'name'")
-        unknown = set(e) - {"name", "host", "roles", "user", "key", "port", "sudo"}
+        unknown = set(e) - {"name", "host", "roles", "user", "key", "port", "sudo", "bastion"}
         if unknown:
             raise InventoryError(f"{source}: node {e['name']!r}: unknown key(s) {', '.join(sorted(unknown))}")
         roles = e.get("roles") or []
@@ -70,7 +74,7 @@ def from_entries(entries: Iterable[Dict[str, Any]], source: str) -> List[Node]:
             roles = [roles]
         nodes.append(Node(name=str(e["name"]), host=str(e.get("host") or ""), roles=[str(r) for r in roles],
                           user=e.get("user"), key=e.get("key"), port=e.get("port"), sudo=e.get("sudo"),
-                          source=source))
+                          jump=str(e["bastion"]).split(",") if e.get("bastion") else [], source=source))
     return nodes
 
 
