@@ -17,7 +17,7 @@ from pytest_oslab import config as oslab_config
 from pytest_oslab.access.guests import GuestError
 from pytest_oslab.access.inventory import InventoryError
 from pytest_oslab.access.nodes import SSH_CLIENTS, NodeError
-from pytest_oslab.access.ssh import HOST_KEY_POLICIES
+from pytest_oslab.access.ssh import HOST_KEY_POLICIES, CommandTimeout, SSHError
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.provision.naming import new_run_id
 from pytest_oslab.provision.resources import NotFound
@@ -193,6 +193,8 @@ def pytest_runtest_protocol(item, nextitem):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if call.excinfo is not None and report.failed:  # whichever fixture or check met it: the one line, no traceback
+        report.longrepr = one_line(call.excinfo.value) or report.longrepr
     evidence.move_to_report(item, report)
     evidence.redact_report(report)
     return report
@@ -217,20 +219,33 @@ def pytest_terminal_summary(terminalreporter, config):
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
 
+ONE_LINE_ERRORS = (oslab_config.ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError,
+                   CommandTimeout, SSHError)  # each already phrased as one line for the operator
+
+
+def one_line(exc: BaseException, what: str = "") -> Optional[str]:
+    """The line an operator reads for one of the core's errors or an SDK/keystoneauth one; None for others."""
+    from keystoneauth1.exceptions import ClientException
+    from openstack.exceptions import SDKException
+    if isinstance(exc, ONE_LINE_ERRORS):
+        return f"oslab: {exc}"
+    if isinstance(exc, (SDKException, ClientException)):
+        return f"oslab: {describe(exc, what)}"
+    return None
+
+
 @contextlib.contextmanager
 def outcome(what: str = ""):
     """Turn the core's errors into pytest outcomes: a skip with its reason, or a one-line failure."""
-    from keystoneauth1.exceptions import ClientException
-    from openstack.exceptions import SDKException
     skip = fail = None
     try:
         yield
     except (Unavailable, NotFound) as e:
         skip = str(e)
-    except (oslab_config.ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError) as e:
-        fail = f"oslab: {e}"
-    except (SDKException, ClientException) as e:
-        fail = f"oslab: {describe(e, what)}"
+    except Exception as e:
+        fail = one_line(e, what)
+        if fail is None:
+            raise
     # raised outside the except blocks, so the report shows the one line and no chained traceback
     if skip is not None:
         raise pytest.skip.Exception(skip) from None

@@ -1,6 +1,8 @@
 """openstacksdk connections, authenticated up front so a bad credential is one line, not a traceback later."""
 from __future__ import annotations
 
+import logging
+
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.secrets import SECRETS
 
@@ -15,11 +17,16 @@ def connect(region, api_timeout: float, label: str):
 
     region.config["api_timeout"] = api_timeout
     auth_url = (region.config.get("auth") or {}).get("auth_url")
+    # keystoneauth logs a warning of its own for what the one line below says
+    quiet = logging.getLogger("keystoneauth.identity.generic.base")
+    level, quiet.level = quiet.level, logging.ERROR
     try:
         conn = openstack.connection.Connection(config=region)
         SECRETS.add(conn.authorize())
     except Exception as e:  # anything keystoneauth/openstacksdk/requests raise while authenticating
         raise CloudError(describe(e, f"cloud {label!r}", auth_url)) from None
+    finally:
+        quiet.level = level
     return conn
 
 
