@@ -15,6 +15,7 @@ import functools
 import os
 import signal
 import subprocess
+import threading
 from typing import Callable, Optional
 
 import paramiko
@@ -46,7 +47,7 @@ class _Bounded:
         return CommandTimeout(f"node {self.label}: `{command}` did not finish within {self.bound:.0f}s "
                               f"(--oslab-command-timeout); stopped it")
 
-    def run_local(self, command: str, *args: str, stdin: Optional[bytes] = None):
+    def run_local(self, command: str, *args: str, stdin: Optional[bytes] = None, shown: Optional[str] = None):
         """testinfra's run_local, bounded: the command runs in a process group of its own, killed at the bound."""
         command = self.quote(command, *args)
         cmd = self.encode(command)
@@ -57,7 +58,7 @@ class _Bounded:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-            raise self.timed_out(getattr(self, "shown", command)) from None
+            raise self.timed_out(shown or command) from None
         return self.result(process.returncode, cmd, out, err)
 
 
@@ -67,8 +68,7 @@ class BoundedLocal(_Bounded, LocalBackend):
         self.label, self.bound = label, bound
 
     def run(self, command: str, *args: str, **kwargs):
-        self.shown = self.quote(command, *args)
-        return self.run_local(self.get_command(command, *args), stdin=self.stdin())
+        return self.run_local(self.get_command(command, *args), stdin=self.stdin(), shown=self.quote(command, *args))
 
 
 class BoundedOpenSSH(_Bounded, SshBackend):
@@ -79,9 +79,8 @@ class BoundedOpenSSH(_Bounded, SshBackend):
         self.label, self.bound = label, bound
 
     def run(self, command: str, *args: str, **kwargs):
-        self.shown = self.quote(command, *args)
         cmd, cmd_args = self._build_ssh_command(self.get_command(command, *args))
-        out = self.run_local(" ".join(cmd), *cmd_args, stdin=self.stdin())
+        out = self.run_local(" ".join(cmd), *cmd_args, stdin=self.stdin(), shown=self.quote(command, *args))
         if out.rc == 255:  # ssh's own failure, not the command's
             raise ssh.SSHError(f"node {self.label}: ssh failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
         return out
@@ -94,32 +93,34 @@ class BoundedParamiko(_Bounded, ParamikoBackend):
                  progress: Callable[[str], None] = lambda line: None, **kwargs):
         super().__init__(hostspec, **kwargs)
         self.label, self.bound, self._connect, self.progress = label, bound, connect, progress
+        self._reconnecting = threading.Lock()
 
     @functools.cached_property
     def client(self) -> paramiko.SSHClient:
         return self._connect()
 
-    def _exec(self, command: str):
+    def _exec(self, command: str, shown: str):
         try:
             return ssh.run(self.client.get_transport(), command, self.bound, stdin=self.stdin(), pty=self.get_pty)
         except CommandTimeout:
-            raise self.timed_out(self.shown) from None
+            raise self.timed_out(shown) from None
 
     def run(self, command: str, *args: str, **kwargs):
-        self.shown = self.quote(command, *args)
-        full = self.get_command(command, *args)
+        shown, full = self.quote(command, *args), self.get_command(command, *args)
         try:
-            rc, out, err = self._exec(full)
+            rc, out, err = self._exec(full, shown)
         except (paramiko.SSHException, EOFError, OSError) as e:
             transport = self.client.get_transport()
             if transport is not None and transport.is_active():
                 raise
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            self.progress(f"node {self.label}: the SSH session was gone ({reason}); reconnected once")
-            self.client.close()
-            del self.client
+            with self._reconnecting:  # one reconnection, whichever thread noticed first
+                if self.client.get_transport() is transport:
+                    self.progress(f"node {self.label}: the SSH session was gone ({reason}); reconnected once")
+                    self.client.close()
+                    del self.client
             try:
-                rc, out, err = self._exec(full)
+                rc, out, err = self._exec(full, shown)
             except ssh.SSHError as again:
                 raise ssh.SSHError(f"node {self.label}: the SSH session was gone ({reason}) and reconnecting "
                                    f"failed: {again}") from None
