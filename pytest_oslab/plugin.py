@@ -200,6 +200,14 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def pytest_collection_finish(session):
+    """Tests marked ``oslab`` (the suites) selected and no cloud named: a usage error, not a green run of skips."""
+    line = session.config.stash.get(NO_CLOUD, "")
+    marked = [item for item in session.items if item.get_closest_marker("oslab")]
+    if line and marked:
+        raise pytest.UsageError(f"oslab: {len(marked)} selected tests are marked oslab and need a cloud: {line}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     oslab = session.config.stash.get(SESSION, None)
