@@ -28,8 +28,9 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           image_user: root            # optional: login user of that image (default: known per image name)
           flavor: m1.nano             # optional: flavor name or id (default: the smallest that fits)
           provider_network: provider  # optional: the flat/external network to use (default: discovered)
-          driver: linuxbridge         # optional, informational: the ML2 driver the deployer says it runs; the
-                                      # suite still discovers drivers through the API (capabilities)
+          driver: linuxbridge         # optional: the ML2 driver the deployer says it runs; used when discovery
+                                      # cannot tell (no admin credentials); a disagreement with discovery (its
+                                      # alive agents) is reported in the cloud summary, discovery wins
           compute_log: /var/log/nova/nova-compute.log   # optional: where nova-compute logs on compute nodes, a
                                       # path or journal:UNIT, or a list of them; read for a server that fails to
                                       # boot (default: the usual places of packages, kolla-ansible and devstack)

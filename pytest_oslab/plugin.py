@@ -504,6 +504,9 @@ def _oslab_requirements(request):
         if "admin" in markers:
             oslab.admin_cloud
         caps = oslab.capabilities
+        if any(name in markers for name in DRIVER_MARKERS) and not caps.mechanism_drivers:
+            raise Unavailable("needs admin credentials to tell the ML2 driver (--admin-cloud), or say it in "
+                              "clouds.yaml: oslab: {driver: NAME}")
         for name in DRIVER_MARKERS:
             if name in markers and name not in caps.mechanism_drivers:
                 raise Unavailable(f"needs ML2/{name}; this cloud runs {', '.join(sorted(caps.mechanism_drivers)) or '?'}")

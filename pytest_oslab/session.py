@@ -116,7 +116,7 @@ class OslabSession:
     def capabilities(self) -> caps_mod.Capabilities:
         def make():
             try:
-                return caps_mod.discover(self.cloud, self.admin_or_none())
+                return caps_mod.discover(self.cloud, self.admin_or_none(), self.choice.oslab.driver)
             except CloudError:
                 raise
             except Exception as e:
