@@ -151,6 +151,7 @@ class NodePool:
         elif spec.startswith("paramiko://"):
             target = self.target(node)
             shown = f"ssh://{target}"
+            sudo = node.sudo if node.sudo is not None else target.user != "root"  # the user ssh_config may name
 
             def connect():
                 try:

@@ -197,3 +197,14 @@ def test_the_options_reach_the_run_and_a_wrong_choice_is_a_usage_error(pytester,
     pytester.runpytest("--cloud", "c1", "--oslab-ssh-client", "openssh").assert_outcomes(passed=1)
     result = pytester.runpytest("--cloud", "c1", "--oslab-host-key-policy", "yes")
     assert "oslab_host_key_policy: 'yes' is not one of accept-new, strict, ignore" in result.stderr.str()
+
+
+def test_root_commands_use_sudo_when_the_user_ssh_config_names_is_not_root(server, key_file, tmp_path):
+    sshd = server(refuse_sudo=True)
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host cmp12\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User stack\n"
+                      f"  IdentityFile {key_file}\n")
+    node = Node("cmp12", "ssh://cmp12")  # no user of its own: ssh_config's, not this process's (root)
+    with pytest.raises(NodeError, match=r"^node cmp12 \(ssh://stack@127.0.0.1:\d+\): sudo refused"):
+        _pool([node], ssh_config=str(config)).host(node)
+    assert sshd.commands[-1] == "sudo -n /bin/sh -c true"
