@@ -6,7 +6,8 @@ output and exit status, except what the test tells it to do instead:
 - ``hang``: commands containing this text never answer (the channel stays open until the client closes it);
 - ``refuse_sudo``: ``sudo`` commands exit 1 with sudo's "a password is required";
 - ``drop_after``: the connection is closed by the server after that many commands (a node that rebooted);
-- ``silent``: the server accepts TCP and never speaks SSH.
+- ``silent``: the server accepts TCP and never speaks SSH;
+- ``sudo_password``: ``sudo -S`` commands read it from stdin first (wrong: sudo's "incorrect password").
 
 As a bastion it forwards ``direct-tcpip`` channels to 127.0.0.1 ports (``forwards`` counts them). Only the
 key given is accepted. ``connections`` counts the SSH sessions it served.
@@ -50,13 +51,15 @@ class TestSSHServer:
     __test__ = False  # not a test class
 
     def __init__(self, client_key: paramiko.PKey, user: str = "stack", hang: Optional[str] = None,
-                 refuse_sudo: bool = False, drop_after: Optional[int] = None, silent: bool = False):
+                 refuse_sudo: bool = False, drop_after: Optional[int] = None, silent: bool = False,
+                 sudo_password: Optional[str] = None):
         self.accepted = client_key
         self.user = user
         self.hang = hang
         self.refuse_sudo = refuse_sudo
         self.drop_after = drop_after
         self.silent = silent
+        self.sudo_password = sudo_password
         self.host_key = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else \
             paramiko.RSAKey.generate(2048)
         self.commands: List[str] = []
@@ -116,6 +119,14 @@ class TestSSHServer:
             channel.send_exit_status(1)
             channel.close()
             return
+        if self.sudo_password and command.startswith("sudo -S -p '' "):
+            given = channel.makefile("rb").readline().decode().rstrip("\n")
+            if given != self.sudo_password:
+                channel.sendall_stderr(b"Sorry, try again.\nsudo: 1 incorrect password attempt\n")
+                channel.send_exit_status(1)
+                channel.close()
+                return
+            command = command[len("sudo -S -p '' "):]
         result = subprocess.run(["sh", "-c", command], capture_output=True, timeout=30)
         channel.sendall(result.stdout)
         channel.sendall_stderr(result.stderr)

@@ -208,3 +208,29 @@ def test_root_commands_use_sudo_when_the_user_ssh_config_names_is_not_root(serve
     with pytest.raises(NodeError, match=r"^node cmp12 \(ssh://stack@127.0.0.1:\d+\): sudo refused"):
         _pool([node], ssh_config=str(config)).host(node)
     assert sshd.commands[-1] == "sudo -n /bin/sh -c true"
+
+
+def test_the_become_password_goes_to_sudo_on_stdin_never_on_the_command_line(server, key_file):
+    password = "Become-pw-on-stdin-3141"
+    sshd = server(sudo_password=password)
+    node = Node("cmp14", f"ssh://stack@127.0.0.1:{sshd.port}", key=key_file, sudo_password=password)
+    host = _pool([node]).host(node)
+    assert host.run("echo %s", "as root").stdout == "as root\n"
+    assert sshd.commands[-1] == "sudo -S -p '' /bin/sh -c 'echo '\"'\"'as root'\"'\"''"
+    assert not any(password in c for c in sshd.commands)
+    wrong = Node("cmp15", f"ssh://stack@127.0.0.1:{sshd.port}", key=key_file, sudo_password="not-it-2718")
+    with pytest.raises(NodeError, match=r"sudo refused: sudo: 1 incorrect password attempt \(root commands need "
+                                        r"the become password\)$"):
+        _pool([wrong]).host(wrong)
+
+
+def test_a_guest_by_floating_ip_is_reached_through_the_clouds_bastion(server, client_key, key_file):
+    bastion, vm = server(), server(user="cirros")
+    pool = _pool([], key=key_file, bastion=f"stack@127.0.0.1:{bastion.port}")
+    guest = guests.connect(types.SimpleNamespace(name="vm2", id="5678"), "cirros", client_key,
+                           guests.Route("198.51.100.77"), timeout=5,
+                           open_sock=lambda: pool.open_direct("127.0.0.1", vm.port))
+    assert guest.run("echo behind the bastion").stdout == "behind the bastion\n"
+    assert bastion.forward_to == [("127.0.0.1", vm.port)]
+    guest.close()
+    pool.close()
