@@ -101,11 +101,21 @@ class TestSSHServer:
             if channel is None or channel.chanid not in self.pending:  # exec sessions are served by their request
                 continue
             host, port = self.pending.pop(channel.chanid)
-            upstream = socket.create_connection((host, port), 5)
+            try:
+                upstream = socket.create_connection((host, port), 5)
+            except OSError:
+                channel.close()
+                continue
             for a, b in ((channel, upstream), (upstream, channel)):
                 threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
     def execute(self, channel: paramiko.Channel, command: str):
+        try:
+            self._execute(channel, command)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the client went away first (it gave up on a hanging command, or closed its session)
+
+    def _execute(self, channel: paramiko.Channel, command: str):
         time.sleep(0.1)  # let paramiko answer the exec request before the channel may close
         self.commands.append(command)
         if self.drop_after is not None and len(self.commands) > self.drop_after:
