@@ -21,12 +21,16 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           inventory: /path/to/file    # optional: a node file or an Ansible inventory (as --oslab-inventory)
           node_user: stack            # optional: default SSH user for nodes found through the API
           node_key: ~/.ssh/id_rsa     # optional: default SSH key for them
+          bastion: admin@jump.example.com:22  # optional: the jump host (ProxyJump form, several comma-separated)
+                                      # of nodes that name none (in their entry or ssh_config) and of guests
+                                      # reached by floating IP
           image: guest                # optional: image name or id to boot (default: discovered)
           image_user: root            # optional: login user of that image (default: known per image name)
           flavor: m1.nano             # optional: flavor name or id (default: the smallest that fits)
           provider_network: provider  # optional: the flat/external network to use (default: discovered)
-          driver: linuxbridge         # optional, informational: the ML2 driver the deployer says it runs; the
-                                      # suite still discovers drivers through the API (capabilities)
+          driver: linuxbridge         # optional: the ML2 driver the deployer says it runs; used when discovery
+                                      # cannot tell (no admin credentials); a disagreement with discovery (its
+                                      # alive agents) is reported in the cloud summary, discovery wins
           compute_log: /var/log/nova/nova-compute.log   # optional: where nova-compute logs on compute nodes, a
                                       # path or journal:UNIT, or a list of them; read for a server that fails to
                                       # boot (default: the usual places of packages, kolla-ansible and devstack)
@@ -46,7 +50,7 @@ from pytest_oslab.secrets import SECRETS, Secrets
 
 OSLAB_KEYS = frozenset({
     "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network", "driver",
-    "compute_log",
+    "compute_log", "bastion",
 })
 
 
@@ -68,6 +72,7 @@ class OslabConfig:
     provider_network: Optional[str] = None
     driver: Optional[str] = None
     compute_log: List[str] = field(default_factory=list)
+    bastion: Optional[str] = None
 
     @classmethod
     def from_entry(cls, cloud: str, data: Any) -> "OslabConfig":

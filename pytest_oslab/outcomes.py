@@ -3,6 +3,7 @@ broken is a one-line failure (no traceback of the plugin's own code)."""
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 import pytest
 from keystoneauth1.exceptions import ClientException
@@ -11,11 +12,25 @@ from openstack.exceptions import SDKException
 from pytest_oslab.access.guests import GuestError
 from pytest_oslab.access.inventory import InventoryError
 from pytest_oslab.access.nodes import NodeError
+from pytest_oslab.access.ssh import CommandTimeout, SSHError
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.config import ConfigError
 from pytest_oslab.provision.resources import NotFound
 from pytest_oslab.provision.servers import BootError
 from pytest_oslab.session import Unavailable
+
+
+ONE_LINE_ERRORS = (ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError,
+                   CommandTimeout, SSHError)  # each already phrased as one line for the operator
+
+
+def one_line(exc: BaseException, what: str = "") -> Optional[str]:
+    """The line an operator reads for one of the core's errors or an SDK/keystoneauth one; None for others."""
+    if isinstance(exc, ONE_LINE_ERRORS):
+        return f"oslab: {exc}"
+    if isinstance(exc, (SDKException, ClientException)):
+        return f"oslab: {describe(exc, what)}"
+    return None
 
 
 @contextlib.contextmanager
@@ -26,10 +41,10 @@ def outcome(what: str = ""):
         yield
     except (Unavailable, NotFound) as e:
         skip = str(e)
-    except (ConfigError, CloudError, NodeError, GuestError, BootError, InventoryError) as e:
-        fail = f"oslab: {e}"
-    except (SDKException, ClientException) as e:
-        fail = f"oslab: {describe(e, what)}"
+    except Exception as e:
+        fail = one_line(e, what)
+        if fail is None:
+            raise
     # raised outside the except blocks, so the report shows the one line and no chained traceback
     if skip is not None:
         raise pytest.skip.Exception(skip) from None

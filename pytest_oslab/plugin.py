@@ -18,6 +18,8 @@ import pytest
 
 from pytest_oslab import config as oslab_config
 from pytest_oslab import evidence, hooks
+from pytest_oslab.access.nodes import SSH_CLIENTS
+from pytest_oslab.access.ssh import HOST_KEY_POLICIES
 from pytest_oslab.provision.naming import new_run_id
 from pytest_oslab.secrets import install_log_redaction
 from pytest_oslab.session import OslabSession, Settings
@@ -41,11 +43,24 @@ OPTIONS = [
     ("--oslab-ssh-timeout", "oslab_ssh_timeout", "seconds to wait for a node or guest to answer SSH; default 120",
      "float"),
     ("--oslab-api-timeout", "oslab_api_timeout", "seconds for any one API call; default 60", "float"),
+    ("--oslab-command-timeout", "oslab_command_timeout",
+     "seconds for any one command on a node or guest (past it the check fails, the run goes on); default 60",
+     "float"),
+    ("--oslab-host-key-policy", "oslab_host_key_policy",
+     "nodes' SSH host keys: accept-new (unknown keys added to known_hosts, changed ones refused), strict, ignore; "
+     "default accept-new", "str"),
+    ("--oslab-ssh-config", "oslab_ssh_config",
+     "ssh_config read for nodes (HostName, User, Port, IdentityFile, ProxyJump...); default ~/.ssh/config", "str"),
+    ("--oslab-ssh-client", "oslab_ssh_client",
+     "how nodes are reached: paramiko (one transport per node) or openssh (ssh itself, ControlMaster); "
+     "default paramiko", "str"),
     ("--oslab-node-user", "oslab_node_user", "SSH user for nodes without one in the inventory (default: yours)",
      "str"),
     ("--oslab-node-key", "oslab_node_key", "SSH private key file for nodes without one in the inventory", "str"),
 ]
-DEFAULTS = {"oslab_timeout": 300.0, "oslab_ssh_timeout": 120.0, "oslab_api_timeout": 60.0}
+DEFAULTS = {"oslab_timeout": 300.0, "oslab_ssh_timeout": 120.0, "oslab_api_timeout": 60.0,
+            "oslab_command_timeout": 60.0}
+CHOICES = {"oslab_host_key_policy": HOST_KEY_POLICIES, "oslab_ssh_client": SSH_CLIENTS}
 MARKERS = [
     "oslab: the test runs against the cloud named by --cloud",
     "admin: the test needs admin credentials (skipped with the reason when there are none)",
@@ -95,6 +110,8 @@ def _value(config, ini: str, kind: str):
         return number
     if kind == "bool":
         return bool(value)
+    if ini in CHOICES and value is not None and value not in CHOICES[ini]:
+        raise pytest.UsageError(f"oslab: {ini}: {value!r} is not one of {', '.join(CHOICES[ini])}")
     return value
 
 
@@ -106,6 +123,9 @@ def settings_from(config) -> Settings:
                     inventory=values["oslab_inventory"], keep=values["oslab_keep"], timeout=values["oslab_timeout"],
                     ssh_timeout=values["oslab_ssh_timeout"], api_timeout=values["oslab_api_timeout"],
                     node_user=values["oslab_node_user"], node_key=values["oslab_node_key"], run_id=run_id,
+                    command_timeout=values["oslab_command_timeout"],
+                    host_key_policy=values["oslab_host_key_policy"] or "accept-new",
+                    ssh_config=values["oslab_ssh_config"], ssh_client=values["oslab_ssh_client"] or "paramiko",
                     worker=(workerinput or {}).get("workerid", ""))
 
 
@@ -179,6 +199,17 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         evidence.bind(None)
+
+
+def pytest_collection_finish(session):
+    """Tests marked ``oslab`` (the suites) selected to run and no cloud named: a usage error, not a green run of
+    skips (listing them with --collect-only needs no cloud)."""
+    if session.config.option.collectonly:
+        return
+    line = session.config.stash.get(NO_CLOUD, "")
+    marked = [item for item in session.items if item.get_closest_marker("oslab")]
+    if line and marked:
+        raise pytest.UsageError(f"oslab: {len(marked)} selected tests are marked oslab and need a cloud: {line}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -39,6 +39,10 @@ class Settings:
     timeout: float = 300.0
     ssh_timeout: float = 120.0
     api_timeout: float = 60.0
+    command_timeout: float = 60.0
+    host_key_policy: str = "accept-new"
+    ssh_config: Optional[str] = None
+    ssh_client: str = "paramiko"
     node_user: Optional[str] = None
     node_key: Optional[str] = None
     run_id: str = ""
@@ -113,7 +117,7 @@ class OslabSession:
     def capabilities(self) -> caps_mod.Capabilities:
         def make():
             try:
-                return caps_mod.discover(self.cloud, self.admin_or_none())
+                return caps_mod.discover(self.cloud, self.admin_or_none(), self.choice.oslab.driver)
             except CloudError:
                 raise
             except Exception as e:
@@ -155,7 +159,10 @@ class OslabSession:
 
     @property
     def nodes(self) -> NodePool:
-        return self._once("nodes", lambda: NodePool(self.inventory, self.settings.ssh_timeout))
+        s = self.settings
+        return self._once("nodes", lambda: NodePool(
+            self.inventory, s.ssh_timeout, s.command_timeout, s.host_key_policy, s.ssh_config, s.ssh_client,
+            bastion=self.choice.oslab.bastion, progress=self.progress))
 
     def node_named(self, name: str) -> Node:
         address = None
@@ -231,9 +238,12 @@ class OslabSession:
 
             def open_sock():
                 return pool.open_relay(route.node, route.namespace, route.address)
+        elif self.choice.oslab.bastion:  # a floating IP reached through the cloud's bastion
+            def open_sock():
+                return self.nodes.open_direct(route.address)
         try:
             guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, open_sock,
-                                   progress=self.progress)
+                                   progress=self.progress, command_timeout=self.settings.command_timeout)
         except guests.GuestError as e:
             with self._lock:
                 self._guest_errors[server.id] = str(e)

@@ -13,6 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import paramiko
+
+from pytest_oslab.access import ssh
+
 
 class GuestError(Exception):
     """A guest that cannot be reached; one line naming the server, the route tried and the last error."""
@@ -44,21 +48,25 @@ class Route:
 
 
 class Guest:
-    """An open SSH session into one server; ``run`` executes a command in it (bounded by ``timeout``)."""
+    """An open SSH session into one server; ``run`` executes a command in it, bounded by ``command_timeout``
+    seconds in all (``CommandTimeout`` names the guest, the command and the bound)."""
 
-    def __init__(self, server, user: str, client, route: Route, timeout: float):
+    def __init__(self, server, user: str, client, route: Route, timeout: float, command_timeout: float = 60.0):
         self.server = server
         self.user = user
         self.client = client
         self.route = route
         self.timeout = timeout
+        self.command_timeout = command_timeout
 
     def run(self, command: str, timeout: Optional[float] = None) -> Result:
-        stdin, stdout, stderr = self.client.exec_command(command, timeout=timeout or self.timeout)
-        stdin.close()
-        out = stdout.read().decode(errors="replace")
-        err = stderr.read().decode(errors="replace")
-        return Result(stdout.channel.recv_exit_status(), out, err)
+        bound = timeout or self.command_timeout
+        try:
+            rc, out, err = ssh.run(self.client.get_transport(), command, bound)
+        except ssh.CommandTimeout:
+            raise ssh.CommandTimeout(f"guest {self.server.name}: `{command}` did not finish within {bound:.0f}s "
+                                     f"(--oslab-command-timeout); stopped it") from None
+        return Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def check_output(self, command: str, timeout: Optional[float] = None) -> str:
         result = self.run(command, timeout)
@@ -75,22 +83,21 @@ class Guest:
 
 def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
-            pause: float = 2.0, progress: Callable[[str], None] = lambda line: None) -> Guest:
+            pause: float = 2.0, progress: Callable[[str], None] = lambda line: None,
+            command_timeout: float = 60.0) -> Guest:
     """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then)."""
-    import paramiko
-
     # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
     quiet = logging.getLogger("paramiko.transport")
     level, quiet.level = quiet.level, logging.CRITICAL
     try:
-        return _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress)
+        return _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress,
+                        command_timeout)
     finally:
         quiet.level = level
 
 
-def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress) -> Guest:
-    import paramiko
-
+def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress,
+             command_timeout) -> Guest:
     start = time.monotonic()
     deadline = start + timeout
     last = "no attempt made"
@@ -106,7 +113,7 @@ def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pau
             client.connect(route.address, port=22, username=user, pkey=pkey, sock=sock, timeout=left,
                            banner_timeout=left, auth_timeout=left, allow_agent=False, look_for_keys=False)
             progress(f"guest {server.name}: SSH answered after {time.monotonic() - start:.1f}s ({route})")
-            return Guest(server, user, client, route, timeout)
+            return Guest(server, user, client, route, timeout, command_timeout)
         except (paramiko.SSHException, socket.error, EOFError) as e:
             last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             client.close()

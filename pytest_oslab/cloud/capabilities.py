@@ -12,7 +12,7 @@ Agents, bindings and hypervisors need admin rights: without an admin cloud those
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Set
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 # neutron agent type / binary -> ML2 mechanism driver
 AGENT_DRIVERS = {
@@ -66,6 +66,7 @@ class Capabilities:
     dns_domain: Optional[str] = None
     agents: List[Agent] = field(default_factory=list)
     hypervisors: Dict[str, Optional[str]] = field(default_factory=dict)  # hypervisor hostname -> host_ip
+    driver_note: Optional[str] = None  # where the drivers came from when not (only) from discovery
 
     def hosts(self, agent_type: str) -> List[str]:
         """Hosts running an agent of this type (e.g. ``"DHCP agent"``), sorted."""
@@ -114,7 +115,8 @@ class Capabilities:
         return (f"mechanism drivers {join(self.mechanism_drivers)}; network types {join(self.type_drivers)}; "
                 f"firewall {self.firewall_driver or '?'}; dns domain {self.dns_domain or '?'}; "
                 f"{len(self.agents)} agents on {len(self.agents_by_host)} hosts; "
-                f"{len(self.hypervisors)} hypervisors{'' if self.admin else ' (no admin rights: partial)'}")
+                f"{len(self.hypervisors)} hypervisors{'' if self.admin else ' (no admin rights: partial)'}"
+                + (f"; {self.driver_note}" if self.driver_note else ""))
 
 
 def drivers_from_agents(agents: List[Agent]) -> Set[str]:
@@ -124,6 +126,18 @@ def drivers_from_agents(agents: List[Agent]) -> Set[str]:
         if driver:
             found.add(driver)
     return found
+
+
+def decide_drivers(agents: List[Agent], declared: Optional[str]) -> Tuple[Set[str], Optional[str]]:
+    """(mechanism drivers, note): the drivers of the alive agents (a dead one, such as an Open vSwitch agent left
+    behind by a move to OVN, decides nothing); ``declared`` (clouds.yaml ``oslab: {driver: ...}``) stands in when
+    there are none (no admin rights), and a disagreement with discovery is noted, never silently taken."""
+    found = drivers_from_agents([a for a in agents if a.alive])
+    if declared and not found:
+        return {declared}, f"ML2/{declared} as clouds.yaml says (oslab.driver): not discoverable with these credentials"
+    if declared and declared not in found:
+        return found, f"clouds.yaml says ML2/{declared} (oslab.driver) but the alive agents are {', '.join(sorted(found))}"
+    return found, None
 
 
 def firewall_from_vif_details(driver_set: Set[str], vif_details: dict) -> Optional[str]:
@@ -149,8 +163,9 @@ def dns_domain_from_assignment(assignments) -> Optional[str]:
     return None
 
 
-def discover(conn, admin_conn=None) -> Capabilities:
-    """Read the cloud's makeup through the API; admin-only parts only with ``admin_conn``."""
+def discover(conn, admin_conn=None, declared_driver: Optional[str] = None) -> Capabilities:
+    """Read the cloud's makeup through the API; admin-only parts only with ``admin_conn``; ``declared_driver``
+    (clouds.yaml ``oslab.driver``) as ``decide_drivers`` says."""
     caps = Capabilities(admin=admin_conn is not None)
     api = admin_conn or conn
     caps.extensions = {e.alias for e in api.network.extensions()}
@@ -159,7 +174,7 @@ def discover(conn, admin_conn=None) -> Capabilities:
     if admin_conn is not None:
         caps.agents = [Agent(a.id, a.agent_type, a.binary, a.host, bool(a.is_alive), bool(a.is_admin_state_up),
                              dict(a.configuration or {})) for a in admin_conn.network.agents()]
-        caps.mechanism_drivers = drivers_from_agents(caps.agents)
+        caps.mechanism_drivers, caps.driver_note = decide_drivers(caps.agents, declared_driver)
         for h in admin_conn.compute.hypervisors(details=True):
             caps.hypervisors[h.name] = getattr(h, "host_ip", None)
         for a in caps.agents:  # tunnel types an L2 agent announces are type drivers too
@@ -175,6 +190,8 @@ def discover(conn, admin_conn=None) -> Capabilities:
             caps.dns_domain = dns_domain_from_assignment(getattr(port, "dns_assignment", None))
         if caps.firewall_driver and caps.dns_domain:
             break
+    if admin_conn is None and declared_driver:
+        caps.mechanism_drivers, caps.driver_note = decide_drivers([], declared_driver)
     if caps.firewall_driver is None and "ovn" in caps.mechanism_drivers:
         caps.firewall_driver = "ovn"
     return caps
@@ -185,6 +202,10 @@ def skip_reason(marks: Mapping[str, Mapping], caps: Capabilities) -> Optional[st
     maps a mark's name to its keyword arguments: the driver marks (linuxbridge, openvswitch, ovn), dhcp_agent,
     iptables_firewall, ovs_firewall, and requires(driver=, extension=, network_type=, firewall=)."""
     drivers = caps.mechanism_drivers
+    if not drivers and any(name in marks for name in DRIVER_MARKERS + ("dhcp_agent", "iptables_firewall",
+                                                                        "ovs_firewall")):
+        return ("needs admin credentials to tell the ML2 driver (--admin-cloud), or say it in clouds.yaml: "
+                "oslab: {driver: NAME}")
     for name in DRIVER_MARKERS:
         if name in marks and name not in drivers:
             return f"needs ML2/{name}; this cloud runs {', '.join(sorted(drivers)) or '?'}"

@@ -18,17 +18,18 @@ def _first_line(text: str) -> str:
     return ""
 
 
+def _chain(exc: BaseException):
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
 def _innermost_known(exc: BaseException) -> BaseException:
     """openstacksdk wraps keystoneauth's exceptions in its own; the wrapped one says more precisely what failed."""
     from keystoneauth1 import exceptions as ks
-    seen = set()
-    cause = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ks.ClientException) or isinstance(cause, ConnectionError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return exc
+    return next((c for c in _chain(exc) if isinstance(c, (ks.ClientException, ConnectionError))), exc)
 
 
 def _root_reason(exc: BaseException) -> str:
@@ -49,14 +50,26 @@ def _root_reason(exc: BaseException) -> str:
     return match.group(1).strip().lower() if match else (text or type(deepest).__name__)
 
 
+def _discovery_not_found(exc: BaseException) -> bool:
+    """Keystone's version discovery got a 404: the auth URL points somewhere that is not Keystone."""
+    from keystoneauth1 import exceptions as ks
+    texts = " ".join(str(e) for e in _chain(exc))
+    discovering = any(isinstance(e, ks.DiscoveryFailure) for e in _chain(exc)) or "versioned identity" in texts
+    return discovering and ("HTTP 404" in texts or any(getattr(e, "http_status", None) == 404 for e in _chain(exc)))
+
+
 def describe(exc: BaseException, what: str = "", url: Optional[str] = None) -> str:
     """One line for ``exc``: what was being done, what went wrong, and the usual cause. Secrets masked."""
     from keystoneauth1 import exceptions as ks
     from openstack import exceptions as sdk
 
-    exc = _innermost_known(exc)
     where = f" at {url}" if url else ""
     prefix = f"{what}: " if what else ""
+    if _discovery_not_found(exc):
+        return SECRETS.redact(f"{prefix}version discovery{where} answered 404 Not Found: is auth_url Keystone's "
+                              f"endpoint (http://HOST:5000/v3, or devstack's http://HOST/identity)? Check auth_url "
+                              f"in clouds.yaml")
+    exc = _innermost_known(exc)
     status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
     if isinstance(exc, CloudError):
         line = str(exc)

@@ -23,6 +23,7 @@ from typing import List, Optional
 import pytest
 
 from pytest_oslab import evidence
+from pytest_oslab.outcomes import one_line
 from pytest_oslab.report import dataplane, snapshot, topology
 from pytest_oslab.report import html as report_html
 from pytest_oslab.report.summary import gather, summary_html
@@ -162,11 +163,14 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Everything the run puts on a test's report, in one place: the test's evidence records (sections and
+    """Everything the run puts on a test's report, in one place: a core error as its one line (no traceback),
+    the test's evidence records (sections and
     ``oslab_evidence``), secrets masked; the upgrade gate's result (``oslab_gate``, a phase step's); with a cloud,
     the nodes reached, what the test was given and, at the last teardown, the topology picture. What is put on
     the report travels to the xdist controller with it."""
     report = yield
+    if call.excinfo is not None and report.failed:  # whichever fixture or check met it: the one line, no traceback
+        report.longrepr = one_line(call.excinfo.value) or report.longrepr
     evidence.move_to_report(item, report)
     evidence.redact_report(report)
     gate = getattr(item, "gate", None)  # pytest_oslab.phases.PhaseItem

@@ -94,3 +94,20 @@ def test_a_bad_compute_log_is_one_line(pytester, clouds, closed_port_cloud):
     result = pytester.runpytest("--cloud", "lab")
     assert result.ret == 4
     assert "'oslab.compute_log' must be a path" in result.stderr.str()
+
+
+def test_the_suites_selected_without_a_cloud_are_a_usage_error(pytester, clouds, closed_port_cloud):
+    """A nightly job whose OS_CLOUD went missing must not turn green with every check skipped."""
+    clouds({"lab": closed_port_cloud()})
+    pytester.makepyfile("""
+        import pytest
+        pytestmark = pytest.mark.oslab
+        def test_needs_cloud(cloud):
+            pass
+    """)
+    result = pytester.runpytest()
+    assert result.ret == 4
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert errors == ["ERROR: oslab: 1 selected tests are marked oslab and need a cloud: no cloud named: run with "
+                      "--cloud NAME or set OS_CLOUD (clouds.yaml has: lab)"]
+    assert pytester.runpytest("-k", "nothing_matches").ret == 5  # none selected: nothing to complain about

@@ -1,8 +1,11 @@
-"""Node inventories: the clouds.yaml ``oslab.nodes`` schema, a nodes file, Ansible INI and YAML inventories."""
+"""Node inventories: the clouds.yaml ``oslab.nodes`` schema, a nodes file, Ansible inventories through Ansible."""
+import os
+
 import pytest
 
 from pytest_oslab.access.inventory import Inventory, InventoryError, load_file
 from pytest_oslab.access.nodes import host_spec
+from pytest_oslab.secrets import SECRETS
 
 KOLLA_INI = """
 # kolla-ansible multinode, trimmed
@@ -109,7 +112,7 @@ def test_unreadable_or_broken_inventory_files_are_one_line(tmp_path):
         load_file(str(tmp_path / "nope"))
     bad = tmp_path / "bad.ini"
     bad.write_text("[compute\nhost1\n")
-    with pytest.raises(InventoryError, match="line 1: malformed section header"):
+    with pytest.raises(InventoryError, match=r"bad.ini: Ansible cannot read it: ini: Failed to parse inventory"):
         load_file(str(bad))
 
 
@@ -124,3 +127,61 @@ def test_inventory_option_is_used_by_the_run(pytester, clouds, closed_port_cloud
             assert sorted(n.name for n in inv.with_role("compute")) == ["cmp01", "cmp02"]
     """)
     pytester.runpytest("--cloud", "lab", "--oslab-inventory", str(inventory)).assert_outcomes(passed=1)
+
+
+# --- Ansible inventories as Ansible reads them (recorded kolla-ansible, OpenStack-Ansible, devstack/Zuul shapes) ---
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "inventories")
+
+
+def _by_name(nodes):
+    return {n.name: n for n in nodes}
+
+
+def test_kolla_multinode_ranges_group_vars_host_vars_bastion_and_become_password():
+    nodes = _by_name(load_file(os.path.join(DATA, "kolla", "multinode")))
+    assert sorted(nodes) == ["compute01", "compute02", "control01", "control02", "control03", "localhost",
+                             "network01"]
+    assert nodes["control02"].roles == ["controller"] and nodes["network01"].roles == ["network"]
+    assert nodes["compute01"].roles == ["compute"]
+    c2 = nodes["compute02"]
+    assert (c2.host, c2.port, c2.user, c2.key, c2.sudo) == ("ssh://10.20.0.32", 2202, "kolla", "/etc/kolla/id_rsa",
+                                                           True)
+    assert c2.jump == ["ops@jump.example.org:2222"] and c2.proxy_command is None
+    assert nodes["control01"].host == "ssh://10.20.0.11" and nodes["control03"].host == "ssh://control03"
+    assert nodes["localhost"].host == "local://"
+    password = "Become-pw-7Qx2-never-shown"
+    assert c2.sudo_password == password and password not in repr(c2)
+    assert password not in SECRETS.redact(f"sudo -S with {password}")
+
+
+def test_openstack_ansible_json_inventory_with_hosts_as_lists():
+    nodes = _by_name(load_file(os.path.join(DATA, "openstack_inventory.json")))
+    assert nodes["compute1"].roles == ["compute"] and nodes["compute1"].host == "ssh://172.29.236.21"
+    assert nodes["infra1"].roles == ["controller", "network"]
+    assert nodes["infra1_neutron_server_container-5e6d7c8b"].host == "ssh://172.29.238.101"
+
+
+def test_a_devstack_zuul_inventory_with_a_proxycommand():
+    nodes = _by_name(load_file(os.path.join(DATA, "devstack.yaml")))
+    assert nodes["compute1"].roles == ["compute"] and nodes["controller"].roles == []
+    assert nodes["controller"].user == "zuul" and nodes["controller"].host == "ssh://198.51.100.10"
+    assert nodes["compute1"].proxy_command == "ssh -W %h:%p -q zuul@bastion.example.org"
+
+
+def test_a_dynamic_inventory_script_is_run_by_ansible():
+    nodes = _by_name(load_file(os.path.join(DATA, "dynamic.py")))
+    assert sorted(nodes) == ["cmp-a.example.org", "cmp-b.example.org", "ctl.example.org"]
+    a = nodes["cmp-a.example.org"]
+    assert (a.host, a.user, a.port, a.roles) == ("ssh://198.51.100.201", "ops", 2222, ["compute"])
+    assert nodes["ctl.example.org"].roles == ["controller"]
+
+
+def test_without_ansible_core_an_ansible_inventory_is_one_line(monkeypatch):
+    from pytest_oslab.access import ansible
+    monkeypatch.setattr(ansible, "ansible_inventory", lambda: None)
+    path = os.path.join(DATA, "kolla", "multinode")
+    with pytest.raises(InventoryError) as missing:
+        load_file(path)
+    assert str(missing.value) == (f"inventory {path}: reading an Ansible inventory needs ansible-core: "
+                                  f"pip install 'pytest-oslab[ansible]'")
