@@ -26,7 +26,8 @@ from pytest_oslab.secrets import install_log_redaction
 from pytest_oslab.session import OslabSession, Settings, Unavailable
 
 log = logging.getLogger("pytest_oslab")
-pytest_plugins = ["pytest_oslab.report.plugin"]  # default reports, cloud summary, topology, --oslab-phase
+# default reports, cloud summary, topology, --oslab-phase; the history of the runs and its index.html
+pytest_plugins = ["pytest_oslab.report.plugin", "pytest_oslab.report.recorder"]
 SESSION = pytest.StashKey[OslabSession]()
 NO_CLOUD = pytest.StashKey[str]()
 
