@@ -253,13 +253,16 @@ def prune(runs: Sequence[Run], keep: int = 0, days: float = 0, now: Optional[flo
     return sorted(drop, key=lambda r: r.start)
 
 
-def remove(report_dir: Path, runs: Iterable[Run]) -> List[str]:
-    """Delete the history files of ``runs`` and their report files in ``report_dir``; the names removed."""
+def remove(report_dir: Path, runs: Iterable[Run], kept: Iterable[Run] = ()) -> List[str]:
+    """Delete the history files of ``runs`` and their report files in ``report_dir``, except a report file a
+    ``kept`` run names too (a ``--html`` name given every night); the names removed."""
     report_dir = Path(report_dir)
+    needed = {name for run in kept for name in (run.report, run.junit)}
     removed = []
     for run in runs:
         paths = [history_dir(report_dir) / run.file] if run.file else []
-        paths += [report_dir / name for name in (run.report, run.junit) if name and "/" not in name]
+        paths += [report_dir / name for name in (run.report, run.junit)
+                  if name and "/" not in name and name not in needed]
         for path in paths:
             try:
                 path.unlink()

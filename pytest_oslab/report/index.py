@@ -323,8 +323,8 @@ def update(report_dir: Path, keep: int = 0, days: float = 0, now: Optional[float
     report_dir = Path(report_dir)
     runs, problems = history.read_runs(report_dir)
     drop = history.prune(runs, keep, days, now)
-    removed = history.remove(report_dir, drop) + history.remove_stale_temps(report_dir, now)
     kept = [r for r in runs if r not in drop]
+    removed = history.remove(report_dir, drop, kept) + history.remove_stale_temps(report_dir, now)
     path = report_dir / history.INDEX
     report_dir.mkdir(parents=True, exist_ok=True)
     history.write_atomically(path, render(kept, problems, removed, now))

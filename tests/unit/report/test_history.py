@@ -251,5 +251,9 @@ def test_no_report_means_no_history_and_keep_prunes_with_each_run(pytester, unre
         pytester.runpytest_subprocess("--cloud", "lab", "-p", "no:cacheprovider").assert_outcomes(passed=1)
     runs, _ = history.read_runs(pytester.path / "reports")
     assert len(runs) == 2 and len(list((pytester.path / "reports").glob("oslab-*.html"))) == 2
+    for _ in range(2):  # the same --html every night: pruning a run leaves the file that newer runs wrote
+        pytester.runpytest_subprocess("--cloud", "lab", "--html", "reports/last.html", "-p", "no:cacheprovider")
+    runs, _ = history.read_runs(pytester.path / "reports")
+    assert [r.report for r in runs] == ["last.html", "last.html"] and (pytester.path / "reports/last.html").exists()
     result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-history-keep", "-1", "-p", "no:cacheprovider")
     assert result.ret != 0 and "history keep and days must be 0 (no limit) or more" in result.stderr.str()
