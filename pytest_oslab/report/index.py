@@ -2,11 +2,11 @@
 
 Per series (cloud, mechanism drivers, firewall, phase: runs that can be compared), newest series first:
 - what the last run changed against the one before: new failures, fixes, still failing, environment changes;
-- the runs, newest first: when, run id, its HTML report and JUnit XML, duration, counts, new failures and fixes;
 - durations over the runs (inline SVG): the suite's, and the cloud's own create -> ACTIVE and create -> SSH
   answered (median over the servers the run booted); the slowest tests of the last run with their trend;
 - the tests that flipped between passing and failing, with how often;
-- the grid: each test (grouped by documented fact) by run, each cell linking to that run's HTML report.
+- the grid: each test (grouped by documented fact) by run, each cell linking to that run's HTML report;
+- the runs, newest first: when, run id, its HTML report and JUnit XML, duration, counts, new failures and fixes.
 
 Nothing is fetched: the stylesheet is inline, there is no script, the charts are SVG in the page, and the only
 links are relative ones to the runs' own reports. Every text is escaped (and scrubbed of secrets) by ``esc``.
@@ -124,17 +124,20 @@ def sparkline(values: Sequence[Optional[float]], width: int = 120, height: int =
             f'<polyline fill="none" stroke="{COLOURS["suite"]}" stroke-width="1.5" points="{points}"/></svg>')
 
 
-def listed(nodeids: Sequence[str], run: Run) -> str:
+def listed(nodeids: Sequence[str], run: Run, messages: bool = True) -> str:
+    """Tests with their facts, and the first line of a failure under each (or, when not ``messages``, in its
+    tooltip: the runs table stays a line or two per run)."""
     if not nodeids:
         return ""
-    by_id = {t.nodeid: t for t in run.tests}
+    results = run.results()
     items = []
     for nodeid in nodeids:
-        result = by_id.get(nodeid)
+        result = results.get(nodeid)
         facts = f" ({', '.join(result.facts)})" if result and result.facts else ""
-        message = (f'<div class="msg">{esc(result.message)}</div>'
-                   if result and result.message and result.outcome in FAILING else "")
-        items.append(f'<li><code title="{esc(nodeid)}">{esc(short(nodeid))}</code>{esc(facts)}{message}</li>')
+        message = result.message if result and result.outcome in FAILING else ""
+        tip = f"{nodeid}: {message}" if message and not messages else nodeid
+        below = f'<div class="msg">{esc(message)}</div>' if message and messages else ""
+        items.append(f'<li><code title="{esc(tip)}">{esc(short(nodeid))}</code>{esc(facts)}{below}</li>')
     return f'<ul class="tests">{"".join(items)}</ul>'
 
 
@@ -179,7 +182,8 @@ def runs_table(runs: Sequence[Run], changes: Sequence[history.Changes]) -> str:
             f'<td class="num">{esc(seconds(run.duration))}</td><td class="num">{counts["passed"]}</td>'
             f'<td class="num">{bad(counts["failed"])}</td><td class="num">{bad(counts["error"])}</td>'
             f'<td class="num">{counts["skipped"]}</td><td class="num">{run.exitstatus}</td>'
-            f'<td class="new">{listed(found.new, run)}</td><td class="fixed">{listed(found.fixed, run)}</td>'
+            f'<td class="new">{listed(found.new, run, False)}</td>'
+            f'<td class="fixed">{listed(found.fixed, run, False)}</td>'
             f'<td class="environment">{"<br>".join(esc(e) for e in found.environment)}</td></tr>')
     return f'<table class="runs">{head}{"".join(rows)}</table>'
 
@@ -272,7 +276,7 @@ def grid(runs: Sequence[Run], changes: Sequence[history.Changes]) -> str:
     legend = ('<p class="legend"><span class="o-passed">P passed</span><span class="o-failed">F failed</span>'
               '<span class="o-error">E error</span><span class="o-skipped">S skipped</span>'
               '<span class="o-none">not run</span> a black frame: a new failure; a dashed one: fixed. The number '
-              'after a test is its flips; the columns are the runs of the table above (1 = oldest). Each cell links '
+              'after a test is its flips; the columns are the runs of the table below (1 = oldest). Each cell links '
               'to its run\'s report.</p>')
     return (f'{legend}<table class="grid"><thead><tr><th></th><th></th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
@@ -282,10 +286,11 @@ def series_html(key: Tuple[str, str, str, str], runs: Sequence[Run]) -> str:
     changes = [history.changes(runs[i - 1] if i else None, run) for i, run in enumerate(runs)]
     anchor = esc("s-" + "-".join(p or "none" for p in key))
     return (f'<section id="{anchor}"><h2>{esc(series_title(key))}: {len(runs)} run{"s" if len(runs) != 1 else ""}'
-            f'</h2>{last_changes(runs, changes)}<h3>Runs, newest first</h3>{runs_table(runs, changes)}'
+            f'</h2>{last_changes(runs, changes)}'
             f'<h3>Durations</h3>{duration_charts(runs)}{slowest_tests(runs)}'
             f'<h3>Flips between passing and failing (flaky tests flip often)</h3>{flips_table(runs)}'
-            f'<h3>Tests by run</h3>{grid(runs, changes)}</section>')
+            f'<h3>Tests by run</h3>{grid(runs, changes)}'
+            f'<h3>Runs, newest first</h3>{runs_table(runs, changes)}</section>')
 
 
 # --- the page ------------------------------------------------------------------------------------------------------

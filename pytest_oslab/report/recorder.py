@@ -24,6 +24,7 @@ from pytest_oslab.plugin import SESSION
 from pytest_oslab.report import history, index
 from pytest_oslab.report.html import failure_message, scrub
 from pytest_oslab.report.plugin import cloud_named, report_dir, state_of, writes_reports
+from pytest_oslab.report.summary import gather
 
 BOOTS = pytest.StashKey["BootTimes"]()
 
@@ -133,7 +134,6 @@ class _Recorder:
         self.summary = state_of(self.config).summary
         oslab = self.config.stash.get(SESSION, None)
         if self.summary is None and oslab is not None:
-            from pytest_oslab.report.summary import gather
             self.summary = gather(oslab)
 
     @pytest.hookimpl(trylast=True)  # the reports are written and the run's resources deleted: the run is over
@@ -155,9 +155,14 @@ class _Recorder:
             services=list(getattr(summary, "services", [])),
             report=_relative(state.html, directory), junit=_relative(state.junit, directory),
             boots=history.boots_from(events), tests=list(self.results.values()))
-        history.write_run(directory, run)
-        done = index.update(directory, self.keep, self.days)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            history.write_run(directory, run)
+            done = index.update(directory, self.keep, self.days)
+        except OSError as e:  # the run's own reports are written; a history that cannot be is said in one line
+            if reporter is not None:
+                reporter.write_line(f"oslab: history not written: {e}", red=True)
+            return
         if reporter is not None and config.get_verbosity() >= 0:
             pruned = f", pruned {len(done.removed)} file(s)" if done.removed else ""
             reporter.write_line(f"oslab: history: {done.index} ({len(done.runs)} runs{pruned})")
