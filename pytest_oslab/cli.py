@@ -1,4 +1,4 @@
-"""The ``oslab`` command: ``oslab lab up|status|down`` and ``oslab cleanup``."""
+"""The ``oslab`` command: ``oslab lab up|status|down``, ``oslab cleanup`` and ``oslab history``."""
 from __future__ import annotations
 
 import sys
@@ -6,9 +6,11 @@ from typing import List, Optional
 
 USAGE = """usage: oslab lab {up,status,down} [options]
        oslab cleanup --cloud NAME [options]
+       oslab history [--report-dir DIR] [--keep N] [--days D]
 
   lab      bring up, check or tear down the embedded reference cloud on this machine
   cleanup  remove what earlier pytest-oslab runs left in a cloud (only what they tagged as their own)
+  history  write DIR/index.html (default reports/) from the history of the runs kept there, pruning it
 """
 
 
@@ -24,6 +26,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command == "cleanup":
         from pytest_oslab.provision.cleanup import main as cleanup_main
         return cleanup_main(rest)
+    if command == "history":
+        from pytest_oslab.report.index import main as history_main
+        return history_main(rest)
     sys.stderr.write(f"oslab: unknown command {command!r}\n{USAGE}")
     return 2
 

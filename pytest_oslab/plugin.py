@@ -26,8 +26,10 @@ from pytest_oslab.session import OslabSession, Settings
 from pytest_oslab.stash import NO_CLOUD, SESSION
 
 log = logging.getLogger("pytest_oslab")
-# the fixtures; default reports, cloud summary, topology; the upgrade gate (--oslab-phase)
-pytest_plugins = ["pytest_oslab.fixtures", "pytest_oslab.report.plugin", "pytest_oslab.phases"]
+# the fixtures; default reports, cloud summary, topology; the upgrade gate (--oslab-phase); the history of the
+# runs and its index.html
+pytest_plugins = ["pytest_oslab.fixtures", "pytest_oslab.report.plugin", "pytest_oslab.phases",
+                  "pytest_oslab.report.recorder"]
 
 # (option, ini key, help, kind) -- kind: "str", "float", "bool"
 OPTIONS = [

@@ -34,7 +34,7 @@ def test_driver_marked_checks_of_a_member_only_run_skip_needing_admin_credential
     pytester.makeconftest("""
         import pytest
         from pytest_oslab.cloud.capabilities import Capabilities
-        from pytest_oslab.plugin import SESSION
+        from pytest_oslab.stash import SESSION
 
         @pytest.fixture(autouse=True, scope="session")
         def _member_only(request):  # what discovery finds with member credentials: no agents, no drivers

@@ -187,7 +187,7 @@ def test_the_options_reach_the_run_and_a_wrong_choice_is_a_usage_error(pytester,
     clouds({"c1": closed_port_cloud(oslab={"bastion": "admin@jump:2222"})})
     pytester.makeini("[pytest]\noslab_command_timeout = 7\noslab_host_key_policy = strict\n")
     pytester.makepyfile("""
-        from pytest_oslab.plugin import SESSION
+        from pytest_oslab.stash import SESSION
         def test_settings(request):
             session = request.config.stash[SESSION]
             s = session.settings

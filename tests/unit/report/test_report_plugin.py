@@ -32,7 +32,9 @@ def pytest_runtest_setup(item):
 
 
 def reports(path):
-    return sorted(p.name for p in (path / "reports").glob("*")) if (path / "reports").exists() else []
+    """The run reports in ``reports/`` (not the history and its index.html, pytest_oslab.report.recorder's)."""
+    found = (path / "reports").glob("*") if (path / "reports").exists() else []
+    return sorted(p.name for p in found if p.name not in ("history", "index.html"))
 
 
 def test_a_run_against_a_cloud_writes_html_and_junit_named_after_cloud_and_time(pytester, unreachable_cloud):
@@ -59,7 +61,7 @@ def test_what_the_user_names_stays_theirs_and_no_report_turns_the_default_off(py
     pytester.runpytest_subprocess("--cloud", "lab", "--oslab-no-report", "-p", "no:cacheprovider")
     assert len(reports(pytester.path)) == 1
     pytester.runpytest_subprocess("--cloud", "lab", "--oslab-report-dir", "out/r", "-p", "no:cacheprovider")
-    assert len(list((pytester.path / "out" / "r").glob("*.html"))) == 1
+    assert len(list((pytester.path / "out" / "r").glob("oslab-*.html"))) == 1
 
 
 def test_without_a_cloud_nothing_is_written(pytester, unreachable_cloud):
@@ -75,7 +77,7 @@ def test_evidence_is_a_panel_and_the_failure_reads_expected_against_actual(pytes
     args = ["--cloud", "lab", "-p", "no:cacheprovider"] + (["-n", "2"] if xdist else [])
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1, failed=1)
-    [html] = (pytester.path / "reports").glob("*.html")
+    [html] = (pytester.path / "reports").glob("oslab-*.html")
     text = html.read_text()
     assert "oslab-expect" in text and "network MTU" in text and "oslab-ev" in text
     assert "ip netns list" in text and "qdhcp-8cc956e4" in text
@@ -124,7 +126,7 @@ def test_check(n):
     start = time.monotonic()
     pytester.runpytest_subprocess("--cloud", "lab", "-p", "no:cacheprovider", "-q").assert_outcomes(passed=396,
                                                                                                    failed=4)
-    [html] = (pytester.path / "reports").glob("*.html")
+    [html] = (pytester.path / "reports").glob("oslab-*.html")
     size = html.stat().st_size
     assert size < 12_000_000, f"{size} bytes"
     print(f"400 checks with evidence: {size / 1e6:.1f} MB, run in {time.monotonic() - start:.1f}s")
