@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import pytest
+from _pytest import junitxml  # its LogXML's stash key: suite-level properties
 
 from pytest_oslab import evidence
 from pytest_oslab.outcomes import one_line
@@ -221,9 +222,15 @@ class _Writer:
     def pytest_sessionfinish(self, session):
         state = state_of(self.config)
         oslab = cloud_session(self.config)
-        if state.html is None or oslab is None:
+        junit = self.config.stash.get(junitxml.xml_key, None)
+        if (state.html is None and junit is None) or oslab is None:
             return
         state.summary = gather(oslab, state.titles.elements())
+        if junit is not None:  # before junitxml's own sessionfinish writes the file
+            for name, value in state.summary.junit_properties(oslab.settings.run_id):
+                junit.add_global_property(name, value)
+        if state.html is None:
+            return
         try:
             from pytest_metadata.plugin import metadata_key
         except ImportError:  # pragma: no cover - pytest-html depends on pytest-metadata

@@ -114,6 +114,11 @@ def test_a_suite_run_writes_the_report_and_junit_with_evidence_and_topology(tmp_
     assert html.stem == xml.stem
     cases = junit_cases(xml)
     assert len(cases) >= 30 and not any(cases.values())
+    properties = {p.get("name"): p.get("value") for p in ET.parse(xml).getroot().iter("property")
+                  if (p.get("name") or "").startswith("oslab.")}
+    assert properties["oslab.cloud"] == "lab" and properties["oslab.mechanism_drivers"] == "linuxbridge", properties
+    assert properties["oslab.run_id"] and properties["oslab.firewall_driver"] == "iptables", properties
+    assert any(name.startswith("oslab.version.") for name in properties), properties
     text = html.read_text()
     for part in ("Cloud under test", "Nodes checked", "service versions", "linuxbridge", "<svg", "What the run built",
                  "oslab-ev", "qdhcp-", "brq", "vxlan-", "network gw0-selfservice", "network gw1-selfservice"):
