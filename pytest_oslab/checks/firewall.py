@@ -7,7 +7,7 @@ Linux bridge names the chains ``neutron-linuxbri-{i,o,s}<port[:10]>``; OVS with 
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, wait_until
@@ -139,17 +139,41 @@ def _chain(c: Check, ruleset: Ruleset, name: str) -> Chain:
 
 
 def _group_rules(c: Check, chain: Chain, api_rules: List, after: int, before: Optional[int]) -> None:
-    """Each API rule has its RETURN between ``after`` and ``before``; no other RETURN sits there."""
+    """Each API rule has its RETURN between ``after`` and ``before``."""
     window = chain.rules[after + 1:before]
-    used = set()
     for api_rule in api_rules:
-        hits = [i for i, r in enumerate(window) if rule_matches(api_rule, r)]
-        c.require(hits, f"{chain.name}: expected a RETURN for rule {api_rule.id[:8]} ({describe_rule(api_rule)}), "
-                        f"actual none")
-        used.update(hits)
-    extra = [r.raw for i, r in enumerate(window) if i not in used and r.target == "RETURN"]
-    c.require(not extra, f"{chain.name}: expected one RETURN per security-group rule, actual extra "
-                         f"{' | '.join(extra)}")
+        c.require(any(rule_matches(api_rule, r) for r in window),
+                  f"{chain.name}: expected a RETURN for rule {api_rule.id[:8]} ({describe_rule(api_rule)}), "
+                  f"actual none")
+
+
+# --- judging a chain whole: nothing lets traffic through that is not documented -----------------------------
+
+LETS_THROUGH = ("RETURN", "ACCEPT")
+
+
+def _established(rule: Rule) -> bool:
+    """RELATED,ESTABLISHED (or fewer) RETURN: the connections already allowed."""
+    return rule.target == "RETURN" and bool(rule.ctstate) and rule.ctstate <= {"RELATED", "ESTABLISHED"}
+
+
+def _undocumented_allows(c: Check, ruleset: Ruleset, chain: Chain, implied: Callable[[Rule], bool],
+                         known_chains: Sequence[str]) -> None:
+    """Every rule of ``chain`` that lets traffic through (RETURN, ACCEPT, or a jump to a chain the firewall does
+    not document) is ``implied(rule)`` (a rule of the port's groups or a documented fixed rule); else it fails,
+    naming the rule."""
+    chains = set(ruleset.table("filter").chains) if "filter" in ruleset.tables else set()
+    for number, rule in enumerate(chain.rules, 1):
+        jumps_elsewhere = rule.target in chains and rule.target not in known_chains
+        if (rule.target in LETS_THROUGH or jumps_elsewhere) and not implied(rule):
+            c.require(False, f"{chain.name}: expected only RETURNs that the port's security-group rules or the "
+                             f"documented fixed rules imply, actual rule #{number} lets traffic through: {rule.raw}")
+
+
+def _implied_by(api_rules: List, *fixed: Callable[[Rule], bool]) -> Callable[[Rule], bool]:
+    """``rule -> bool``: the rule is one the firewall writes for one of ``api_rules`` or one of the ``fixed``
+    predicates (RELATED/ESTABLISHED, DHCP...)."""
+    return lambda rule: any(test(rule) for test in fixed) or any(rule_matches(a, rule) for a in api_rules)
 
 
 def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
@@ -158,7 +182,8 @@ def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: 
     chains = names.chains(port.id, driver)
     with Check("the port's ingress chain holds the documented rules, one RETURN per ingress rule",
                Where(server=server, port=port, chain=chains["in"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["in"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["in"])
         rs = chain.rules
         established = _index(rs, lambda r: _is_state(r, ("RELATED", "ESTABLISHED"), "RETURN"))
         found = [("RELATED,ESTABLISHED RETURN", established)]
@@ -176,7 +201,12 @@ def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: 
                   f"{chain.name}: expected the jump to {chains['fallback']} last, actual rule #{(fallback or 0) + 1} "
                   f"of {len(rs)}")
         dhcp_last = max((i for _, i in found[1:-2] if i is not None), default=established or 0)
-        _group_rules(c, chain, ipv4_rules(rules, "ingress"), dhcp_last, invalid)
+        api_rules = ipv4_rules(rules, "ingress")
+        _group_rules(c, chain, api_rules, dhcp_last, invalid)
+        replies_to = [f"{ip}/32" for ip, _ in names.ipv4_fixed_ips(port)] + ["255.255.255.255/32"]
+        _undocumented_allows(c, ruleset, chain, _implied_by(
+            api_rules, _established,
+            lambda r: any(_is_dhcp(r, "67", "68", "RETURN", to) for to in replies_to)), [chains["fallback"]])
 
 
 def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
@@ -185,7 +215,8 @@ def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: s
     chains = names.chains(port.id, driver)
     with Check("the port's egress chain holds the documented rules, one RETURN per egress rule",
                Where(server=server, port=port, chain=chains["out"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["out"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["out"])
         rs = chain.rules
         established = _index(rs, lambda r: _is_state(r, ("RELATED", "ESTABLISHED"), "RETURN"))
         invalid = _index(rs, lambda r: _is_state(r, ("INVALID",), "DROP"))
@@ -200,8 +231,13 @@ def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: s
             (f"jump to {chains['fallback']} last",
              len(rs) - 1 if rs and rs[-1].target == chains["fallback"] else None),
         ])
+        api_rules = ipv4_rules(rules, "egress")
         if established is not None:
-            _group_rules(c, chain, ipv4_rules(rules, "egress"), established, invalid)
+            _group_rules(c, chain, api_rules, established, invalid)
+        _undocumented_allows(c, ruleset, chain, _implied_by(
+            api_rules, _established, lambda r: _is_dhcp(r, "68", "67", "RETURN", "255.255.255.255/32", "0.0.0.0/32"),
+            lambda r: _is_dhcp(r, "68", "67", "RETURN") and r.destination is None and r.source is None),
+            [chains["fallback"], chains["spoof"]])
 
 
 def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbridge") -> None:
@@ -209,7 +245,8 @@ def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbrid
     chains = names.chains(port.id, driver)
     with Check("the port's spoofing chain allows its own IP/MAC pairs and drops the rest",
                Where(server=server, port=port, chain=chains["spoof"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["spoof"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["spoof"])
         pairs = [(ip, port.mac_address.lower()) for ip, _ in names.ipv4_fixed_ips(port)]
         for pair in getattr(port, "allowed_address_pairs", None) or []:
             if ":" not in pair["ip_address"]:
@@ -221,8 +258,8 @@ def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbrid
                       f"{chain.name}: expected RETURN for {ip} with MAC {mac}, actual "
                       f"{' | '.join(f'{r.source} {r.mac_source}' for r in returns) or 'no RETURN'}")
         expected = {(ipaddress.ip_network(ip, strict=False), mac) for ip, mac in pairs}
-        extra = [r.raw for r in returns if (r.source_network, r.mac_source) not in expected]
-        c.require(not extra, f"{chain.name}: expected only the port's pairs, actual also {' | '.join(extra)}")
+        _undocumented_allows(c, ruleset, chain, lambda r: r.target == "RETURN" and (r.source_network, r.mac_source)
+                             in expected, [])
         last = chain.rules[-1] if chain.rules else None
         c.require(last is not None and _unconditional(last, "DROP"),
                   f"{chain.name}: expected a final DROP, actual {last.raw if last else 'empty chain'}")

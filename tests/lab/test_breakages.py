@@ -143,6 +143,33 @@ def ingress_ssh_rule_deleted(args):
                   f"chain {chain}"]
 
 
+def insert_rule(chain: str, spec: List[str], position: int = 1) -> Heal:
+    """Insert a rule into ``chain`` (an operator's extra allow); the heal deletes it unless the agent already has."""
+    sh("iptables", "-w", "-I", chain, str(position), *spec)
+
+    def heal():
+        if subprocess.run(["iptables", "-w", "-C", chain, *spec], capture_output=True).returncode == 0:
+            sh("iptables", "-w", "-D", chain, *spec)
+    return heal
+
+
+def ingress_allow_all_inserted(args):
+    """S1 judged whole: an allow-all RETURN first in the port's ingress chain, before every documented rule."""
+    b = args["instance"]
+    chain = names.chains(b.port.id)["in"]
+    return insert_rule(chain, ["-j", "RETURN"]), [
+        f"{chain}: expected only RETURNs that the port's security-group rules or the documented fixed rules imply, "
+        f"actual rule #1 lets traffic through: -A {chain} -j RETURN", f"port {b.port.id}"]
+
+
+def egress_accept_inserted(args):
+    """S2 judged whole: an ACCEPT for a foreign source before the jump to the spoofing chain."""
+    b = args["instance"]
+    chain = names.chains(b.port.id)["out"]
+    return insert_rule(chain, ["-s", "10.66.0.0/16", "-j", "ACCEPT"]), [
+        f"actual rule #1 lets traffic through: -A {chain} -s 10.66.0.0/16 -j ACCEPT", f"port {b.port.id}"]
+
+
 def spoofing_rule_deleted(args):
     b = args["instance"]
     chain = names.chains(b.port.id)["spoof"]
@@ -289,6 +316,10 @@ BREAKAGES = [
              vxlan_removed),
     Breakage("ingress-rule-deleted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_falls_back"
              "[selfservice]", ingress_ssh_rule_deleted),
+    Breakage("ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_falls_back"
+             "[provider]", ingress_allow_all_inserted),
+    Breakage("egress-accept-inserted", "S2", SECG + "test_the_egress_chain_allows_dhcp_stops_spoofing_and_returns_each_"
+             "egress_rule[selfservice]", egress_accept_inserted),
     Breakage("spoofing-rule-deleted", "S3", SECG + "test_the_spoofing_chain_allows_only_the_ports_ip_and_mac"
              "[selfservice]", spoofing_rule_deleted),
     Breakage("sg-chain-jump-deleted", "S4", SECG + "test_the_taps_bridged_traffic_reaches_the_port_chains[selfservice]",

@@ -3,6 +3,7 @@ would show them, make the matching check fail with a message that names the obje
 actual (tests/lab/test_breakages.py does the same to the live lab)."""
 import pytest
 
+import recording
 from pytest_oslab.checks.core import CheckFailed
 
 NODE = "vm"  # the lab's one node, as the API names it
@@ -252,16 +253,76 @@ def test_an_invalid_drop_deleted_fails_s1(lab):
     assert "expected a rule INVALID DROP, actual none" in message
 
 
-def test_an_extra_return_fails_s1(lab):
+def _rule_inserted(kind, rule, after=None, prefix="neutron-linuxbri-"):
+    """Put ``-A <chain> <rule>`` into the port's ``kind`` chain (i, o, s): first, or after the line ending with
+    ``after``."""
     def edit(world, call):
         command = "iptables-save -t filter"
         text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
-        chain = "neutron-linuxbri-i" + body(call, 2)["id"][:10]
-        extra = f"-A {chain} -p tcp -m tcp --dport 80 -j RETURN"
-        text = text.replace(f"-A {chain} -p icmp -j RETURN", f"-A {chain} -p icmp -j RETURN\n{extra}")
+        chain = prefix + kind + body(call, 2)["id"][:10]
+        lines = text.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"-A {chain} ")
+                  and (after is None or line.endswith(after))) + (after is not None)
+        lines.insert(at, f"-A {chain} {rule}")
+        world.set_result("node", NODE, command, 0, "\n".join(lines) + "\n")
+    return edit
+
+
+def test_an_extra_return_among_the_group_rules_fails_s1(lab):
+    message, _ = broken(lab, "firewall.check_ingress_chain", "[provider]", _rule_inserted(
+        "i", "-p tcp -m tcp --dport 80 -j RETURN", after="-p icmp -j RETURN"))
+    assert "lets traffic through: -A neutron-linuxbri-i" in message and "--dport 80 -j RETURN" in message
+
+
+def test_an_allow_all_return_first_in_the_ingress_chain_fails_s1_naming_the_rule(lab):
+    """The fault an operator's bad day plants: ``iptables -I <ingress chain> 1 -j RETURN`` (issue 14)."""
+    message, call = broken(lab, "firewall.check_ingress_chain", "[selfservice]", _rule_inserted("i", "-j RETURN"))
+    chain = "neutron-linuxbri-i" + body(call, 2)["id"][:10]
+    assert f"{chain}: expected only RETURNs that the port's security-group rules or the documented fixed rules " \
+           f"imply, actual rule #1 lets traffic through: -A {chain} -j RETURN" in message
+    assert f"port {body(call, 2)['id']}" in message
+
+
+def test_a_new_connection_slipped_into_the_established_return_fails_s1(lab):
+    message, _ = broken(lab, "firewall.check_ingress_chain", "[selfservice]", _rule_inserted(
+        "i", "-m state --state RELATED,ESTABLISHED,NEW -j RETURN"))
+    assert "rule #1 lets traffic through" in message and "RELATED,ESTABLISHED,NEW" in message
+
+
+def test_a_jump_to_an_undocumented_chain_fails_s1(lab):
+    def edit(world, call):
+        command = "iptables-save -t filter"
+        text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
+        text = text.replace(":neutron-linuxbri-sg-chain", ":operator-allow - [0:0]\n:neutron-linuxbri-sg-chain")
+        text = text.replace("COMMIT", "-A operator-allow -j ACCEPT\nCOMMIT")
         world.set_result("node", NODE, command, 0, text)
+        _rule_inserted("i", "-p tcp -j operator-allow")(world, call)
     message, _ = broken(lab, "firewall.check_ingress_chain", "[provider]", edit)
-    assert "expected one RETURN per security-group rule, actual extra" in message and "--dport 80" in message
+    assert "rule #1 lets traffic through" in message and "-j operator-allow" in message
+
+
+def test_an_accept_before_the_spoofing_jump_fails_s2(lab):
+    message, call = broken(lab, "firewall.check_egress_chain", "[selfservice]", _rule_inserted(
+        "o", "-s 10.66.0.0/16 -j ACCEPT"))
+    assert "neutron-linuxbri-o" + body(call, 2)["id"][:10] in message and "-s 10.66.0.0/16 -j ACCEPT" in message
+
+
+def test_an_accept_in_the_spoofing_chain_fails_s3(lab):
+    message, _ = broken(lab, "firewall.check_spoofing_chain", "[selfservice]", _rule_inserted(
+        "s", "-m mac --mac-source fa:16:3e:00:00:01 -j ACCEPT"))
+    assert "rule #1 lets traffic through" in message and "--mac-source fa:16:3e:00:00:01 -j ACCEPT" in message
+
+
+@pytest.fixture(scope="module")
+def hybrid_lab():
+    return recording.Lab(recording.load(recording.HERE / "data" / "lab-openvswitch-hybrid.json.gz"))
+
+
+def test_an_allow_all_return_first_in_a_hybrid_ingress_chain_fails_s1(hybrid_lab):
+    message, call = broken(hybrid_lab, "firewall.check_ingress_chain", "[selfservice]",
+                           _rule_inserted("i", "-j RETURN", prefix="neutron-openvswi-"))
+    chain = "neutron-openvswi-i" + body(call, 2)["id"][:10]
+    assert f"actual rule #1 lets traffic through: -A {chain} -j RETURN" in message
 
 
 def test_a_spoofing_return_deleted_fails_s3(lab):
