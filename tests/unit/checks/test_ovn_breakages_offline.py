@@ -85,7 +85,32 @@ def test_an_acl_of_a_rule_the_api_does_not_show_fails_s1(ovn_lab):
         world.edit_json("node", NODE, NB + "ACL", rows(change))
         world.edit_json("node", NODE, NB + "Port_Group", rows(group_change))
     message, _ = broken(ovn_lab, "ovn_acls.check_port_groups", "[selfservice]", edit)
-    assert "ACLs of rules the API does not show: 11111111 " in message and "tcp.dst == 23" in message
+    assert "expected only ACLs of the group's rules, actual an ACL of rule 11111111, which the API does not show: " \
+           "to-lport allow-related" in message and "tcp.dst == 23" in message
+
+
+def test_an_acl_of_no_rule_in_the_ports_port_group_fails_s1_naming_it(ovn_lab):
+    """Issue 14: an ACL added to the port's port group without a security-group rule id (ACLs without one were
+    skipped) that lets TCP 8080 in."""
+    call = ovn_lab.call("ovn_acls.check_port_groups", "[selfservice]")
+    group = "pg_" + body(call, 2)["security_group_ids"][0].replace("-", "_")
+    uuid = "00000000-0000-4000-8000-000000000002"
+
+    def edit(world, call):
+        def change(table):
+            ssh = next(r for r in table if "tcp.dst == 22" in r["match"])
+            table.append(dict(ssh, _uuid=["uuid", uuid], external_ids=["map", []],
+                              match=ssh["match"].replace("tcp.dst == 22", "tcp.dst == 8080")))
+
+        def group_change(table):
+            row = next(r for r in table if r["name"] == group)
+            acls = row["acls"][1] if row["acls"][0] == "set" else [row["acls"]]
+            row["acls"] = ["set", acls + [["uuid", uuid]]]
+        world.edit_json("node", NODE, NB + "ACL", rows(change))
+        world.edit_json("node", NODE, NB + "Port_Group", rows(group_change))
+    message, _ = broken(ovn_lab, "ovn_acls.check_port_groups", "[selfservice]", edit)
+    assert f"{group}: expected only ACLs of the group's rules, actual an ACL of no rule: to-lport allow-related " \
+           in message and "tcp.dst == 8080" in message and body(call, 2)["id"] in message
 
 
 def test_port_security_with_another_ip_fails_s3(ovn_lab):
