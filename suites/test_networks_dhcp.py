@@ -106,6 +106,14 @@ def test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain(net
                                                               capabilities.dns_domain))
 
 
+@pytest.mark.fact("N10")
+@pytest.mark.dhcp_agent
+def test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu(net, dhcp_facts):
+    """The command line's MTU option and any in the ``opts`` file (a subnet's tag wins over the command line); what
+    the guest received is G1's MTU."""
+    on_each(dhcp_facts(net), lambda pair: dhcp.check_mtu_everywhere(pair[0], net.network))
+
+
 @pytest.mark.fact("N11")
 @pytest.mark.dhcp_agent
 def test_the_interface_file_names_the_dhcp_device(net, dhcp_facts, driver):

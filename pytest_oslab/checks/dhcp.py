@@ -142,6 +142,24 @@ def check_dnsmasq(node: NodeFacts, network, subnets, domain: Optional[str]) -> N
             c.require(_single(command, "domain"), "--domain: expected a DNS domain, actual none given")
 
 
+def check_mtu_everywhere(node: NodeFacts, network) -> None:
+    """N10: every MTU dnsmasq tells the network's guests is the network MTU: each MTU option of its command line
+    (``--dhcp-option-force=option:mtu,<n>``) and each of the ``opts`` file (``option:mtu`` or option 26, whatever
+    its tag: a subnet's tag wins over the command line's untagged option)."""
+    path = f"{names.dhcp_dir(network.id)}/opts"
+    with Check("every MTU dnsmasq gives the network's guests is the network MTU",
+               Where(network=network, node=node.name)) as c:
+        told = dnsmasq_command(c, node, network).mtu_options
+        c.require(told, f"dnsmasq command line: expected --dhcp-option-force=option:mtu,{network.mtu}, actual no "
+                        f"MTU option")
+        text = node.read(path, missing_ok=True)
+        if text is None:
+            c.fail(f"{path}: expected, actual absent")
+        told += [(f"{path} line {line}", mtu) for line, mtu in dnsmasq.mtu_options(dnsmasq.parse_opts(text))]
+        for where, mtu in told:
+            c.expect(f"{where}: MTU", network.mtu, mtu, "network MTU")
+
+
 def _single(command: dnsmasq.DnsmasqCommand, option: str):
     values = command.all(option)
     return values[0] if len(values) == 1 else (values or None)

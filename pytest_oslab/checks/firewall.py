@@ -12,6 +12,7 @@ from typing import Callable, Iterable, List, Optional, Sequence
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, wait_until
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.facts import sysctl
 from pytest_oslab.facts.iptables import Chain, Rule, Ruleset
 
 PROTOCOL_NUMBERS = {"1": "icmp", "6": "tcp", "17": "udp", "132": "sctp"}
@@ -298,6 +299,25 @@ def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbrid
                   f"{' | '.join(r.raw for r in fallback.rules) or 'empty chain'}")
 
 
+BRIDGE_NF_CALL = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+
+
+def check_bridged_traffic_filtered(node: NodeFacts, server=None) -> None:
+    """S4: the kernel sends bridged traffic through iptables (else no chain sees a guest's packets and every
+    security group is silently off): ``br_netfilter`` loaded or built in (its ``net.bridge.*`` sysctls exist) and
+    ``net.bridge.bridge-nf-call-iptables`` / ``-ip6tables`` = 1 in the node's network namespace, where the bridges
+    of the guests' taps are."""
+    with Check("the kernel passes bridged traffic through iptables and ip6tables",
+               Where(server=server, node=node.name)) as c:
+        result = node.run(f"sysctl {' '.join(BRIDGE_NF_CALL)}", ok=False)
+        values = sysctl.parse_sysctl(result.stdout)
+        if not values:
+            c.fail(f"br_netfilter: expected loaded (the sysctls {', '.join(BRIDGE_NF_CALL)} exist), actual not "
+                   f"loaded: {(result.stderr.strip().splitlines() or ['no sysctl output'])[0]}")
+        for key in BRIDGE_NF_CALL:
+            c.expect(key, "1", values.get(key), "bridged traffic through the iptables firewall")
+
+
 def check_rule_applied(node: NodeFacts, server, port, api_rule, present: bool = True, timeout: float = 60,
                        driver: str = "linuxbridge") -> None:
     """S5: a security-group rule added (``present``) or removed through the API shows up in (or leaves) the port's
@@ -319,5 +339,5 @@ def check_rule_applied(node: NodeFacts, server, port, api_rule, present: bool = 
     wait_until(probe, timeout)
 
 
-__all__ = ["CheckFailed", "check_egress_chain", "check_ingress_chain", "check_rule_applied",
+__all__ = ["CheckFailed", "check_bridged_traffic_filtered", "check_egress_chain", "check_ingress_chain", "check_rule_applied",
            "check_sg_chain_jumps", "check_spoofing_chain", "describe_rule", "rule_matches"]

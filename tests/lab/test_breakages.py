@@ -184,6 +184,26 @@ def sg_chain_jump_deleted(args):
     return heal, [f"{chains['sg-chain']}: expected a jump to {chains['in']} for --physdev-out {tap}"]
 
 
+def bridge_nf_call_off(args):
+    """S4's kernel half: bridged traffic no longer sent through iptables (every chain intact, none consulted)."""
+    b = args["instance"]
+    key = "net.bridge.bridge-nf-call-iptables"
+    before = sh("sysctl", "-n", key).strip()
+    sh("sysctl", "-q", "-w", f"{key}=0")
+    return (lambda: sh("sysctl", "-q", "-w", f"{key}={before}")), [
+        f"{key}: expected 1 (bridged traffic through the iptables firewall), actual 0", f"server {b.server.name}"]
+
+
+def opts_mtu_changed(args):
+    """N10: the network's ``opts`` file gives its subnet another MTU (a subnet's tag wins over the command line)."""
+    net = args["net"]
+    path = f"{names.dhcp_dir(net.network.id)}/opts"
+    line = f"tag:subnet-{net.subnet.id},option:mtu,{net.network.mtu - 50}"
+    heal = edit_file(path, lambda text: text.rstrip("\n") + f"\n{line}\n")
+    return heal, [f"{path} line {line}: MTU: expected {net.network.mtu} (network MTU), actual {net.network.mtu - 50}",
+                  f"network {net.network.name}"]
+
+
 def dnsmasq_stopped(args):
     network = args["net"].network
     directory = names.dhcp_dir(network.id)
@@ -324,6 +344,10 @@ BREAKAGES = [
              "[selfservice]", spoofing_rule_deleted),
     Breakage("sg-chain-jump-deleted", "S4", SECG + "test_the_taps_bridged_traffic_reaches_the_port_chains[selfservice]",
              sg_chain_jump_deleted),
+    Breakage("bridge-nf-call-off", "S4", SECG + "test_the_kernel_passes_the_bridged_traffic_through_iptables"
+             "[selfservice]", bridge_nf_call_off),
+    Breakage("opts-mtu-changed", "N10", NETS + "test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu"
+             "[selfservice]", opts_mtu_changed),
     Breakage("dhcp-device-mtu-changed", "N6", NETS + "test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu"
              "[selfservice]", dhcp_device_mtu),
     Breakage("metadata-address-removed", "N7", NETS + "test_the_dhcp_device_holds_the_port_ip_and_the_metadata_address"
@@ -392,12 +416,16 @@ def pytest_pyfunc_call(pyfuncitem):
 # --- the tests -------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def breakage_run(tmp_path_factory):
-    """Run the suite tests of every breakage in one session against the lab, with this module as its plugin."""
+def breakage_run(tmp_path_factory, request):
+    """Run the suite tests of the selected breakages (``-k``; all by default) in one session against the lab, with
+    this module as its plugin."""
+    selected = {item.callspec.params["breakage"].id for item in request.session.items
+                if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
+    chosen = [b for b in BREAKAGES if b.id in selected] or BREAKAGES
     out = tmp_path_factory.mktemp("breakages") / "breakages.json"
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
-    command = [sys.executable, "-m", "pytest", *[b.test for b in BREAKAGES], "--cloud", "lab", "-p", "test_breakages",
+    command = [sys.executable, "-m", "pytest", *[b.test for b in chosen], "--cloud", "lab", "-p", "test_breakages",
                "-p", "no:cacheprovider", "--oslab-ssh-timeout", "60", "-q", "-rfE"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     results = {entry["id"]: entry for entry in json.loads(out.read_text())} if out.exists() else {}
