@@ -230,11 +230,15 @@ def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> N
                                                                              node=node.name)) as c:
         fqdn, _ = expected_names(c, node, network, port, domain)
         entries = dnsmasq.parse_hosts(node.read(path) or "")
-        mine = [e for e in entries if e.ip == ip]
-        expected = f"{port.mac_address.lower()},{fqdn},{ip}"
-        actual = [f"{e.mac},{e.hostname},{e.ip}" for e in mine]
-        c.require(actual == [expected], f"{path} line for {ip}: expected {expected!r}, actual "
-                                        f"{' | '.join(actual) if actual else 'no line'}")
+        mac = port.mac_address.lower()
+        expected = f"{mac},{fqdn},{ip}"
+        actual = [f"{e.mac},{e.hostname},{e.ip}" for e in entries if e.ip == ip]
+        elsewhere = [f"{e.mac},{e.hostname},{e.ip}" for e in entries if e.mac == mac and e.ip != ip]
+        shown = " | ".join(actual) if actual else "no line"
+        if elsewhere:
+            shown += f" (the port's MAC is on {' | '.join(repr(line) for line in elsewhere)})"
+        c.require(actual == [expected] and not elsewhere, f"{path} line for {ip}: expected {expected!r}, actual "
+                                                          f"{shown}")
 
 
 def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]) -> None:

@@ -425,3 +425,82 @@ def test_a_failure_carries_the_command_output_it_judged(lab, check):
     failure = lab.replay(call, world)
     assert isinstance(failure, CheckFailed)
     assert failure.evidence and all(title.startswith(f"{NODE}: ") for title, _ in failure.evidence)
+
+
+# --- issue 14: what is there too much or in the wrong state --------------------------------------------------
+
+def test_the_ports_mac_on_a_line_with_another_ip_fails_i2_showing_that_line(lab):
+    call = lab.call("dhcp.check_host_entry", "[selfservice]")
+    port = body(call, 2)
+    ip = port["fixed_ips"][0]["ip_address"]
+    path = _dhcp_file(call, "host")
+    name = f"host-{ip.replace('.', '-')}.openstacklocal"
+    message, _ = broken(lab, "dhcp.check_host_entry", "[selfservice]", lambda w, c: w.replace(
+        "node", NODE, f"cat {path}", f"{port['mac_address']},{name},{ip}\n",
+        f"{port['mac_address']},{name},10.99.99.99\n"))
+    assert f"{path} line for {ip}: expected '{port['mac_address']},{name},{ip}', actual no line (the port's MAC " \
+           f"is on '{port['mac_address']},{name},10.99.99.99')" in message
+
+
+def test_a_dhcp_tap_below_the_network_mtu_fails_n13_naming_the_member(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    tap = "tap" + body(call, 3)["id"][:11]
+    message, _ = broken(lab, "linuxbridge.check_bridge_members", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(tap, lambda e: e.update(mtu=1400))))
+    assert f"member {tap} (DHCP port {body(call, 3)['id'][:8]}) MTU: expected 1450 (network MTU), actual 1400" \
+        in message
+
+
+def test_a_vxlan_member_down_and_not_forwarding_fails_n13(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    vxlan = f"vxlan-{body(call, 1)['provider_segmentation_id']}"
+
+    def down(entry):
+        entry["flags"] = [f for f in entry["flags"] if f not in ("UP", "LOWER_UP")]
+        entry["operstate"] = "DOWN"
+        entry["linkinfo"]["info_slave_data"]["state"] = "disabled"
+    message, _ = broken(lab, "linuxbridge.check_bridge_members", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(vxlan, down)))
+    assert f"member {vxlan} (vxlan uplink) state UP: expected True, actual False" in message
+    assert f"member {vxlan} (vxlan uplink) bridge port state: expected forwarding, actual disabled" in message
+
+
+def test_a_physical_uplink_above_the_network_mtu_passes_n13(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[provider]")
+    uplink = call["args"][2]
+    world = lab.world(call)
+    world.edit_json("node", NODE, "ip -j -d addr show", link(uplink, lambda e: e.update(mtu=9000)))
+    assert lab.replay(call, world) is None
+
+
+@pytest.fixture(scope="module")
+def ovs_labs():
+    return {name: recording.Lab(recording.load(recording.HERE / "data" / f"lab-{name}.json.gz"))
+            for name in ("openvswitch", "openvswitch-hybrid")}
+
+
+@pytest.mark.parametrize("run", ["openvswitch", "openvswitch-hybrid"])
+def test_a_dhcp_tap_on_another_local_vlan_than_its_networks_ports_fails_n12(ovs_labs, run):
+    lab = ovs_labs[run]
+    call = lab.call("openvswitch.check_dhcp_port_tagged", "[selfservice]")
+    tap = "tap" + body(call, 2)["id"][:11]
+
+    def edit(world, call):
+        def retag(data):
+            headings = data["headings"]
+            row = next(r for r in data["data"] if dict(zip(headings, r))["name"] == tap)
+            row[headings.index("tag")] = 99
+        world.edit_json("node", NODE, "ovs-vsctl --format=json list Port", retag)
+    message, _ = broken(lab, "openvswitch.check_dhcp_port_tagged", "[selfservice]", edit)
+    assert f"{tap} tag: expected the tag of the network's other br-int ports, actual 99 where " in message
+    assert body(call, 1)["id"][:8] in message
+
+
+def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
+    lab = ovs_labs["openvswitch-hybrid"]
+    call = lab.call("instances.check_tap", "[selfservice]")
+    port = body(call, 2)["id"]
+    qvb, qbr = "qvb" + port[:11], "qbr" + port[:11]
+    message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(qvb, lambda e: e.pop("master"))))
+    assert f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing" in message and port in message
