@@ -127,6 +127,29 @@ def host_line_removed(args):
     return heal, [f"{path} line for {b.ip}", "actual no line", f"port {b.port.id}"]
 
 
+def host_line_other_ip(args):
+    """I2: the port's MAC in the host file with another IP: the message shows the line the MAC has."""
+    b = args["instance"]
+    path = f"{names.dhcp_dir(b.network.id)}/host"
+    mac = b.port.mac_address.lower()
+    heal = edit_file(path, lambda text: "".join(
+        line.replace(f",{b.ip}", ",10.99.99.99") if line.startswith(f"{mac},") else line
+        for line in text.splitlines(True)))
+    return heal, [f"{path} line for {b.ip}: expected", "actual no line (the port's MAC is on", ",10.99.99.99'",
+                  f"port {b.port.id}"]
+
+
+def dhcp_tap_mtu_in_bridge(args):
+    """N13: the DHCP port's tap, a member of brq<net>, below the network's MTU."""
+    net = args["net"]
+    tap = names.tap(net.dhcp_ports[0].id)
+    mtu = link(tap)["mtu"]
+    sh("ip", "link", "set", "dev", tap, "mtu", str(mtu - 50))
+    return (lambda: sh("ip", "link", "set", "dev", tap, "mtu", str(mtu))), [
+        f"member {tap} (DHCP port {net.dhcp_ports[0].id[:8]}) MTU: expected {net.network.mtu} (network MTU), actual "
+        f"{mtu - 50}", f"network {net.network.name}"]
+
+
 def addn_hosts_line_removed(args):
     b = args["instance"]
     path = f"{names.dhcp_dir(b.network.id)}/addn_hosts"
@@ -330,6 +353,10 @@ BREAKAGES = [
              "[provider]", tap_out_of_bridge),
     Breakage("host-line-removed", "I2", INST + "test_dnsmasq_host_file_holds_the_mac_name_and_ip[selfservice]",
              host_line_removed),
+    Breakage("host-line-other-ip", "I2", INST + "test_dnsmasq_host_file_holds_the_mac_name_and_ip[provider]",
+             host_line_other_ip),
+    Breakage("dhcp-tap-mtu-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
+             "[selfservice]", dhcp_tap_mtu_in_bridge),
     Breakage("addn-hosts-line-removed", "I3", INST + "test_dnsmasq_addn_hosts_names_the_ip[selfservice]",
              addn_hosts_line_removed),
     Breakage("vxlan-device-removed", "I9", INST + "test_the_vxlan_device_carries_the_vni_from_the_tunnel_address",
