@@ -268,7 +268,8 @@ def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbrid
 
 def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbridge") -> None:
     """S4: ``…-sg-chain`` jumps to the port's chains by ``physdev --physdev-out/--physdev-in tap<port>
-    --physdev-is-bridged``; FORWARD and INPUT reach it; ``…-sg-fallback`` drops."""
+    --physdev-is-bridged`` and accepts only last, after every port's jumps; FORWARD and INPUT reach it;
+    ``…-sg-fallback`` drops."""
     chains = names.chains(port.id, driver)
     tap = names.tap(port.id)
     with Check("the bridge's traffic of the tap reaches the port's chains", Where(server=server, port=port,
@@ -283,6 +284,13 @@ def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbrid
                                                  f"--physdev-out {tap} --physdev-is-bridged, actual none")
         c.require(jump(sg, chains["out"], "in"), f"{sg.name}: expected a jump to {chains['out']} for "
                                                  f"--physdev-in {tap} --physdev-is-bridged, actual none")
+        accept_last = sg.rules[-1] if sg.rules else None
+        c.require(accept_last is not None and _unconditional(accept_last, "ACCEPT"),
+                  f"{sg.name}: expected a final ACCEPT, actual {accept_last.raw if accept_last else 'empty chain'}")
+        for number, rule in enumerate(sg.rules[:-1], 1):
+            c.require(rule.target not in LETS_THROUGH and rule.physdev_is_bridged,
+                      f"{sg.name}: expected only the ports' bridged jumps before the final ACCEPT, actual rule "
+                      f"#{number}: {rule.raw}")
         forward = _chain(c, ruleset, chains["FORWARD"])
         for direction in ("out", "in"):
             c.require(jump(forward, sg.name, direction), f"{forward.name}: expected a jump to {sg.name} for "

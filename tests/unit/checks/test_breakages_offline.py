@@ -504,3 +504,15 @@ def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
     message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
         "node", NODE, "ip -j -d addr show", link(qvb, lambda e: e.pop("master"))))
     assert f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing" in message and port in message
+
+
+def test_an_accept_before_the_ports_jumps_in_the_sg_chain_fails_s4(lab):
+    def edit(world, call):
+        command = "iptables-save -t filter"
+        text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
+        first = next(line for line in text.splitlines() if line.startswith("-A neutron-linuxbri-sg-chain "))
+        world.set_result("node", NODE, command, 0, text.replace(
+            first, "-A neutron-linuxbri-sg-chain -p tcp -j ACCEPT\n" + first, 1))
+    message, _ = broken(lab, "firewall.check_sg_chain_jumps", "[selfservice]", edit)
+    assert "neutron-linuxbri-sg-chain: expected only the ports' bridged jumps before the final ACCEPT, actual rule " \
+           "#1: -A neutron-linuxbri-sg-chain -p tcp -j ACCEPT" in message
