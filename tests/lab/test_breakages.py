@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from pytest_oslab.checks import names
-from pytest_oslab.lab import daemons
+from pytest_oslab.lab import daemons, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
 
@@ -227,6 +227,49 @@ def opts_mtu_changed(args):
                   f"network {net.network.name}"]
 
 
+# --- on the other drivers (judged when the lab runs them: `oslab lab up --driver openvswitch --firewall F`) ----
+
+def hybrid_ingress_allow_all_inserted(args):
+    """S1 on OVS hybrid plugging: the allow-all RETURN first in a ``neutron-openvswi-i`` chain."""
+    b = args["instance"]
+    chain = names.chains(b.port.id, "openvswitch")["in"]
+    return insert_rule(chain, ["-j", "RETURN"]), [f"actual rule #1 lets traffic through: -A {chain} -j RETURN",
+                                                  f"port {b.port.id}"]
+
+
+def qvb_released(args):
+    """I7 on OVS hybrid plugging: ``qvb`` released from its ``qbr`` (the guest cut off from br-int)."""
+    b = args["instance"]
+    qvb, qbr = names.qvb(b.port.id), names.qbr(b.port.id)
+    sh("ip", "link", "set", "dev", qvb, "nomaster")
+    return (lambda: sh("ip", "link", "set", "dev", qvb, "master", qbr)), [
+        f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing", f"port {b.port.id}"]
+
+
+def native_extra_flow(args):
+    """S1 on the OVS native firewall: a flow in the port's ingress rules table (82) letting in TCP 8080, which no
+    rule of its groups opens."""
+    b = args["instance"]
+    ofport = sh("ovs-vsctl", "get", "Interface", names.tap(b.port.id), "ofport").strip()
+    match = f"table=82,priority=77,ct_state=+new-est,tcp,reg5={hex(int(ofport))},tp_dst=8080"
+    sh("ovs-ofctl", "add-flow", "br-int", f"{match},actions=ct(commit,zone=NXM_NX_REG6[0..15]),output:{ofport}")
+    return (lambda: sh("ovs-ofctl", "del-flows", "--strict", "br-int", match)), [
+        f"table 82: expected only flows that the port's security-group rules or the documented conntrack states "
+        f"imply to let traffic in, actual a flow for ofport {ofport} lets it through:", "tp_dst=8080",
+        f"port {b.port.id}"]
+
+
+def dhcp_tap_retagged(args):
+    """N12: the DHCP port's tap on another local VLAN than the network's other br-int ports."""
+    net = args["net"]
+    tap = names.tap(net.dhcp_ports[0].id)
+    tag = sh("ovs-vsctl", "get", "Port", tap, "tag").strip()
+    sh("ovs-vsctl", "set", "Port", tap, "tag=99")
+    return (lambda: sh("ovs-vsctl", "set", "Port", tap, f"tag={tag}")), [
+        f"{tap} tag: expected the tag of the network's other br-int ports, actual 99 where",
+        f"network {net.network.name}"]
+
+
 def dnsmasq_stopped(args):
     network = args["net"].network
     directory = names.dhcp_dir(network.id)
@@ -335,6 +378,7 @@ class Breakage:
     test: str                       # the suite test that judges the fact (node id)
     apply: Callable[[Dict], Tuple[Heal, List[str]]]  # the test's fixtures -> (heal, what the failure must name)
     heal_timeout: float = 120.0
+    driver: str = "linuxbridge"     # the lab's driver it needs, as `oslab lab up` records it
     rejudge: bool = True            # judge again once healed (an unreachable guest stays remembered by the run)
     evidence: Tuple[str, ...] = ()  # titles the failure's evidence must hold
 
@@ -388,7 +432,24 @@ BREAKAGES = [
     Breakage("agent-stopped", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_admin_up",
              agent_stopped, heal_timeout=300),
 ]
-BY_TEST = {b.test: b for b in BREAKAGES}
+HYBRID, NATIVE = "openvswitch iptables_hybrid", "openvswitch openvswitch"
+BREAKAGES += [
+    Breakage("hybrid-ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_"
+             "falls_back[provider]", hybrid_ingress_allow_all_inserted, driver=HYBRID),
+    Breakage("qvb-released", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
+             "[selfservice]", qvb_released, driver=HYBRID),
+    Breakage("native-extra-flow", "S1", SECG + "test_the_ingress_flows_are_the_groups_ingress_rules[selfservice]",
+             native_extra_flow, driver=NATIVE),
+    Breakage("dhcp-tap-retagged", "N12", NETS + "test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag"
+             "[selfservice]", dhcp_tap_retagged, driver=NATIVE),
+]
+
+
+def lab_driver() -> str:
+    return switch.recorded(Lab()) or "linuxbridge"
+
+
+BY_TEST = {b.test: b for b in BREAKAGES if b.driver == lab_driver()}
 
 
 # --- the plugin (active in the suite session started below) ----------------------------------------------------
@@ -448,7 +509,8 @@ def breakage_run(tmp_path_factory, request):
     this module as its plugin."""
     selected = {item.callspec.params["breakage"].id for item in request.session.items
                 if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
-    chosen = [b for b in BREAKAGES if b.id in selected] or BREAKAGES
+    on_lab = [b for b in BREAKAGES if b.driver == lab_driver()]
+    chosen = [b for b in on_lab if b.id in selected] or on_lab
     out = tmp_path_factory.mktemp("breakages") / "breakages.json"
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
@@ -460,8 +522,10 @@ def breakage_run(tmp_path_factory, request):
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.id for b in BREAKAGES])
-def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage_run, breakage):
-    results, output = breakage_run
+def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage, request):
+    if breakage.driver != lab_driver():
+        pytest.skip(f"needs the lab on {breakage.driver} (`oslab lab up --driver ...`), it runs {lab_driver()}")
+    results, output = request.getfixturevalue("breakage_run")
     entry = results.get(breakage.id)
     assert entry is not None, f"{breakage.id} was not judged; the suite session said:\n{output}"
     print(f"{breakage.id} ({breakage.fact}) broken, the check said:\n{entry['broken'][1]}")
