@@ -171,6 +171,17 @@ def _undocumented_allows(c: Check, ruleset: Ruleset, chain: Chain, implied: Call
                              f"documented fixed rules imply, actual rule #{number} lets traffic through: {rule.raw}")
 
 
+def _dhcp_reply_to(addresses: Sequence[str]) -> Callable[[Rule], bool]:
+    """The DHCP server's replies (UDP 67 -> 68) to one of ``addresses``, let in."""
+    return lambda rule: any(_is_dhcp(rule, "67", "68", "RETURN", address) for address in addresses)
+
+
+def _dhcp_client(rule: Rule) -> bool:
+    """The guest's DHCP requests (UDP 68 -> 67), let out: broadcast from 0.0.0.0, or to any server."""
+    return (_is_dhcp(rule, "68", "67", "RETURN", "255.255.255.255/32", "0.0.0.0/32")
+            or (_is_dhcp(rule, "68", "67", "RETURN") and rule.destination is None and rule.source is None))
+
+
 def _implied_by(api_rules: List, *fixed: Callable[[Rule], bool]) -> Callable[[Rule], bool]:
     """``rule -> bool``: the rule is one the firewall writes for one of ``api_rules`` or one of the ``fixed``
     predicates (RELATED/ESTABLISHED, DHCP...)."""
@@ -179,7 +190,8 @@ def _implied_by(api_rules: List, *fixed: Callable[[Rule], bool]) -> Callable[[Ru
 
 def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
     """S1: the ingress chain: RELATED,ESTABLISHED RETURN; DHCP replies to the port IP and broadcast; one RETURN per
-    ingress rule of its groups; INVALID DROP; the jump to ``…-sg-fallback`` last."""
+    ingress rule of its groups; INVALID DROP; the jump to ``…-sg-fallback`` last. Judged whole: no other rule
+    anywhere in the chain lets traffic in."""
     chains = names.chains(port.id, driver)
     with Check("the port's ingress chain holds the documented rules, one RETURN per ingress rule",
                Where(server=server, port=port, chain=chains["in"], node=node.name)) as c:
@@ -205,14 +217,14 @@ def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: 
         api_rules = ipv4_rules(rules, "ingress")
         _group_rules(c, chain, api_rules, dhcp_last, invalid)
         replies_to = [f"{ip}/32" for ip, _ in names.ipv4_fixed_ips(port)] + ["255.255.255.255/32"]
-        _undocumented_allows(c, ruleset, chain, _implied_by(
-            api_rules, _established,
-            lambda r: any(_is_dhcp(r, "67", "68", "RETURN", to) for to in replies_to)), [chains["fallback"]])
+        _undocumented_allows(c, ruleset, chain, _implied_by(api_rules, _established, _dhcp_reply_to(replies_to)),
+                             [chains["fallback"]])
 
 
 def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
     """S2: the egress chain: DHCP client allowed, jump to the spoofing chain, DHCP server spoofing DROP,
-    RELATED,ESTABLISHED RETURN, one RETURN per egress rule, INVALID DROP, fallback."""
+    RELATED,ESTABLISHED RETURN, one RETURN per egress rule, INVALID DROP, fallback. Judged whole: no other rule
+    anywhere in the chain lets traffic out."""
     chains = names.chains(port.id, driver)
     with Check("the port's egress chain holds the documented rules, one RETURN per egress rule",
                Where(server=server, port=port, chain=chains["out"], node=node.name)) as c:
@@ -235,14 +247,13 @@ def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: s
         api_rules = ipv4_rules(rules, "egress")
         if established is not None:
             _group_rules(c, chain, api_rules, established, invalid)
-        _undocumented_allows(c, ruleset, chain, _implied_by(
-            api_rules, _established, lambda r: _is_dhcp(r, "68", "67", "RETURN", "255.255.255.255/32", "0.0.0.0/32"),
-            lambda r: _is_dhcp(r, "68", "67", "RETURN") and r.destination is None and r.source is None),
-            [chains["fallback"], chains["spoof"]])
+        _undocumented_allows(c, ruleset, chain, _implied_by(api_rules, _established, _dhcp_client),
+                             [chains["fallback"], chains["spoof"]])
 
 
 def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbridge") -> None:
-    """S3: the spoofing chain: a RETURN for each of the port's IP+MAC pairs (and allowed address pairs), DROP else."""
+    """S3: the spoofing chain: a RETURN for each of the port's IP+MAC pairs (and allowed address pairs), DROP else;
+    no other rule lets anything through."""
     chains = names.chains(port.id, driver)
     with Check("the port's spoofing chain allows its own IP/MAC pairs and drops the rest",
                Where(server=server, port=port, chain=chains["spoof"], node=node.name)) as c:
