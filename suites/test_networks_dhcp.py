@@ -163,3 +163,9 @@ def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, 
                                                      device_owner="network:distributed")
                 for ip in (f["ip_address"] for f in p.fixed_ips or []) if ":" not in ip]
     ovn.check_metadata_namespace(node_facts(instance.server), instance.network, metadata)
+
+
+@pytest.mark.fact("N9")
+@pytest.mark.ovn
+def test_the_metadata_proxy_listens_in_the_ovnmeta_namespace(instance, node_facts):
+    ovn.check_metadata_proxy(node_facts(instance.server), instance.network)

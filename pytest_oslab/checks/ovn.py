@@ -13,7 +13,7 @@ from typing import List, Optional
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, Where
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.facts import ovn, ovs
+from pytest_oslab.facts import ovn, ovs, sockets
 
 
 def databases(node: NodeFacts):
@@ -80,6 +80,17 @@ def check_metadata_namespace(node: NodeFacts, network, metadata_ips: Optional[Li
         for ip in metadata_ips or []:
             c.require(any(a.split("/")[0] == ip for a in addresses),
                       f"address {ip} (metadata port): expected in {namespace}, actual {', '.join(addresses) or 'none'}")
+
+
+def check_metadata_proxy(node: NodeFacts, network) -> None:
+    """N9 (OVN): in ``ovnmeta-<net>`` the metadata proxy (the OVN metadata agent's haproxy) listens on TCP
+    169.254.169.254:80."""
+    namespace = names.ovnmeta(network.id)
+    with Check("the metadata proxy listens on 169.254.169.254:80 in the OVN metadata namespace",
+               Where(network=network, namespace=namespace, node=node.name)) as c:
+        found = sockets.listening(node.sockets(namespace), "tcp", 80, names.METADATA_IP)
+        c.require(found, f"TCP {names.METADATA_IP}:80: expected the metadata proxy listening in {namespace}, "
+                         f"actual nothing")
 
 
 def check_dhcp_options(node: NodeFacts, network, subnet, port) -> None:
