@@ -168,4 +168,4 @@ def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, 
 @pytest.mark.fact("N9")
 @pytest.mark.ovn
 def test_the_metadata_proxy_listens_in_the_ovnmeta_namespace(instance, node_facts):
-    ovn.check_metadata_proxy(node_facts(instance.server), instance.network)
+    ovn.check_metadata_proxy(node_facts(instance.server), instance.network, timeout=60)

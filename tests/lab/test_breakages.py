@@ -284,36 +284,6 @@ def ovn_stray_acl(args):
         "tcp.dst == 8080", f"port {b.port.id}"]
 
 
-def haproxy_of(network_id: str) -> List[int]:
-    """PIDs of the haproxy processes whose command line names the network (its metadata proxy's config)."""
-    found = []
-    for pid in processes_with(network_id):
-        try:
-            if b"haproxy" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
-                found.append(pid)
-        except OSError:
-            continue
-    return found
-
-
-def ovn_metadata_proxy_stopped(args):
-    """N9 on ML2/OVN: the metadata proxy (haproxy) of the network's ``ovnmeta-`` namespace ended."""
-    b = args["instance"]
-    namespace = names.ovnmeta(b.network.id)
-    pids = haproxy_of(b.network.id)
-    assert len(pids) == 1, f"haproxy processes of network {b.network.id}: {pids}"
-    argv = [a.decode() for a in Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0") if a]
-    os.kill(pids[0], signal.SIGTERM)  # the network's own metadata proxy, by PID
-    wait_for(f"haproxy {pids[0]} ended", lambda: not Path(f"/proc/{pids[0]}").exists(), 20, 0.2)
-
-    def heal():  # the OVN metadata agent respawns it; else start it as it was
-        try:
-            wait_for("haproxy respawned by the OVN metadata agent", lambda: haproxy_of(b.network.id), 90)
-        except RuntimeError:
-            sh("ip", "netns", "exec", namespace, *argv)
-    return heal, [f"TCP {names.METADATA_IP}:80: expected the metadata proxy listening in {namespace}, actual nothing"]
-
-
 def dnsmasq_stopped(args):
     network = args["net"].network
     directory = names.dhcp_dir(network.id)
@@ -488,8 +458,6 @@ BREAKAGES += [
              "[selfservice]", dhcp_tap_retagged, driver=NATIVE),
     Breakage("ovn-stray-acl", "S1", SECG + "test_the_ports_groups_are_port_groups_whose_acls_are_the_rules"
              "[selfservice]", ovn_stray_acl, driver=OVN),
-    Breakage("ovn-metadata-proxy-stopped", "N9", NETS + "test_the_metadata_proxy_listens_in_the_ovnmeta_namespace"
-             "[selfservice]", ovn_metadata_proxy_stopped, driver=OVN, heal_timeout=150),
 ]
 
 

@@ -4,9 +4,12 @@ and showing expected against actual."""
 import json
 
 import pytest
+from openstack.network.v2.network import Network
 
 import recording
+from pytest_oslab.checks import ovn
 from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.checks.nodes import NodeFacts
 
 NODE = "vm"
 NB = "ovn-nbctl --db=tcp:127.0.0.1:6641 --format=json list "
@@ -170,3 +173,26 @@ def test_the_acl_of_a_deleted_rule_left_behind_fails_s5(ovn_lab):
     failure = ovn_lab.replay(removed, world)
     assert isinstance(failure, CheckFailed)
     assert "expected no ACL of the deleted rule, actual" in str(failure) and rule["id"][:8] in str(failure)
+
+
+# --- N9 on OVN: the metadata proxy in ovnmeta-<net> (captured on the lab's OVN mode) ----------------------------
+
+META_NS = "ovnmeta-f94dc69a-7e86-4178-9475-70f5ca6ea26d"
+META_SS = "captured/lab-ovn/ovnmeta-ss-Htulpn.txt"
+
+
+def metadata_node(ss):
+    return NodeFacts(recording.Replay({"ip netns list": recording.Text(f"{META_NS} (id: 1)\n"),
+                             f"ip netns exec {META_NS} ss -Htulpn": ss}), NODE)
+
+
+def test_the_captured_metadata_proxy_passes_n9():
+    ovn.check_metadata_proxy(metadata_node(META_SS), Network(id=META_NS[len("ovnmeta-"):], name="selfservice"))
+
+
+def test_no_metadata_proxy_fails_n9_naming_the_namespace():
+    with pytest.raises(CheckFailed) as failed:
+        ovn.check_metadata_proxy(metadata_node(recording.Text("")), Network(id=META_NS[len("ovnmeta-"):],
+                                                                             name="selfservice"))
+    assert f"TCP 169.254.169.254:80: expected the metadata proxy listening in {META_NS}, actual nothing" \
+        in str(failed.value)
