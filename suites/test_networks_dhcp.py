@@ -106,6 +106,14 @@ def test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain(net
                                                               capabilities.dns_domain))
 
 
+@pytest.mark.fact("N10")
+@pytest.mark.dhcp_agent
+def test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu(net, dhcp_facts):
+    """The command line's MTU option and any in the ``opts`` file (a subnet's tag wins over the command line); what
+    the guest received is G1's MTU."""
+    on_each(dhcp_facts(net), lambda pair: dhcp.check_mtu_everywhere(pair[0], net.network))
+
+
 @pytest.mark.fact("N11")
 @pytest.mark.dhcp_agent
 def test_the_interface_file_names_the_dhcp_device(net, dhcp_facts, driver):
@@ -155,3 +163,9 @@ def test_the_ovnmeta_namespace_serves_the_network_on_the_compute_node(instance, 
                                                      device_owner="network:distributed")
                 for ip in (f["ip_address"] for f in p.fixed_ips or []) if ":" not in ip]
     ovn.check_metadata_namespace(node_facts(instance.server), instance.network, metadata)
+
+
+@pytest.mark.fact("N9")
+@pytest.mark.ovn
+def test_the_metadata_proxy_listens_in_the_ovnmeta_namespace(instance, node_facts):
+    ovn.check_metadata_proxy(node_facts(instance.server), instance.network, timeout=60)

@@ -57,6 +57,12 @@ def test_the_taps_bridged_traffic_reaches_the_port_chains(instance, node_facts, 
 
 
 @iptables
+@pytest.mark.fact("S4")
+def test_the_kernel_passes_the_bridged_traffic_through_iptables(instance, node_facts):
+    firewall.check_bridged_traffic_filtered(node_facts(instance.server), instance.server)
+
+
+@iptables
 @pytest.mark.fact("S5")
 def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_traffic(
         guarded_server, guarded_group, server_a, cloud, node_facts, reach, chain_driver):

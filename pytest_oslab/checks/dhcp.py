@@ -142,6 +142,24 @@ def check_dnsmasq(node: NodeFacts, network, subnets, domain: Optional[str]) -> N
             c.require(_single(command, "domain"), "--domain: expected a DNS domain, actual none given")
 
 
+def check_mtu_everywhere(node: NodeFacts, network) -> None:
+    """N10: every MTU dnsmasq tells the network's guests is the network MTU: each MTU option of its command line
+    (``--dhcp-option-force=option:mtu,<n>``) and each of the ``opts`` file (``option:mtu`` or option 26, whatever
+    its tag: a subnet's tag wins over the command line's untagged option)."""
+    path = f"{names.dhcp_dir(network.id)}/opts"
+    with Check("every MTU dnsmasq gives the network's guests is the network MTU",
+               Where(network=network, node=node.name)) as c:
+        told = dnsmasq_command(c, node, network).mtu_options
+        c.require(told, f"dnsmasq command line: expected --dhcp-option-force=option:mtu,{network.mtu}, actual no "
+                        f"MTU option")
+        text = node.read(path, missing_ok=True)
+        if text is None:
+            c.fail(f"{path}: expected, actual absent")
+        told += [(f"{path} line {line}", mtu) for line, mtu in dnsmasq.mtu_options(dnsmasq.parse_opts(text))]
+        for where, mtu in told:
+            c.expect(f"{where}: MTU", network.mtu, mtu, "network MTU")
+
+
 def _single(command: dnsmasq.DnsmasqCommand, option: str):
     values = command.all(option)
     return values[0] if len(values) == 1 else (values or None)
@@ -212,11 +230,15 @@ def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> N
                                                                              node=node.name)) as c:
         fqdn, _ = expected_names(c, node, network, port, domain)
         entries = dnsmasq.parse_hosts(node.read(path) or "")
-        mine = [e for e in entries if e.ip == ip]
-        expected = f"{port.mac_address.lower()},{fqdn},{ip}"
-        actual = [f"{e.mac},{e.hostname},{e.ip}" for e in mine]
-        c.require(actual == [expected], f"{path} line for {ip}: expected {expected!r}, actual "
-                                        f"{' | '.join(actual) if actual else 'no line'}")
+        mac = port.mac_address.lower()
+        expected = f"{mac},{fqdn},{ip}"
+        actual = [f"{e.mac},{e.hostname},{e.ip}" for e in entries if e.ip == ip]
+        elsewhere = [f"{e.mac},{e.hostname},{e.ip}" for e in entries if e.mac == mac and e.ip != ip]
+        shown = " | ".join(actual) if actual else "no line"
+        if elsewhere:
+            shown += f" (the port's MAC is on {' | '.join(repr(line) for line in elsewhere)})"
+        c.require(actual == [expected] and not elsewhere, f"{path} line for {ip}: expected {expected!r}, actual "
+                                                          f"{shown}")
 
 
 def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]) -> None:

@@ -7,11 +7,12 @@ Linux bridge names the chains ``neutron-linuxbri-{i,o,s}<port[:10]>``; OVS with 
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, wait_until
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.facts import sysctl
 from pytest_oslab.facts.iptables import Chain, Rule, Ruleset
 
 PROTOCOL_NUMBERS = {"1": "icmp", "6": "tcp", "17": "udp", "132": "sctp"}
@@ -139,26 +140,63 @@ def _chain(c: Check, ruleset: Ruleset, name: str) -> Chain:
 
 
 def _group_rules(c: Check, chain: Chain, api_rules: List, after: int, before: Optional[int]) -> None:
-    """Each API rule has its RETURN between ``after`` and ``before``; no other RETURN sits there."""
+    """Each API rule has its RETURN between ``after`` and ``before``."""
     window = chain.rules[after + 1:before]
-    used = set()
     for api_rule in api_rules:
-        hits = [i for i, r in enumerate(window) if rule_matches(api_rule, r)]
-        c.require(hits, f"{chain.name}: expected a RETURN for rule {api_rule.id[:8]} ({describe_rule(api_rule)}), "
-                        f"actual none")
-        used.update(hits)
-    extra = [r.raw for i, r in enumerate(window) if i not in used and r.target == "RETURN"]
-    c.require(not extra, f"{chain.name}: expected one RETURN per security-group rule, actual extra "
-                         f"{' | '.join(extra)}")
+        c.require(any(rule_matches(api_rule, r) for r in window),
+                  f"{chain.name}: expected a RETURN for rule {api_rule.id[:8]} ({describe_rule(api_rule)}), "
+                  f"actual none")
+
+
+# --- judging a chain whole: nothing lets traffic through that is not documented -----------------------------
+
+LETS_THROUGH = ("RETURN", "ACCEPT")
+
+
+def _established(rule: Rule) -> bool:
+    """RELATED,ESTABLISHED (or fewer) RETURN: the connections already allowed."""
+    return rule.target == "RETURN" and bool(rule.ctstate) and rule.ctstate <= {"RELATED", "ESTABLISHED"}
+
+
+def _undocumented_allows(c: Check, ruleset: Ruleset, chain: Chain, implied: Callable[[Rule], bool],
+                         known_chains: Sequence[str]) -> None:
+    """Every rule of ``chain`` that lets traffic through (RETURN, ACCEPT, or a jump to a chain the firewall does
+    not document) is ``implied(rule)`` (a rule of the port's groups or a documented fixed rule); else it fails,
+    naming the rule."""
+    chains = set(ruleset.table("filter").chains) if "filter" in ruleset.tables else set()
+    for number, rule in enumerate(chain.rules, 1):
+        jumps_elsewhere = rule.target in chains and rule.target not in known_chains
+        if (rule.target in LETS_THROUGH or jumps_elsewhere) and not implied(rule):
+            c.require(False, f"{chain.name}: expected only RETURNs that the port's security-group rules or the "
+                             f"documented fixed rules imply, actual rule #{number} lets traffic through: {rule.raw}")
+
+
+def _dhcp_reply_to(addresses: Sequence[str]) -> Callable[[Rule], bool]:
+    """The DHCP server's replies (UDP 67 -> 68) to one of ``addresses``, let in."""
+    return lambda rule: any(_is_dhcp(rule, "67", "68", "RETURN", address) for address in addresses)
+
+
+def _dhcp_client(rule: Rule) -> bool:
+    """The guest's DHCP requests (UDP 68 -> 67), let out: broadcast from 0.0.0.0, or to any server."""
+    return (_is_dhcp(rule, "68", "67", "RETURN", "255.255.255.255/32", "0.0.0.0/32")
+            or (_is_dhcp(rule, "68", "67", "RETURN") and rule.destination is None and rule.source is None))
+
+
+def _implied_by(api_rules: List, *fixed: Callable[[Rule], bool]) -> Callable[[Rule], bool]:
+    """``rule -> bool``: the rule is one the firewall writes for one of ``api_rules`` or one of the ``fixed``
+    predicates (RELATED/ESTABLISHED, DHCP...)."""
+    return lambda rule: any(test(rule) for test in fixed) or any(rule_matches(a, rule) for a in api_rules)
 
 
 def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
     """S1: the ingress chain: RELATED,ESTABLISHED RETURN; DHCP replies to the port IP and broadcast; one RETURN per
-    ingress rule of its groups; INVALID DROP; the jump to ``…-sg-fallback`` last."""
+    ingress rule of its groups; INVALID DROP; the jump to ``…-sg-fallback`` last. Judged whole: no other rule
+    anywhere in the chain lets traffic in."""
     chains = names.chains(port.id, driver)
     with Check("the port's ingress chain holds the documented rules, one RETURN per ingress rule",
                Where(server=server, port=port, chain=chains["in"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["in"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["in"])
         rs = chain.rules
         established = _index(rs, lambda r: _is_state(r, ("RELATED", "ESTABLISHED"), "RETURN"))
         found = [("RELATED,ESTABLISHED RETURN", established)]
@@ -176,16 +214,22 @@ def check_ingress_chain(node: NodeFacts, server, port, rules: Iterable, driver: 
                   f"{chain.name}: expected the jump to {chains['fallback']} last, actual rule #{(fallback or 0) + 1} "
                   f"of {len(rs)}")
         dhcp_last = max((i for _, i in found[1:-2] if i is not None), default=established or 0)
-        _group_rules(c, chain, ipv4_rules(rules, "ingress"), dhcp_last, invalid)
+        api_rules = ipv4_rules(rules, "ingress")
+        _group_rules(c, chain, api_rules, dhcp_last, invalid)
+        replies_to = [f"{ip}/32" for ip, _ in names.ipv4_fixed_ips(port)] + ["255.255.255.255/32"]
+        _undocumented_allows(c, ruleset, chain, _implied_by(api_rules, _established, _dhcp_reply_to(replies_to)),
+                             [chains["fallback"]])
 
 
 def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: str = "linuxbridge") -> None:
     """S2: the egress chain: DHCP client allowed, jump to the spoofing chain, DHCP server spoofing DROP,
-    RELATED,ESTABLISHED RETURN, one RETURN per egress rule, INVALID DROP, fallback."""
+    RELATED,ESTABLISHED RETURN, one RETURN per egress rule, INVALID DROP, fallback. Judged whole: no other rule
+    anywhere in the chain lets traffic out."""
     chains = names.chains(port.id, driver)
     with Check("the port's egress chain holds the documented rules, one RETURN per egress rule",
                Where(server=server, port=port, chain=chains["out"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["out"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["out"])
         rs = chain.rules
         established = _index(rs, lambda r: _is_state(r, ("RELATED", "ESTABLISHED"), "RETURN"))
         invalid = _index(rs, lambda r: _is_state(r, ("INVALID",), "DROP"))
@@ -200,16 +244,21 @@ def check_egress_chain(node: NodeFacts, server, port, rules: Iterable, driver: s
             (f"jump to {chains['fallback']} last",
              len(rs) - 1 if rs and rs[-1].target == chains["fallback"] else None),
         ])
+        api_rules = ipv4_rules(rules, "egress")
         if established is not None:
-            _group_rules(c, chain, ipv4_rules(rules, "egress"), established, invalid)
+            _group_rules(c, chain, api_rules, established, invalid)
+        _undocumented_allows(c, ruleset, chain, _implied_by(api_rules, _established, _dhcp_client),
+                             [chains["fallback"], chains["spoof"]])
 
 
 def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbridge") -> None:
-    """S3: the spoofing chain: a RETURN for each of the port's IP+MAC pairs (and allowed address pairs), DROP else."""
+    """S3: the spoofing chain: a RETURN for each of the port's IP+MAC pairs (and allowed address pairs), DROP else;
+    no other rule lets anything through."""
     chains = names.chains(port.id, driver)
     with Check("the port's spoofing chain allows its own IP/MAC pairs and drops the rest",
                Where(server=server, port=port, chain=chains["spoof"], node=node.name)) as c:
-        chain = _chain(c, node.iptables(), chains["spoof"])
+        ruleset = node.iptables()
+        chain = _chain(c, ruleset, chains["spoof"])
         pairs = [(ip, port.mac_address.lower()) for ip, _ in names.ipv4_fixed_ips(port)]
         for pair in getattr(port, "allowed_address_pairs", None) or []:
             if ":" not in pair["ip_address"]:
@@ -221,8 +270,8 @@ def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbrid
                       f"{chain.name}: expected RETURN for {ip} with MAC {mac}, actual "
                       f"{' | '.join(f'{r.source} {r.mac_source}' for r in returns) or 'no RETURN'}")
         expected = {(ipaddress.ip_network(ip, strict=False), mac) for ip, mac in pairs}
-        extra = [r.raw for r in returns if (r.source_network, r.mac_source) not in expected]
-        c.require(not extra, f"{chain.name}: expected only the port's pairs, actual also {' | '.join(extra)}")
+        _undocumented_allows(c, ruleset, chain, lambda r: r.target == "RETURN" and (r.source_network, r.mac_source)
+                             in expected, [])
         last = chain.rules[-1] if chain.rules else None
         c.require(last is not None and _unconditional(last, "DROP"),
                   f"{chain.name}: expected a final DROP, actual {last.raw if last else 'empty chain'}")
@@ -230,7 +279,8 @@ def check_spoofing_chain(node: NodeFacts, server, port, driver: str = "linuxbrid
 
 def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbridge") -> None:
     """S4: ``…-sg-chain`` jumps to the port's chains by ``physdev --physdev-out/--physdev-in tap<port>
-    --physdev-is-bridged``; FORWARD and INPUT reach it; ``…-sg-fallback`` drops."""
+    --physdev-is-bridged`` and accepts only last, after every port's jumps; FORWARD and INPUT reach it;
+    ``…-sg-fallback`` drops."""
     chains = names.chains(port.id, driver)
     tap = names.tap(port.id)
     with Check("the bridge's traffic of the tap reaches the port's chains", Where(server=server, port=port,
@@ -245,6 +295,13 @@ def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbrid
                                                  f"--physdev-out {tap} --physdev-is-bridged, actual none")
         c.require(jump(sg, chains["out"], "in"), f"{sg.name}: expected a jump to {chains['out']} for "
                                                  f"--physdev-in {tap} --physdev-is-bridged, actual none")
+        accept_last = sg.rules[-1] if sg.rules else None
+        c.require(accept_last is not None and _unconditional(accept_last, "ACCEPT"),
+                  f"{sg.name}: expected a final ACCEPT, actual {accept_last.raw if accept_last else 'empty chain'}")
+        for number, rule in enumerate(sg.rules[:-1], 1):
+            c.require(rule.target not in LETS_THROUGH and rule.physdev_is_bridged,
+                      f"{sg.name}: expected only the ports' bridged jumps before the final ACCEPT, actual rule "
+                      f"#{number}: {rule.raw}")
         forward = _chain(c, ruleset, chains["FORWARD"])
         for direction in ("out", "in"):
             c.require(jump(forward, sg.name, direction), f"{forward.name}: expected a jump to {sg.name} for "
@@ -259,6 +316,25 @@ def check_sg_chain_jumps(node: NodeFacts, server, port, driver: str = "linuxbrid
         c.require(any(_unconditional(r, "DROP") for r in fallback.rules),
                   f"{fallback.name}: expected an unconditional DROP, actual "
                   f"{' | '.join(r.raw for r in fallback.rules) or 'empty chain'}")
+
+
+BRIDGE_NF_CALL = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+
+
+def check_bridged_traffic_filtered(node: NodeFacts, server=None) -> None:
+    """S4: the kernel sends bridged traffic through iptables (else no chain sees a guest's packets and every
+    security group is silently off): ``br_netfilter`` loaded or built in (its ``net.bridge.*`` sysctls exist) and
+    ``net.bridge.bridge-nf-call-iptables`` / ``-ip6tables`` = 1 in the node's network namespace, where the bridges
+    of the guests' taps are."""
+    with Check("the kernel passes bridged traffic through iptables and ip6tables",
+               Where(server=server, node=node.name)) as c:
+        result = node.run(f"sysctl {' '.join(BRIDGE_NF_CALL)}", ok=False)
+        values = sysctl.parse_sysctl(result.stdout)
+        if not values:
+            c.fail(f"br_netfilter: expected loaded (the sysctls {', '.join(BRIDGE_NF_CALL)} exist), actual not "
+                   f"loaded: {(result.stderr.strip().splitlines() or ['no sysctl output'])[0]}")
+        for key in BRIDGE_NF_CALL:
+            c.expect(key, "1", values.get(key), "bridged traffic through the iptables firewall")
 
 
 def check_rule_applied(node: NodeFacts, server, port, api_rule, present: bool = True, timeout: float = 60,
@@ -282,5 +358,5 @@ def check_rule_applied(node: NodeFacts, server, port, api_rule, present: bool = 
     wait_until(probe, timeout)
 
 
-__all__ = ["CheckFailed", "check_egress_chain", "check_ingress_chain", "check_rule_applied",
+__all__ = ["CheckFailed", "check_bridged_traffic_filtered", "check_egress_chain", "check_ingress_chain", "check_rule_applied",
            "check_sg_chain_jumps", "check_spoofing_chain", "describe_rule", "rule_matches"]

@@ -76,7 +76,8 @@ def expected_master(port, network, driver: str, firewall: Optional[str], datapat
 
 def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Optional[str] = None) -> None:
     """I7: the tap is UP, MTU = network MTU, master ``brq<net>`` (Linux bridge) / ``ovs-system`` (OVS, OVN),
-    its MAC ``fe:`` and the port MAC's last five octets."""
+    its MAC ``fe:`` and the port MAC's last five octets; with OVS hybrid plugging the tap's master is
+    ``qbr<port>``, and ``qvb<port>`` is UP in it at the network's MTU."""
     tap = names.tap(port.id)
     where = Where(server=server, port=port, network=network, device=tap, node=node.name)
     with Check("the tap is UP at the network's MTU, in its bridge, with the port's MAC", where) as c:
@@ -94,6 +95,20 @@ def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Opt
                  f"ML2/{driver}" + (f", firewall {firewall}" if firewall else "")
                  + (f", {datapath} datapath" if datapath else ""))
         c.expect("MAC", names.tap_mac(port.mac_address), (link.mac or "").lower(), "fe: + the port MAC's last five")
+        if driver == "openvswitch" and firewall == "iptables_hybrid":
+            _hybrid_veth(c, links, port, network)
+
+
+def _hybrid_veth(c: Check, links, port, network) -> None:
+    """OVS hybrid plugging: ``qvb<port>``, the end of the veth pair that joins ``qbr<port>`` to ``br-int``
+    (``qvo<port>``), is UP in ``qbr<port>`` at the network's MTU (released from it, the guest is cut off)."""
+    qvb, qbr = names.qvb(port.id), names.qbr(port.id)
+    link = links.get(qvb)
+    if not c.require(link is not None, f"device {qvb}: expected in {qbr}, actual absent"):
+        return
+    c.expect(f"{qvb} master", qbr, link.master, "OVS hybrid plugging")
+    c.expect(f"{qvb} state UP", True, link.up)
+    c.expect(f"{qvb} MTU", network.mtu, link.mtu, "network MTU")
 
 
 def check_no_instance_namespace(node: NodeFacts, server, port) -> None:

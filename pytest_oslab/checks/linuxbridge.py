@@ -21,22 +21,43 @@ def uplink(network, physical_interface: Optional[str]) -> Optional[str]:
 def check_bridge_members(node: NodeFacts, network, physical_interface: Optional[str] = None,
                          dhcp_port=None) -> None:
     """N13: ``brq<net>`` holds the physical interface (flat; from the agent's ``interface_mappings``) or
-    ``vxlan-<vni>`` (vxlan), and the DHCP port's tap on a node that serves the network's DHCP."""
+    ``vxlan-<vni>`` (vxlan), and the DHCP port's tap on a node that serves the network's DHCP; each of them UP,
+    forwarding in the bridge, at the network's MTU (a physical interface at least at it)."""
     bridge = names.brq(network.id)
-    with Check("the network's bridge holds its uplink and the DHCP tap",
+    with Check("the network's bridge holds its uplink and the DHCP tap, up and forwarding at the network's MTU",
                Where(network=network, device=bridge, node=node.name)) as c:
         links = node.links()
         if bridge not in links:
             c.fail(f"bridge {bridge}: expected, actual absent")
+        c.expect(f"{bridge} state UP", True, links[bridge].up)
         members = sorted(name for name, link in links.items() if link.master == bridge)
         expected = uplink(network, physical_interface)
+        wanted = []
         if expected:
-            c.require(expected in members, f"member {expected} ({network.provider_network_type} uplink): expected, "
-                                           f"actual members {', '.join(members) or 'none'}")
+            what = f"{network.provider_network_type} uplink"
+            if c.require(expected in members, f"member {expected} ({what}): expected, actual members "
+                                              f"{', '.join(members) or 'none'}"):
+                wanted.append((expected, what, network.provider_network_type in ("flat", "vlan")))
         if dhcp_port is not None:
             tap = names.tap(dhcp_port.id)
-            c.require(tap in members, f"member {tap} (DHCP port {dhcp_port.id}): expected, actual members "
-                                      f"{', '.join(members) or 'none'}")
+            if c.require(tap in members, f"member {tap} (DHCP port {dhcp_port.id}): expected, actual members "
+                                         f"{', '.join(members) or 'none'}"):
+                wanted.append((tap, f"DHCP port {dhcp_port.id[:8]}", False))
+        for name, what, at_least in wanted:
+            _member_forwards(c, links[name], f"member {name} ({what})", network.mtu, at_least)
+
+
+def _member_forwards(c: Check, link, label: str, mtu: int, at_least: bool) -> None:
+    """A bridge member UP, its bridge port forwarding, at the network's MTU (``at_least``: a physical interface may
+    carry more)."""
+    c.expect(f"{label} state UP", True, link.up)
+    state = link.bridge_slave.state if link.bridge_slave else None
+    c.expect(f"{label} bridge port state", "forwarding", state)
+    if at_least:
+        c.require(link.mtu is not None and link.mtu >= mtu, f"{label} MTU: expected at least {mtu} (network MTU), "
+                                                            f"actual {link.mtu}")
+    else:
+        c.expect(f"{label} MTU", mtu, link.mtu, "network MTU")
 
 
 def check_vxlan_device(node: NodeFacts, network, tunnel_ip: Optional[str],

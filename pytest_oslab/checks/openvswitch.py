@@ -46,16 +46,24 @@ def ovs_port_name(port_id: str, firewall: Optional[str]) -> str:
 
 
 def check_dhcp_port_tagged(node: NodeFacts, network, dhcp_port) -> None:
-    """N12: the DHCP port's tap is a port of ``br-int`` with a local VLAN ``tag``."""
+    """N12: the DHCP port's tap is a port of ``br-int`` with a local VLAN ``tag``, the tag of the network's other
+    ``br-int`` ports on the node (those the OVS agent marks with the network in ``other_config:net_uuid``)."""
     tap = names.tap(dhcp_port.id)
-    with Check("the DHCP tap is a br-int port with a local VLAN tag",
+    with Check("the DHCP tap is a br-int port with the network's local VLAN tag",
                Where(port=dhcp_port, network=network, device=tap, node=node.name)) as c:
         db = _Db(node)
         members = db.members(INTEGRATION_BRIDGE)
         if tap not in members:
             c.fail(f"{tap}: expected a port of {INTEGRATION_BRIDGE}, actual not there "
                    f"({', '.join(sorted(members)) or 'no br-int'})")
-        c.require(members[tap].tag is not None, f"{tap} tag: expected a local VLAN, actual none")
+        tag = members[tap].tag
+        if not c.require(tag is not None, f"{tap} tag: expected a local VLAN, actual none"):
+            return
+        others = {name: p.tag for name, p in members.items()
+                  if name != tap and p.other_config.get("net_uuid") == network.id}
+        differ = sorted(f"{name} tag {other}" for name, other in others.items() if other != tag)
+        c.require(not differ, f"{tap} tag: expected the tag of the network's other {INTEGRATION_BRIDGE} ports, "
+                              f"actual {tag} where {', '.join(differ)}")
 
 
 def check_bridges_patched(node: NodeFacts, physnet: str, physical_bridge: str) -> None:

@@ -11,9 +11,9 @@ import shlex
 from typing import List, Optional
 
 from pytest_oslab.checks import names
-from pytest_oslab.checks.core import Check, Where
+from pytest_oslab.checks.core import Check, Where, wait_until
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.facts import ovn, ovs
+from pytest_oslab.facts import ovn, ovs, sockets
 
 
 def databases(node: NodeFacts):
@@ -80,6 +80,23 @@ def check_metadata_namespace(node: NodeFacts, network, metadata_ips: Optional[Li
         for ip in metadata_ips or []:
             c.require(any(a.split("/")[0] == ip for a in addresses),
                       f"address {ip} (metadata port): expected in {namespace}, actual {', '.join(addresses) or 'none'}")
+
+
+def check_metadata_proxy(node: NodeFacts, network, timeout: float = 0) -> None:
+    """N9 (OVN): in ``ovnmeta-<net>`` the metadata proxy (the OVN metadata agent's haproxy) listens on TCP
+    169.254.169.254:80 (within ``timeout`` seconds: the agent starts it once a port of the network is bound on the
+    node)."""
+    namespace = names.ovnmeta(network.id)
+
+    def probe():
+        with Check("the metadata proxy listens on 169.254.169.254:80 in the OVN metadata namespace",
+                   Where(network=network, namespace=namespace, node=node.name)) as c:
+            if namespace not in node.namespaces():
+                c.fail(f"namespace {namespace}: expected in `ip netns`, actual absent")
+            found = sockets.listening(node.sockets(namespace), "tcp", 80, names.METADATA_IP)
+            c.require(found, f"TCP {names.METADATA_IP}:80: expected the metadata proxy listening in {namespace}, "
+                             f"actual nothing")
+    wait_until(probe, timeout)
 
 
 def check_dhcp_options(node: NodeFacts, network, subnet, port) -> None:

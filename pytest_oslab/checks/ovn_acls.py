@@ -144,9 +144,12 @@ def check_port_groups(node: NodeFacts, server, port, api_rules, groups=None) -> 
                 for problem in _rule_acl_problems(nb, group, rule, stateful.get(group_id, True)):
                     c.require(False, problem)
             known = {r.id for r in api_rules if r.security_group_id == group_id}
-            stray = [a for a in nb.acls_of(group) if a.rule_id and a.rule_id not in known]
-            c.require(not stray, f"{group.name}: ACLs of rules the API does not show: "
-                                 f"{', '.join(f'{a.rule_id[:8]} {a.match}' for a in stray)}")
+            for acl in nb.acls_of(group):
+                if acl.rule_id in known:
+                    continue
+                owner = f"rule {acl.rule_id[:8]}, which the API does not show" if acl.rule_id else "no rule"
+                c.require(False, f"{group.name}: expected only ACLs of the group's rules, actual an ACL of {owner}: "
+                                 f"{acl.direction} {acl.action} {acl.match}")
         if getattr(port, "is_port_security_enabled", True) is not False:
             drop = _port_in_group(c, nb, lsp, DROP_GROUP)
             if drop is not None:

@@ -10,6 +10,7 @@ to table 93, which drops), table 72 holds the egress rules (an allowed new conne
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Optional
 
 from pytest_oslab.checks import names
@@ -68,47 +69,64 @@ def _same_prefix(value: str, prefix: str) -> bool:
     return value == prefix or value + full == prefix or value == prefix + full
 
 
+def _of_rule(f: Flow, rule, fields: Dict[str, Optional[str]]) -> bool:
+    """Whether flow ``f`` carries the match the firewall writes for ``rule`` (whatever its ct_state)."""
+    if fields["word"] not in f.protocols:
+        return False
+    if rule.remote_group_id:
+        return "conjunction(" in f.actions or "conj_id" in f.match
+    if "conjunction(" in f.actions or "conj_id" in f.match:
+        return False
+    for key in ("nw_proto", "icmp_type", "icmp_code", "nw_src", "nw_dst", "ipv6_src", "ipv6_dst"):
+        want, have = fields.get(key), f.match.get(key)
+        if (want is None) != (have is None) or (want and not _same_prefix(have, want)):
+            return False
+    want_port = fields.get("tp_dst")
+    if want_port == "range":
+        return "tp_dst" in f.match
+    return (want_port or None) == f.match.get("tp_dst")
+
+
 def rule_flows(flows: List[Flow], rule, ofport: int) -> List[Flow]:
     """The flows of one API rule for the port: new connections (``+new-est``) in its direction's table."""
     table = INGRESS_TABLE if rule.direction == "ingress" else EGRESS_TABLE
     fields = rule_fields(rule)
-    found = []
-    for f in flows:
-        if f.table != table or not f.has(reg5=hex(ofport), ct_state="+new-est") or fields["word"] not in f.protocols:
-            continue
-        if rule.remote_group_id:
-            if "conjunction(" in f.actions:
-                found.append(f)
-            continue
-        if "conjunction(" in f.actions or "conj_id" in f.match:
-            continue
-        ok = True
-        for key in ("nw_proto", "icmp_type", "icmp_code", "nw_src", "nw_dst", "ipv6_src", "ipv6_dst"):
-            want = fields.get(key)
-            have = f.match.get(key)
-            if (want is None) != (have is None) or (want and not _same_prefix(have, want)):
-                ok = False
-        want_port = fields.get("tp_dst")
-        if want_port == "range":
-            ok = ok and "tp_dst" in f.match
-        elif (want_port or None) != f.match.get("tp_dst"):
-            ok = False
-        if ok:
-            found.append(f)
-    return found
+    return [f for f in flows if f.table == table and f.has(reg5=hex(ofport), ct_state="+new-est")
+            and _of_rule(f, rule, fields)]
+
+
+def _ends_in(f: Flow, verdict: str) -> bool:
+    """``output:1`` is one of the flow's actions (not a part of ``output:11``)."""
+    return re.search(rf"(?:^|[,(]){re.escape(verdict)}(?:[,)]|$)", f.actions) is not None
+
+
+# The flows every port has whatever its rules: replies of connections already allowed, and related traffic.
+CONNTRACK_STATES = ("+est-rel+rpl", "-new-est+rel-inv")
+RULE_STATES = ("+new-est", "+est-rel-rpl")  # a rule's new connections, and the rest of them once established
 
 
 def _check_rules(c: Check, flows: List[Flow], ofport: int, rules, direction: str) -> None:
     table = INGRESS_TABLE if direction == "ingress" else EGRESS_TABLE
     verdict = f"output:{ofport}" if direction == "ingress" else f"resubmit(,{ACCEPT_TABLE})"
-    for rule in (r for r in rules if r.direction == direction):
+    mine_rules = [r for r in rules if r.direction == direction]
+    for rule in mine_rules:
         mine = rule_flows(flows, rule, ofport)
         if not mine:
             c.require(False, f"table {table}: expected a flow of rule {rule.id[:8]} ({describe_rule(rule)}) for "
                              f"ofport {ofport}, actual none")
-        elif not rule.remote_group_id and not any(verdict in f.actions for f in mine):
+        elif not rule.remote_group_id and not any(_ends_in(f, verdict) for f in mine):
             c.require(False, f"table {table}: the flow of rule {rule.id[:8]} ({describe_rule(rule)}) expected to "
                              f"end in {verdict}, actual {' | '.join(f.actions for f in mine)}")
+    fields = [(rule, rule_fields(rule)) for rule in mine_rules]
+    for f in flows:
+        if f.table != table or not f.has(reg5=hex(ofport)) or not _ends_in(f, verdict):
+            continue
+        state = f.match.get("ct_state")
+        if state in CONNTRACK_STATES or (state in RULE_STATES and any(_of_rule(f, r, x) for r, x in fields)):
+            continue
+        c.require(False, f"table {table}: expected only flows that the port's security-group rules or the "
+                         f"documented conntrack states imply to let traffic {'in' if direction == 'ingress' else 'out'}"
+                         f", actual a flow for ofport {ofport} lets it through: {f}")
     fallback = [f for f in flows if f.table == table and f.has(reg5=hex(ofport), ct_state="-est")]
     c.require(any(f"resubmit(,{DROP_TABLE})" in f.actions for f in fallback),
               f"table {table}: expected the port's fallback (ct_state=-est -> table {DROP_TABLE}, drop), actual "

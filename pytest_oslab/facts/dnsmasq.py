@@ -104,11 +104,18 @@ class DnsmasqCommand:
     @property
     def mtu(self):
         """The MTU pushed with ``--dhcp-option-force=option:mtu,<n>`` (or ``26,<n>``), or None."""
-        for value in self.all("dhcp-option-force") + self.all("dhcp-option"):
-            parts = [p for p in value.split(",") if not p.startswith(("tag:", "set:"))]
-            if len(parts) == 2 and parts[0] in ("option:mtu", "26"):
-                return int(parts[1])
-        return None
+        return next((mtu for _, mtu in self.mtu_options), None)
+
+    @property
+    def mtu_options(self):
+        """Every MTU option of the command line: ``[("--dhcp-option-force=option:mtu,1450", "1450")]``."""
+        found = []
+        for name in ("dhcp-option-force", "dhcp-option"):
+            for value in self.all(name):
+                parts = [p for p in value.split(",") if not p.startswith(("tag:", "set:"))]
+                if len(parts) == 2 and parts[0] in ("option:mtu", "26"):
+                    found.append((f"--{name}={value}", _mtu(parts[1])))
+        return found
 
 
 def _fields(line, source, count):
@@ -181,6 +188,17 @@ def parse_opts(text) -> List[DhcpOption]:
                 option = option[len(prefix):]
         options.append(DhcpOption(tags=tuple(tags), option=option, values=tuple(parts)))
     return options
+
+
+def _mtu(value: str):
+    return int(value) if value.isdigit() else value
+
+
+def mtu_options(options: List[DhcpOption]) -> List[Tuple[str, object]]:
+    """The lines of an ``opts`` file that give an MTU (``option:mtu`` or option 26), each with its MTU:
+    ``[("tag:subnet-…,option:mtu,1400", 1400)]``."""
+    return [(",".join(o.tags + (f"option:{o.option}" if o.option == "mtu" else o.option,) + o.values),
+             _mtu(o.values[0]) if o.values else None) for o in options if o.option in ("mtu", "26")]
 
 
 def parse_interface_file(text) -> str:

@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from pytest_oslab.checks import names
-from pytest_oslab.lab import daemons
+from pytest_oslab.lab import daemons, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
 
@@ -127,6 +127,29 @@ def host_line_removed(args):
     return heal, [f"{path} line for {b.ip}", "actual no line", f"port {b.port.id}"]
 
 
+def host_line_other_ip(args):
+    """I2: the port's MAC in the host file with another IP: the message shows the line the MAC has."""
+    b = args["instance"]
+    path = f"{names.dhcp_dir(b.network.id)}/host"
+    mac = b.port.mac_address.lower()
+    heal = edit_file(path, lambda text: "".join(
+        line.replace(f",{b.ip}", ",10.99.99.99") if line.startswith(f"{mac},") else line
+        for line in text.splitlines(True)))
+    return heal, [f"{path} line for {b.ip}: expected", "actual no line (the port's MAC is on", ",10.99.99.99'",
+                  f"port {b.port.id}"]
+
+
+def dhcp_tap_mtu_in_bridge(args):
+    """N13: the DHCP port's tap, a member of brq<net>, below the network's MTU."""
+    net = args["net"]
+    tap = names.tap(net.dhcp_ports[0].id)
+    mtu = link(tap)["mtu"]
+    sh("ip", "link", "set", "dev", tap, "mtu", str(mtu - 50))
+    return (lambda: sh("ip", "link", "set", "dev", tap, "mtu", str(mtu))), [
+        f"member {tap} (DHCP port {net.dhcp_ports[0].id[:8]}) MTU: expected {net.network.mtu} (network MTU), actual "
+        f"{mtu - 50}", f"network {net.network.name}"]
+
+
 def addn_hosts_line_removed(args):
     b = args["instance"]
     path = f"{names.dhcp_dir(b.network.id)}/addn_hosts"
@@ -143,6 +166,33 @@ def ingress_ssh_rule_deleted(args):
                   f"chain {chain}"]
 
 
+def insert_rule(chain: str, spec: List[str], position: int = 1) -> Heal:
+    """Insert a rule into ``chain`` (an operator's extra allow); the heal deletes it unless the agent already has."""
+    sh("iptables", "-w", "-I", chain, str(position), *spec)
+
+    def heal():
+        if subprocess.run(["iptables", "-w", "-C", chain, *spec], capture_output=True).returncode == 0:
+            sh("iptables", "-w", "-D", chain, *spec)
+    return heal
+
+
+def ingress_allow_all_inserted(args):
+    """S1 judged whole: an allow-all RETURN first in the port's ingress chain, before every documented rule."""
+    b = args["instance"]
+    chain = names.chains(b.port.id)["in"]
+    return insert_rule(chain, ["-j", "RETURN"]), [
+        f"{chain}: expected only RETURNs that the port's security-group rules or the documented fixed rules imply, "
+        f"actual rule #1 lets traffic through: -A {chain} -j RETURN", f"port {b.port.id}"]
+
+
+def egress_accept_inserted(args):
+    """S2 judged whole: an ACCEPT for a foreign source before the jump to the spoofing chain."""
+    b = args["instance"]
+    chain = names.chains(b.port.id)["out"]
+    return insert_rule(chain, ["-s", "10.66.0.0/16", "-j", "ACCEPT"]), [
+        f"actual rule #1 lets traffic through: -A {chain} -s 10.66.0.0/16 -j ACCEPT", f"port {b.port.id}"]
+
+
 def spoofing_rule_deleted(args):
     b = args["instance"]
     chain = names.chains(b.port.id)["spoof"]
@@ -155,6 +205,83 @@ def sg_chain_jump_deleted(args):
     chains, tap = names.chains(b.port.id), names.tap(b.port.id)
     heal, _ = delete_rule(chains["sg-chain"], lambda line: f"--physdev-out {tap} " in line)
     return heal, [f"{chains['sg-chain']}: expected a jump to {chains['in']} for --physdev-out {tap}"]
+
+
+def bridge_nf_call_off(args):
+    """S4's kernel half: bridged traffic no longer sent through iptables (every chain intact, none consulted)."""
+    b = args["instance"]
+    key = "net.bridge.bridge-nf-call-iptables"
+    before = sh("sysctl", "-n", key).strip()
+    sh("sysctl", "-q", "-w", f"{key}=0")
+    return (lambda: sh("sysctl", "-q", "-w", f"{key}={before}")), [
+        f"{key}: expected 1 (bridged traffic through the iptables firewall), actual 0", f"server {b.server.name}"]
+
+
+def opts_mtu_changed(args):
+    """N10: the network's ``opts`` file gives its subnet another MTU (a subnet's tag wins over the command line)."""
+    net = args["net"]
+    path = f"{names.dhcp_dir(net.network.id)}/opts"
+    line = f"tag:subnet-{net.subnet.id},option:mtu,{net.network.mtu - 50}"
+    heal = edit_file(path, lambda text: text.rstrip("\n") + f"\n{line}\n")
+    return heal, [f"{path} line {line}: MTU: expected {net.network.mtu} (network MTU), actual {net.network.mtu - 50}",
+                  f"network {net.network.name}"]
+
+
+# --- on the other drivers (judged when the lab runs them: `oslab lab up --driver openvswitch --firewall F`) ----
+
+def hybrid_ingress_allow_all_inserted(args):
+    """S1 on OVS hybrid plugging: the allow-all RETURN first in a ``neutron-openvswi-i`` chain."""
+    b = args["instance"]
+    chain = names.chains(b.port.id, "openvswitch")["in"]
+    return insert_rule(chain, ["-j", "RETURN"]), [f"actual rule #1 lets traffic through: -A {chain} -j RETURN",
+                                                  f"port {b.port.id}"]
+
+
+def qvb_released(args):
+    """I7 on OVS hybrid plugging: ``qvb`` released from its ``qbr`` (the guest cut off from br-int)."""
+    b = args["instance"]
+    qvb, qbr = names.qvb(b.port.id), names.qbr(b.port.id)
+    sh("ip", "link", "set", "dev", qvb, "nomaster")
+    return (lambda: sh("ip", "link", "set", "dev", qvb, "master", qbr)), [
+        f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing", f"port {b.port.id}"]
+
+
+def native_extra_flow(args):
+    """S1 on the OVS native firewall: a flow in the port's ingress rules table (82) letting in TCP 8080, which no
+    rule of its groups opens."""
+    b = args["instance"]
+    ofport = sh("ovs-vsctl", "get", "Interface", names.tap(b.port.id), "ofport").strip()
+    match = f"table=82,priority=77,ct_state=+new-est,tcp,reg5={hex(int(ofport))},tp_dst=8080"
+    sh("ovs-ofctl", "add-flow", "br-int", f"{match},actions=ct(commit,zone=NXM_NX_REG6[0..15]),output:{ofport}")
+    return (lambda: sh("ovs-ofctl", "del-flows", "--strict", "br-int", match)), [
+        f"table 82: expected only flows that the port's security-group rules or the documented conntrack states "
+        f"imply to let traffic in, actual a flow for ofport {ofport} lets it through:", "tp_dst=8080",
+        f"port {b.port.id}"]
+
+
+def dhcp_tap_retagged(args):
+    """N12: the DHCP port's tap on another local VLAN than the network's other br-int ports."""
+    net = args["net"]
+    tap = names.tap(net.dhcp_ports[0].id)
+    tag = sh("ovs-vsctl", "get", "Port", tap, "tag").strip()
+    sh("ovs-vsctl", "set", "Port", tap, "tag=99")
+    return (lambda: sh("ovs-vsctl", "set", "Port", tap, f"tag={tag}")), [
+        f"{tap} tag: expected the tag of the network's other br-int ports, actual 99 where",
+        f"network {net.network.name}"]
+
+
+NB = "--db=tcp:127.0.0.1:6641"  # the lab's OVN northbound DB
+
+
+def ovn_stray_acl(args):
+    """S1 on ML2/OVN: an ACL in the port's port group that belongs to no security-group rule, letting TCP 8080 in."""
+    b = args["instance"]
+    group = "pg_" + b.port.security_group_ids[0].replace("-", "_")
+    match = f"outport == @{group} && ip4 && tcp && tcp.dst == 8080"
+    sh("ovn-nbctl", NB, "--type=port-group", "acl-add", group, "to-lport", "1002", match, "allow-related")
+    return (lambda: sh("ovn-nbctl", NB, "--type=port-group", "acl-del", group, "to-lport", "1002", match)), [
+        f"{group}: expected only ACLs of the group's rules, actual an ACL of no rule: to-lport allow-related",
+        "tcp.dst == 8080", f"port {b.port.id}"]
 
 
 def dnsmasq_stopped(args):
@@ -265,6 +392,7 @@ class Breakage:
     test: str                       # the suite test that judges the fact (node id)
     apply: Callable[[Dict], Tuple[Heal, List[str]]]  # the test's fixtures -> (heal, what the failure must name)
     heal_timeout: float = 120.0
+    driver: str = "linuxbridge"     # the lab's driver it needs, as `oslab lab up` records it
     rejudge: bool = True            # judge again once healed (an unreachable guest stays remembered by the run)
     evidence: Tuple[str, ...] = ()  # titles the failure's evidence must hold
 
@@ -283,16 +411,28 @@ BREAKAGES = [
              "[provider]", tap_out_of_bridge),
     Breakage("host-line-removed", "I2", INST + "test_dnsmasq_host_file_holds_the_mac_name_and_ip[selfservice]",
              host_line_removed),
+    Breakage("host-line-other-ip", "I2", INST + "test_dnsmasq_host_file_holds_the_mac_name_and_ip[provider]",
+             host_line_other_ip),
+    Breakage("dhcp-tap-mtu-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
+             "[selfservice]", dhcp_tap_mtu_in_bridge),
     Breakage("addn-hosts-line-removed", "I3", INST + "test_dnsmasq_addn_hosts_names_the_ip[selfservice]",
              addn_hosts_line_removed),
     Breakage("vxlan-device-removed", "I9", INST + "test_the_vxlan_device_carries_the_vni_from_the_tunnel_address",
              vxlan_removed),
     Breakage("ingress-rule-deleted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_falls_back"
              "[selfservice]", ingress_ssh_rule_deleted),
+    Breakage("ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_falls_back"
+             "[provider]", ingress_allow_all_inserted),
+    Breakage("egress-accept-inserted", "S2", SECG + "test_the_egress_chain_allows_dhcp_stops_spoofing_and_returns_each_"
+             "egress_rule[selfservice]", egress_accept_inserted),
     Breakage("spoofing-rule-deleted", "S3", SECG + "test_the_spoofing_chain_allows_only_the_ports_ip_and_mac"
              "[selfservice]", spoofing_rule_deleted),
     Breakage("sg-chain-jump-deleted", "S4", SECG + "test_the_taps_bridged_traffic_reaches_the_port_chains[selfservice]",
              sg_chain_jump_deleted),
+    Breakage("bridge-nf-call-off", "S4", SECG + "test_the_kernel_passes_the_bridged_traffic_through_iptables"
+             "[selfservice]", bridge_nf_call_off),
+    Breakage("opts-mtu-changed", "N10", NETS + "test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu"
+             "[selfservice]", opts_mtu_changed),
     Breakage("dhcp-device-mtu-changed", "N6", NETS + "test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu"
              "[selfservice]", dhcp_device_mtu),
     Breakage("metadata-address-removed", "N7", NETS + "test_the_dhcp_device_holds_the_port_ip_and_the_metadata_address"
@@ -306,7 +446,28 @@ BREAKAGES = [
     Breakage("agent-stopped", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_admin_up",
              agent_stopped, heal_timeout=300),
 ]
-BY_TEST = {b.test: b for b in BREAKAGES}
+HYBRID, NATIVE, OVN = "openvswitch iptables_hybrid", "openvswitch openvswitch", "ovn"
+BREAKAGES += [
+    Breakage("hybrid-ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_"
+             "falls_back[provider]", hybrid_ingress_allow_all_inserted, driver=HYBRID),
+    Breakage("qvb-released", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
+             "[selfservice]", qvb_released, driver=HYBRID),
+    Breakage("native-extra-flow", "S1", SECG + "test_the_ingress_flows_are_the_groups_ingress_rules[selfservice]",
+             native_extra_flow, driver=NATIVE),
+    Breakage("dhcp-tap-retagged", "N12", NETS + "test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag"
+             "[selfservice]", dhcp_tap_retagged, driver=NATIVE),
+    Breakage("ovn-stray-acl", "S1", SECG + "test_the_ports_groups_are_port_groups_whose_acls_are_the_rules"
+             "[selfservice]", ovn_stray_acl, driver=OVN),
+]
+
+
+def lab_driver() -> str:
+    """The lab's driver as `oslab lab up` recorded it: ``linuxbridge``, ``ovn``, ``openvswitch <firewall>``."""
+    words = (switch.recorded(Lab()) or "linuxbridge").split()
+    return " ".join(words) if words[0] == "openvswitch" else words[0]
+
+
+BY_TEST = {b.test: b for b in BREAKAGES if b.driver == lab_driver()}
 
 
 # --- the plugin (active in the suite session started below) ----------------------------------------------------
@@ -361,12 +522,17 @@ def pytest_pyfunc_call(pyfuncitem):
 # --- the tests -------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def breakage_run(tmp_path_factory):
-    """Run the suite tests of every breakage in one session against the lab, with this module as its plugin."""
+def breakage_run(tmp_path_factory, request):
+    """Run the suite tests of the selected breakages (``-k``; all by default) in one session against the lab, with
+    this module as its plugin."""
+    selected = {item.callspec.params["breakage"].id for item in request.session.items
+                if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
+    on_lab = [b for b in BREAKAGES if b.driver == lab_driver()]
+    chosen = [b for b in on_lab if b.id in selected] or on_lab
     out = tmp_path_factory.mktemp("breakages") / "breakages.json"
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
-    command = [sys.executable, "-m", "pytest", *[b.test for b in BREAKAGES], "--cloud", "lab", "-p", "test_breakages",
+    command = [sys.executable, "-m", "pytest", *[b.test for b in chosen], "--cloud", "lab", "-p", "test_breakages",
                "-p", "no:cacheprovider", "--oslab-ssh-timeout", "60", "-q", "-rfE"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     results = {entry["id"]: entry for entry in json.loads(out.read_text())} if out.exists() else {}
@@ -374,8 +540,10 @@ def breakage_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.id for b in BREAKAGES])
-def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage_run, breakage):
-    results, output = breakage_run
+def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage, request):
+    if breakage.driver != lab_driver():
+        pytest.skip(f"needs the lab on {breakage.driver} (`oslab lab up --driver ...`), it runs {lab_driver()}")
+    results, output = request.getfixturevalue("breakage_run")
     entry = results.get(breakage.id)
     assert entry is not None, f"{breakage.id} was not judged; the suite session said:\n{output}"
     print(f"{breakage.id} ({breakage.fact}) broken, the check said:\n{entry['broken'][1]}")

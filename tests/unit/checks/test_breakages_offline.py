@@ -3,6 +3,7 @@ would show them, make the matching check fail with a message that names the obje
 actual (tests/lab/test_breakages.py does the same to the live lab)."""
 import pytest
 
+import recording
 from pytest_oslab.checks.core import CheckFailed
 
 NODE = "vm"  # the lab's one node, as the API names it
@@ -252,16 +253,76 @@ def test_an_invalid_drop_deleted_fails_s1(lab):
     assert "expected a rule INVALID DROP, actual none" in message
 
 
-def test_an_extra_return_fails_s1(lab):
+def _rule_inserted(kind, rule, after=None, prefix="neutron-linuxbri-"):
+    """Put ``-A <chain> <rule>`` into the port's ``kind`` chain (i, o, s): first, or after the line ending with
+    ``after``."""
     def edit(world, call):
         command = "iptables-save -t filter"
         text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
-        chain = "neutron-linuxbri-i" + body(call, 2)["id"][:10]
-        extra = f"-A {chain} -p tcp -m tcp --dport 80 -j RETURN"
-        text = text.replace(f"-A {chain} -p icmp -j RETURN", f"-A {chain} -p icmp -j RETURN\n{extra}")
+        chain = prefix + kind + body(call, 2)["id"][:10]
+        lines = text.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"-A {chain} ")
+                  and (after is None or line.endswith(after))) + (after is not None)
+        lines.insert(at, f"-A {chain} {rule}")
+        world.set_result("node", NODE, command, 0, "\n".join(lines) + "\n")
+    return edit
+
+
+def test_an_extra_return_among_the_group_rules_fails_s1(lab):
+    message, _ = broken(lab, "firewall.check_ingress_chain", "[provider]", _rule_inserted(
+        "i", "-p tcp -m tcp --dport 80 -j RETURN", after="-p icmp -j RETURN"))
+    assert "lets traffic through: -A neutron-linuxbri-i" in message and "--dport 80 -j RETURN" in message
+
+
+def test_an_allow_all_return_first_in_the_ingress_chain_fails_s1_naming_the_rule(lab):
+    """The fault an operator's bad day plants: ``iptables -I <ingress chain> 1 -j RETURN`` (issue 14)."""
+    message, call = broken(lab, "firewall.check_ingress_chain", "[selfservice]", _rule_inserted("i", "-j RETURN"))
+    chain = "neutron-linuxbri-i" + body(call, 2)["id"][:10]
+    assert f"{chain}: expected only RETURNs that the port's security-group rules or the documented fixed rules " \
+           f"imply, actual rule #1 lets traffic through: -A {chain} -j RETURN" in message
+    assert f"port {body(call, 2)['id']}" in message
+
+
+def test_a_new_connection_slipped_into_the_established_return_fails_s1(lab):
+    message, _ = broken(lab, "firewall.check_ingress_chain", "[selfservice]", _rule_inserted(
+        "i", "-m state --state RELATED,ESTABLISHED,NEW -j RETURN"))
+    assert "rule #1 lets traffic through" in message and "RELATED,ESTABLISHED,NEW" in message
+
+
+def test_a_jump_to_an_undocumented_chain_fails_s1(lab):
+    def edit(world, call):
+        command = "iptables-save -t filter"
+        text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
+        text = text.replace(":neutron-linuxbri-sg-chain", ":operator-allow - [0:0]\n:neutron-linuxbri-sg-chain")
+        text = text.replace("COMMIT", "-A operator-allow -j ACCEPT\nCOMMIT")
         world.set_result("node", NODE, command, 0, text)
+        _rule_inserted("i", "-p tcp -j operator-allow")(world, call)
     message, _ = broken(lab, "firewall.check_ingress_chain", "[provider]", edit)
-    assert "expected one RETURN per security-group rule, actual extra" in message and "--dport 80" in message
+    assert "rule #1 lets traffic through" in message and "-j operator-allow" in message
+
+
+def test_an_accept_before_the_spoofing_jump_fails_s2(lab):
+    message, call = broken(lab, "firewall.check_egress_chain", "[selfservice]", _rule_inserted(
+        "o", "-s 10.66.0.0/16 -j ACCEPT"))
+    assert "neutron-linuxbri-o" + body(call, 2)["id"][:10] in message and "-s 10.66.0.0/16 -j ACCEPT" in message
+
+
+def test_an_accept_in_the_spoofing_chain_fails_s3(lab):
+    message, _ = broken(lab, "firewall.check_spoofing_chain", "[selfservice]", _rule_inserted(
+        "s", "-m mac --mac-source fa:16:3e:00:00:01 -j ACCEPT"))
+    assert "rule #1 lets traffic through" in message and "--mac-source fa:16:3e:00:00:01 -j ACCEPT" in message
+
+
+@pytest.fixture(scope="module")
+def hybrid_lab():
+    return recording.Lab(recording.load(recording.HERE / "data" / "lab-openvswitch-hybrid.json.gz"))
+
+
+def test_an_allow_all_return_first_in_a_hybrid_ingress_chain_fails_s1(hybrid_lab):
+    message, call = broken(hybrid_lab, "firewall.check_ingress_chain", "[selfservice]",
+                           _rule_inserted("i", "-j RETURN", prefix="neutron-openvswi-"))
+    chain = "neutron-openvswi-i" + body(call, 2)["id"][:10]
+    assert f"actual rule #1 lets traffic through: -A {chain} -j RETURN" in message
 
 
 def test_a_spoofing_return_deleted_fails_s3(lab):
@@ -364,3 +425,94 @@ def test_a_failure_carries_the_command_output_it_judged(lab, check):
     failure = lab.replay(call, world)
     assert isinstance(failure, CheckFailed)
     assert failure.evidence and all(title.startswith(f"{NODE}: ") for title, _ in failure.evidence)
+
+
+# --- issue 14: what is there too much or in the wrong state --------------------------------------------------
+
+def test_the_ports_mac_on_a_line_with_another_ip_fails_i2_showing_that_line(lab):
+    call = lab.call("dhcp.check_host_entry", "[selfservice]")
+    port = body(call, 2)
+    ip = port["fixed_ips"][0]["ip_address"]
+    path = _dhcp_file(call, "host")
+    name = f"host-{ip.replace('.', '-')}.openstacklocal"
+    message, _ = broken(lab, "dhcp.check_host_entry", "[selfservice]", lambda w, c: w.replace(
+        "node", NODE, f"cat {path}", f"{port['mac_address']},{name},{ip}\n",
+        f"{port['mac_address']},{name},10.99.99.99\n"))
+    assert f"{path} line for {ip}: expected '{port['mac_address']},{name},{ip}', actual no line (the port's MAC " \
+           f"is on '{port['mac_address']},{name},10.99.99.99')" in message
+
+
+def test_a_dhcp_tap_below_the_network_mtu_fails_n13_naming_the_member(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    tap = "tap" + body(call, 3)["id"][:11]
+    message, _ = broken(lab, "linuxbridge.check_bridge_members", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(tap, lambda e: e.update(mtu=1400))))
+    assert f"member {tap} (DHCP port {body(call, 3)['id'][:8]}) MTU: expected 1450 (network MTU), actual 1400" \
+        in message
+
+
+def test_a_vxlan_member_down_and_not_forwarding_fails_n13(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    vxlan = f"vxlan-{body(call, 1)['provider_segmentation_id']}"
+
+    def down(entry):
+        entry["flags"] = [f for f in entry["flags"] if f not in ("UP", "LOWER_UP")]
+        entry["operstate"] = "DOWN"
+        entry["linkinfo"]["info_slave_data"]["state"] = "disabled"
+    message, _ = broken(lab, "linuxbridge.check_bridge_members", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(vxlan, down)))
+    assert f"member {vxlan} (vxlan uplink) state UP: expected True, actual False" in message
+    assert f"member {vxlan} (vxlan uplink) bridge port state: expected forwarding, actual disabled" in message
+
+
+def test_a_physical_uplink_above_the_network_mtu_passes_n13(lab):
+    call = lab.call("linuxbridge.check_bridge_members", "[provider]")
+    uplink = call["args"][2]
+    world = lab.world(call)
+    world.edit_json("node", NODE, "ip -j -d addr show", link(uplink, lambda e: e.update(mtu=9000)))
+    assert lab.replay(call, world) is None
+
+
+@pytest.fixture(scope="module")
+def ovs_labs():
+    return {name: recording.Lab(recording.load(recording.HERE / "data" / f"lab-{name}.json.gz"))
+            for name in ("openvswitch", "openvswitch-hybrid")}
+
+
+@pytest.mark.parametrize("run", ["openvswitch", "openvswitch-hybrid"])
+def test_a_dhcp_tap_on_another_local_vlan_than_its_networks_ports_fails_n12(ovs_labs, run):
+    lab = ovs_labs[run]
+    call = lab.call("openvswitch.check_dhcp_port_tagged", "[selfservice]")
+    tap = "tap" + body(call, 2)["id"][:11]
+
+    def edit(world, call):
+        def retag(data):
+            headings = data["headings"]
+            row = next(r for r in data["data"] if dict(zip(headings, r))["name"] == tap)
+            row[headings.index("tag")] = 99
+        world.edit_json("node", NODE, "ovs-vsctl --format=json list Port", retag)
+    message, _ = broken(lab, "openvswitch.check_dhcp_port_tagged", "[selfservice]", edit)
+    assert f"{tap} tag: expected the tag of the network's other br-int ports, actual 99 where " in message
+    assert body(call, 1)["id"][:8] in message
+
+
+def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
+    lab = ovs_labs["openvswitch-hybrid"]
+    call = lab.call("instances.check_tap", "[selfservice]")
+    port = body(call, 2)["id"]
+    qvb, qbr = "qvb" + port[:11], "qbr" + port[:11]
+    message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(qvb, lambda e: e.pop("master"))))
+    assert f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing" in message and port in message
+
+
+def test_an_accept_before_the_ports_jumps_in_the_sg_chain_fails_s4(lab):
+    def edit(world, call):
+        command = "iptables-save -t filter"
+        text = world.outputs[world.queues[("node", NODE, command)][0]["stdout"]]
+        first = next(line for line in text.splitlines() if line.startswith("-A neutron-linuxbri-sg-chain "))
+        world.set_result("node", NODE, command, 0, text.replace(
+            first, "-A neutron-linuxbri-sg-chain -p tcp -j ACCEPT\n" + first, 1))
+    message, _ = broken(lab, "firewall.check_sg_chain_jumps", "[selfservice]", edit)
+    assert "neutron-linuxbri-sg-chain: expected only the ports' bridged jumps before the final ACCEPT, actual rule " \
+           "#1: -A neutron-linuxbri-sg-chain -p tcp -j ACCEPT" in message

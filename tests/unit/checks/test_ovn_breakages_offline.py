@@ -4,9 +4,12 @@ and showing expected against actual."""
 import json
 
 import pytest
+from openstack.network.v2.network import Network
 
 import recording
+from pytest_oslab.checks import ovn
 from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.checks.nodes import NodeFacts
 
 NODE = "vm"
 NB = "ovn-nbctl --db=tcp:127.0.0.1:6641 --format=json list "
@@ -85,7 +88,32 @@ def test_an_acl_of_a_rule_the_api_does_not_show_fails_s1(ovn_lab):
         world.edit_json("node", NODE, NB + "ACL", rows(change))
         world.edit_json("node", NODE, NB + "Port_Group", rows(group_change))
     message, _ = broken(ovn_lab, "ovn_acls.check_port_groups", "[selfservice]", edit)
-    assert "ACLs of rules the API does not show: 11111111 " in message and "tcp.dst == 23" in message
+    assert "expected only ACLs of the group's rules, actual an ACL of rule 11111111, which the API does not show: " \
+           "to-lport allow-related" in message and "tcp.dst == 23" in message
+
+
+def test_an_acl_of_no_rule_in_the_ports_port_group_fails_s1_naming_it(ovn_lab):
+    """Issue 14: an ACL added to the port's port group without a security-group rule id (ACLs without one were
+    skipped) that lets TCP 8080 in."""
+    call = ovn_lab.call("ovn_acls.check_port_groups", "[selfservice]")
+    group = "pg_" + body(call, 2)["security_group_ids"][0].replace("-", "_")
+    uuid = "00000000-0000-4000-8000-000000000002"
+
+    def edit(world, call):
+        def change(table):
+            ssh = next(r for r in table if "tcp.dst == 22" in r["match"])
+            table.append(dict(ssh, _uuid=["uuid", uuid], external_ids=["map", []],
+                              match=ssh["match"].replace("tcp.dst == 22", "tcp.dst == 8080")))
+
+        def group_change(table):
+            row = next(r for r in table if r["name"] == group)
+            acls = row["acls"][1] if row["acls"][0] == "set" else [row["acls"]]
+            row["acls"] = ["set", acls + [["uuid", uuid]]]
+        world.edit_json("node", NODE, NB + "ACL", rows(change))
+        world.edit_json("node", NODE, NB + "Port_Group", rows(group_change))
+    message, _ = broken(ovn_lab, "ovn_acls.check_port_groups", "[selfservice]", edit)
+    assert f"{group}: expected only ACLs of the group's rules, actual an ACL of no rule: to-lport allow-related " \
+           in message and "tcp.dst == 8080" in message and body(call, 2)["id"] in message
 
 
 def test_port_security_with_another_ip_fails_s3(ovn_lab):
@@ -145,3 +173,26 @@ def test_the_acl_of_a_deleted_rule_left_behind_fails_s5(ovn_lab):
     failure = ovn_lab.replay(removed, world)
     assert isinstance(failure, CheckFailed)
     assert "expected no ACL of the deleted rule, actual" in str(failure) and rule["id"][:8] in str(failure)
+
+
+# --- N9 on OVN: the metadata proxy in ovnmeta-<net> (captured on the lab's OVN mode) ----------------------------
+
+META_NS = "ovnmeta-f94dc69a-7e86-4178-9475-70f5ca6ea26d"
+META_SS = "captured/lab-ovn/ovnmeta-ss-Htulpn.txt"
+
+
+def metadata_node(ss):
+    return NodeFacts(recording.Replay({"ip netns list": recording.Text(f"{META_NS} (id: 1)\n"),
+                             f"ip netns exec {META_NS} ss -Htulpn": ss}), NODE)
+
+
+def test_the_captured_metadata_proxy_passes_n9():
+    ovn.check_metadata_proxy(metadata_node(META_SS), Network(id=META_NS[len("ovnmeta-"):], name="selfservice"))
+
+
+def test_no_metadata_proxy_fails_n9_naming_the_namespace():
+    with pytest.raises(CheckFailed) as failed:
+        ovn.check_metadata_proxy(metadata_node(recording.Text("")), Network(id=META_NS[len("ovnmeta-"):],
+                                                                             name="selfservice"))
+    assert f"TCP 169.254.169.254:80: expected the metadata proxy listening in {META_NS}, actual nothing" \
+        in str(failed.value)

@@ -6,6 +6,7 @@ import pytest
 from openstack.network.v2.port import Port
 from openstack.network.v2.security_group_rule import SecurityGroupRule
 
+import recording
 from recording import DATA, Replay, Text, read
 from pytest_oslab.checks import ovs_firewall
 from pytest_oslab.checks.core import CheckFailed
@@ -81,3 +82,55 @@ def test_a_rule_shown_and_gone_s5():
     ovs_firewall.check_rule_flows_applied(node(without("tp_dst=22")), None, PORT, SSH, False, 0)
     with pytest.raises(CheckFailed):
         ovs_firewall.check_rule_flows_applied(node(), None, PORT, SSH, False, 0)
+
+
+EXTRA_HTTP = (" cookie=0x0, duration=1.0s, table=82, n_packets=0, n_bytes=0, idle_age=1, priority=77,"
+              "ct_state=+new-est,tcp,reg5=0x13,tp_dst=80 actions=ct(commit,zone=NXM_NX_REG6[0..15]),output:19,"
+              "resubmit(,92)\n")
+
+
+def test_an_extra_flow_letting_in_a_port_the_group_does_not_open_fails_s1_naming_the_flow():
+    """Issue 14: a flow in the port's ingress rules table for TCP 80, which no rule of its groups opens."""
+    with pytest.raises(CheckFailed) as failed:
+        CHECKS["ingress"](node(lambda t: t + EXTRA_HTTP))
+    message = str(failed.value)
+    assert "table 82: expected only flows that the port's security-group rules or the documented conntrack states " \
+           "imply to let traffic in, actual a flow for ofport 19 lets it through:" in message
+    assert "tp_dst=80" in message and PORT.id in message
+
+
+def test_an_extra_flow_for_another_ofport_is_not_this_ports():
+    CHECKS["ingress"](node(lambda t: t + EXTRA_HTTP.replace("reg5=0x13", "reg5=0x14").replace("output:19",
+                                                                                                "output:20")))
+
+
+def test_an_extra_egress_flow_fails_s2():
+    extra = (" cookie=0x0, duration=1.0s, table=72, n_packets=0, n_bytes=0, idle_age=1, priority=74,"
+             "ct_state=+new-est,udp,reg5=0x13,tp_dst=53 actions=resubmit(,73)\n")
+    with pytest.raises(CheckFailed) as failed:
+        CHECKS["egress"](node(lambda t: t.replace("ct_state=+new-est,ip,reg5=0x13", "ct_state=+new-est,ip,reg5=0x99")
+                              + extra))
+    assert "to let traffic out, actual a flow for ofport 19 lets it through:" in str(failed.value)
+    assert "tp_dst=53" in str(failed.value)
+
+
+def test_an_extra_flow_added_to_the_recorded_lab_run_fails_s1():
+    """The same fault on what a passing suite run read on the lab's OVS native mode (data/lab-openvswitch.json.gz)."""
+    lab = recording.Lab(recording.load(recording.HERE / "data" / "lab-openvswitch.json.gz"))
+    call = lab.call("ovs_firewall.check_ingress_flows", "[selfservice]")
+    assert lab.replay(call) is None
+    world = lab.world(call)
+    port = call["args"][2]["body"]
+    tap = "tap" + port["id"][:11]
+    interfaces = json.loads(world.outputs[world.queues[("node", "vm", "ovs-vsctl --format=json list Interface")][0]
+                                          ["stdout"]])
+    row = next(dict(zip(interfaces["headings"], r)) for r in interfaces["data"]
+               if dict(zip(interfaces["headings"], r))["name"] == tap)
+    ofport = row["ofport"]
+    flows = world.outputs[world.queues[("node", "vm", "ovs-ofctl dump-flows br-int")][0]["stdout"]]
+    extra = EXTRA_HTTP.replace("reg5=0x13", f"reg5={hex(ofport)}").replace("output:19", f"output:{ofport}")
+    world.set_result("node", "vm", "ovs-ofctl dump-flows br-int", 0, flows + extra)
+    failure = lab.replay(call, world)
+    assert isinstance(failure, CheckFailed)
+    assert f"actual a flow for ofport {ofport} lets it through:" in str(failure) and "tp_dst=80" in str(failure)
+    assert port["id"] in str(failure)

@@ -63,6 +63,15 @@ def test_opts_file(data):
     assert by_name["classless-static-route"].values[:2] == ("169.254.169.254/32", "192.168.101.2")
 
 
+def test_mtu_options_of_an_opts_file(data):
+    text = data("captured/linuxbridge/dhcp-opts")
+    assert dnsmasq.mtu_options(dnsmasq.parse_opts(text)) == []  # neutron gives the MTU on the command line
+    tag = dnsmasq.parse_opts(text)[0].tags[0]
+    edited = text + f"{tag},option:mtu,1400\n{tag},26,9000\n"
+    assert dnsmasq.mtu_options(dnsmasq.parse_opts(edited)) == [(f"{tag},option:mtu,1400", 1400),
+                                                              (f"{tag},26,9000", 9000)]
+
+
 def test_interface_file_n11(data):
     assert dnsmasq.parse_interface_file(data("seeds/003-dhcp-interface")) == "tap43bf8dcc-08"
     assert dnsmasq.parse_interface_file(data("captured/linuxbridge/dhcp-interface")) == "ns-5c2e9f1a-3b"
@@ -93,6 +102,7 @@ def test_seed_002_ps_ef_command_line(data):
 def test_captured_proc_cmdline(data):
     cmd = dnsmasq.parse_cmdline(data("captured/linuxbridge/dnsmasq-cmdline.bin", binary=True))
     assert cmd.mtu == 1450 and cmd.get("dhcp-lease-max") == "256"
+    assert cmd.mtu_options == [("--dhcp-option-force=option:mtu,1450", 1450)]
     assert cmd.get("pid-file") == "/var/lib/neutron/dhcp/c08e7dcd-4acb-4cd0-ad08-ebd3b48467ee/pid"
     assert str(cmd.dhcp_ranges[0].network) == "192.168.101.0/24"
 
