@@ -1,0 +1,142 @@
+"""``oslab lab upgrade``: the lab from OpenStack's point release to the security updates, in place, as an operator
+would do it.
+
+The steps, each checking its own result (a second run says "already done"; a failed step is named and the next
+run resumes from it; ``oslab lab up`` also heals a half-upgraded lab):
+
+1. ``upgrade-packages``: every OpenStack package at the security suite's version, the lab's pin removed.
+2. ``db-migrations``: each service's schema sync (the lab's own ``db-sync`` commands), then nova's online data
+   migrations; recorded for the installed versions.
+3. ``restart-<group>`` for each group of ``ROLLING_ORDER`` (control plane, then network agents, then computes),
+   one daemon at a time, each waited for before the next. Only daemons running older code than their package
+   (or an older configuration) are restarted. Guests keep running: nova-compute leaves its domains alone.
+4. ``compute-and-agents-ready`` and ``dhcp-served``: the lab's own health checks.
+5. ``nova-status``: ``nova-status upgrade check`` must show no Failure (a Warning is printed).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, List, Tuple
+
+from . import daemons
+from .databases import SchemaStep, _sync_commands
+from .release import ReleaseStep, installed_versions, stale_daemons
+from .resources import ComputeReadyStep, DhcpServedStep
+from .services import compute_and_agents, identity_api, openstack_apis
+from .steps import LabError, Step
+from ..facts.nova_status import parse_upgrade_check
+
+
+def control_plane(lab) -> List[daemons.Daemon]:
+    return identity_api(lab) + openstack_apis(lab)
+
+
+def network_agents(lab) -> List[daemons.Daemon]:
+    return [d for d in compute_and_agents(lab) if d.name.startswith("neutron-")]
+
+
+def computes(lab) -> List[daemons.Daemon]:
+    """This node's nova-compute (a multi-node lab lists one per node, restarted one node at a time)."""
+    return [d for d in compute_and_agents(lab) if d.name == "nova-compute"]
+
+
+ROLLING_ORDER: List[Tuple[str, Callable]] = [
+    ("control-plane", control_plane),
+    ("network-agents", network_agents),
+    ("computes", computes),
+]
+
+
+def openstack_daemons(lab) -> List[daemons.Daemon]:
+    return [d for _, group in ROLLING_ORDER for d in group(lab)]
+
+
+def versions_digest() -> str:
+    """A digest of the installed OpenStack packages' versions: what a migration or a check was made for."""
+    text = "\n".join(f"{p}={v}" for p, v in sorted(installed_versions().items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class MigrationsStep(Step):
+    """The services' schema syncs (the lab's db-sync commands) and nova's online data migrations."""
+
+    name = "db-migrations"
+
+    def done(self, lab) -> bool:
+        marker = lab.marker("migrated")
+        return marker.exists() and marker.read_text().strip() == versions_digest()
+
+    def run(self, lab) -> None:
+        digest = versions_digest()
+        for svc in _sync_commands(lab):
+            lab.marker(f"dbsync-{svc}").unlink(missing_ok=True)
+        SchemaStep().run(lab)
+        # exit 1 means "some migrated, run again"; 0 "nothing left"; anything else is an error
+        daemons.run_as("nova", ["sh", "-c", "for i in 1 2 3 4 5; do nova-manage db online_data_migrations; rc=$?; "
+                                            "[ $rc = 1 ] || exit $rc; done; exit 1"],
+                       log=lab.logs / "dbsync-nova.log", what="nova-manage db online_data_migrations")
+        lab.marker("migrated").write_text(digest + "\n")
+
+
+class RollingRestartStep(Step):
+    """Restart a group's daemons that run older code or configuration, one at a time, each answering before the
+    next is touched."""
+
+    def __init__(self, name: str, group: Callable):
+        self.name = f"restart-{name}"
+        self.group = group
+
+    def _todo(self, lab) -> List[daemons.Daemon]:
+        group = self.group(lab)
+        old = {d.name for d in stale_daemons(lab, group)}
+        return [d for d in group if d.name in old or not daemons.recorded_pid(d, lab.pids)
+                or daemons.outdated(d, lab.pids)]
+
+    def done(self, lab) -> bool:
+        return not self._todo(lab) and all(daemons.is_ready(d) for d in self.group(lab))
+
+    def run(self, lab) -> None:
+        for d in self._todo(lab):
+            daemons.stop(d, lab.pids)
+            pid = daemons.start(d, lab.pids)
+            daemons.wait_ready(d, lab.pids)
+            self.say(f"{d.name} restarted (pid {pid})")
+        for d in self.group(lab):
+            if not daemons.is_ready(d):
+                daemons.wait_ready(d, lab.pids)
+
+
+class NovaStatusStep(Step):
+    """``nova-status upgrade check`` after the upgrade: no check may fail."""
+
+    name = "nova-status"
+
+    def done(self, lab) -> bool:
+        marker = lab.marker("nova-status")
+        return marker.exists() and marker.read_text().strip() == versions_digest()
+
+    def run(self, lab) -> None:
+        log = lab.logs / "nova-status.log"
+        # nova-status exits 1 on a warning and 2 on a failure: the table says which, so it is read either way
+        text = daemons.run_as("nova", ["sh", "-c", "nova-status upgrade check; true"], log=log,
+                              what="nova-status upgrade check")
+        checks = parse_upgrade_check(text)
+        failed = [c for c in checks if c.result == "Failure"]
+        if failed:
+            raise LabError("; ".join(f"{c.name}: {c.result} ({c.details})" for c in failed), log=str(log))
+        for c in checks:
+            if not c.ok:
+                self.say(f"{c.name}: {c.result}: {c.details}")
+        lab.marker("nova-status").write_text(versions_digest() + "\n")
+
+
+def steps(lab) -> List[Step]:
+    return [
+        ReleaseStep("security", name="upgrade-packages"),
+        MigrationsStep(),
+        *[RollingRestartStep(name, group) for name, group in ROLLING_ORDER],
+        ComputeReadyStep(),
+        DhcpServedStep(),
+        NovaStatusStep(),
+    ]
+
