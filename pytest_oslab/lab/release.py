@@ -173,7 +173,8 @@ class ReleaseStep(Step):
             PIN.write_text(text)
         todo = to_install(cands, self.release)
         if todo:
-            self.say(f"{len(todo)} packages to {self.release}: " + ", ".join(todo[:4]) + (" ..." if len(todo) > 4 else ""))
+            more = " ..." if len(todo) > 4 else ""
+            self.say(f"{len(todo)} packages to the {self.release} release: {', '.join(todo[:4])}{more}")
             with open(log, "a") as out:
                 proc = subprocess.run(APT_INSTALL + todo, stdout=out, stderr=subprocess.STDOUT, env=APT_ENV,
                                       timeout=900)
