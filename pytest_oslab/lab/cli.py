@@ -126,11 +126,12 @@ def down(args) -> int:
 
 def upgrade(args) -> int:
     from .packages import check_host
+    lab = _lab(args)
     progress = Progress()
     try:
         check_host()
-        lab = _lab(args)
         lab.ensure_dirs()
+        progress = lab_upgrade.TimelineProgress(lab_upgrade.timeline(lab))
         run_steps(lab_upgrade.steps(lab), lab, progress)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")

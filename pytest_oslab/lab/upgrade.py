@@ -12,10 +12,15 @@ run resumes from it; ``oslab lab up`` also heals a half-upgraded lab):
    (or an older configuration) are restarted. Guests keep running: nova-compute leaves its domains alone.
 4. ``compute-and-agents-ready`` and ``dhcp-served``: the lab's own health checks.
 5. ``nova-status``: ``nova-status upgrade check`` must show no Failure (a Warning is printed).
+
+Each progress line is also kept, with its wall-clock time, in the lab's state (``upgrade-timeline.json``), so
+that what watched the workload meanwhile (the gate's probes) can place the steps on its own time line.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 from typing import Callable, List, Tuple
 
 from . import daemons
@@ -23,7 +28,7 @@ from .databases import SchemaStep, _sync_commands
 from .release import ReleaseStep, installed_versions, stale_daemons
 from .resources import ComputeReadyStep, DhcpServedStep
 from .services import compute_and_agents, identity_api, openstack_apis
-from .steps import LabError, Step
+from .steps import LabError, Progress, Step
 from ..facts.nova_status import parse_upgrade_check
 
 
@@ -128,6 +133,25 @@ class NovaStatusStep(Step):
             if not c.ok:
                 self.say(f"{c.name}: {c.result}: {c.details}")
         lab.marker("nova-status").write_text(versions_digest() + "\n")
+
+
+class TimelineProgress(Progress):
+    """Progress lines, also written with their epoch time to ``path`` as JSON after each line (a run cut short
+    still leaves its lines): ``[{"time": 1764112800.1, "line": "upgrade-packages ..."}, ...]``."""
+
+    def __init__(self, path, **kwargs):
+        super().__init__(**kwargs)
+        self.path = path
+        self.lines: List[dict] = []
+
+    def line(self, text: str) -> None:
+        super().line(text)
+        self.lines.append({"time": round(time.time(), 3), "line": text})
+        self.path.write_text(json.dumps(self.lines, indent=1) + "\n")
+
+
+def timeline(lab):
+    return lab.state / "upgrade-timeline.json"
 
 
 def steps(lab) -> List[Step]:

@@ -1,5 +1,7 @@
 """Choosing the lab's OpenStack versions from apt's real answers (captured on the lab: tests/data/captured/upgrade),
 the lab's pin, and the upgrade's plan."""
+import io
+import json
 import pathlib
 
 from pytest_oslab.facts.nova_status import parse_upgrade_check
@@ -102,3 +104,13 @@ def test_nova_status_after_the_upgrade_parses_as_all_success():
     checks = parse_upgrade_check((CAPTURED / "nova-status-upgrade-check.txt").read_text())
     assert "Older than N-1 computes" in [c.name for c in checks]
     assert [c.name for c in checks if not c.ok] == []
+
+
+def test_the_upgrades_progress_lines_are_kept_with_their_time(tmp_path):
+    path = tmp_path / "timeline.json"
+    progress = upgrade.TimelineProgress(path, out=io.StringIO())
+    progress.line("upgrade-packages ...")
+    progress.line("upgrade-packages ... ok (1.0s)")
+    lines = json.loads(path.read_text())
+    assert [l["line"] for l in lines] == ["upgrade-packages ...", "upgrade-packages ... ok (1.0s)"]
+    assert lines[0]["time"] <= lines[1]["time"]
