@@ -8,8 +8,10 @@ run resumes from it; ``oslab lab up`` also heals a half-upgraded lab):
 2. ``db-migrations``: each service's schema sync (the lab's own ``db-sync`` commands), then nova's online data
    migrations; recorded for the installed versions.
 3. ``restart-<group>`` for each group of ``ROLLING_ORDER`` (control plane, then network agents, then computes),
-   one daemon at a time, each waited for before the next. Only daemons running older code than their package
-   (or an older configuration) are restarted. Guests keep running: nova-compute leaves its domains alone.
+   one daemon at a time, each waited for before the next: until it answers and, for nova's services and
+   neutron's agents, until its record in nova or neutron shows a report made since the restart. Only daemons
+   running older code than their package (or an older configuration) are restarted. Guests keep running:
+   nova-compute leaves its domains alone.
 4. ``compute-and-agents-ready`` and ``dhcp-served``: the lab's own health checks.
 5. ``nova-status``: ``nova-status upgrade check`` must show no Failure (a Warning is printed).
 
@@ -21,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Callable, List, Tuple
+from datetime import datetime, timezone
+from typing import Callable, List, Optional, Tuple
 
 from . import daemons
 from .databases import SchemaStep, _sync_commands
+from .identity import admin_connection
 from .release import ReleaseStep, installed_versions, stale_daemons
 from .resources import ComputeReadyStep, DhcpServedStep
 from .services import compute_and_agents, identity_api, openstack_apis
@@ -83,6 +87,41 @@ class MigrationsStep(Step):
         lab.marker("migrated").write_text(digest + "\n")
 
 
+REPORT_TIMEOUT = 120.0  # nova's and the lab's neutron agents' report_interval is 10 s
+
+
+def reports(name: str) -> bool:
+    """Whether a daemon has a record in nova's services or neutron's agents (the APIs have none)."""
+    return name.startswith(("nova-", "neutron-")) and name not in ("nova-api", "neutron-server")
+
+
+def _utc(value) -> Optional[datetime]:
+    """nova's ``2026-11-25T23:35:57.000000`` or neutron's ``2026-11-25 23:35:57`` (both UTC) as a naive datetime."""
+    return datetime.fromisoformat(str(value).replace(" ", "T").rstrip("Z")) if value else None
+
+
+def last_report(conn, name: str, host: str) -> Optional[datetime]:
+    """When nova's service record or neutron's agent record of a daemon on this host was last updated."""
+    if name.startswith("nova-"):
+        times = [_utc(s.updated_at) for s in conn.compute.services() if s.binary == name and s.host == host]
+    else:
+        times = [_utc(a.last_heartbeat_at) for a in conn.network.agents() if a.binary == name and a.host == host]
+    return max((t for t in times if t), default=None)
+
+
+def wait_reported(lab, daemon: daemons.Daemon, since: datetime) -> None:
+    conn = admin_connection(lab)
+    deadline = time.monotonic() + REPORT_TIMEOUT
+    while True:
+        last = last_report(conn, daemon.name, lab.hostname)
+        if last and last >= since:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{daemon.name} restarted but its last report to {daemon.name.split('-')[0]} is {last} "
+                           f"(expected one since {since})", log=str(daemon.log))
+        time.sleep(2)
+
+
 class RollingRestartStep(Step):
     """Restart a group's daemons that run older code or configuration, one at a time, each answering before the
     next is touched."""
@@ -103,9 +142,12 @@ class RollingRestartStep(Step):
     def run(self, lab) -> None:
         for d in self._todo(lab):
             daemons.stop(d, lab.pids)
+            since = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
             pid = daemons.start(d, lab.pids)
             daemons.wait_ready(d, lab.pids)
-            self.say(f"{d.name} restarted (pid {pid})")
+            if reports(d.name):
+                wait_reported(lab, d, since)
+            self.say(f"{d.name} restarted (pid {pid})" + (", reported" if reports(d.name) else ""))
         for d in self.group(lab):
             if not daemons.is_ready(d):
                 daemons.wait_ready(d, lab.pids)

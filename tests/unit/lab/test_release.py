@@ -3,6 +3,7 @@ the lab's pin, and the upgrade's plan."""
 import io
 import json
 import pathlib
+from datetime import datetime
 
 from pytest_oslab.facts.nova_status import parse_upgrade_check
 from pytest_oslab.lab import release, upgrade
@@ -114,3 +115,13 @@ def test_the_upgrades_progress_lines_are_kept_with_their_time(tmp_path):
     lines = json.loads(path.read_text())
     assert [l["line"] for l in lines] == ["upgrade-packages ...", "upgrade-packages ... ok (1.0s)"]
     assert lines[0]["time"] <= lines[1]["time"]
+
+
+def test_a_restarted_service_counts_once_its_record_shows_a_report_since():
+    # as the lab's APIs give them: nova's services' updated_at, neutron's agents' last_heartbeat_at
+    assert upgrade._utc("2026-11-25T23:35:57.000000") == datetime(2026, 11, 25, 23, 35, 57)
+    assert upgrade._utc("2026-11-25 23:35:46") == datetime(2026, 11, 25, 23, 35, 46)
+    assert upgrade._utc(None) is None
+    assert [n for n in ("nova-api", "nova-compute", "nova-conductor", "neutron-server", "neutron-l3-agent",
+                        "keystone", "glance-api") if upgrade.reports(n)] == ["nova-compute", "nova-conductor",
+                                                                             "neutron-l3-agent"]
