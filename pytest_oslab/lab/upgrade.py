@@ -178,18 +178,25 @@ class NovaStatusStep(Step):
 
 
 class TimelineProgress(Progress):
-    """Progress lines, also written with their epoch time to ``path`` as JSON after each line (a run cut short
-    still leaves its lines): ``[{"time": 1764112800.1, "line": "upgrade-packages ..."}, ...]``."""
+    """Progress lines, also kept with their epoch time in ``path``: a JSON list of runs (the last ``KEEP``), each
+    ``{"started": 1764112800.0, "lines": [{"time": 1764112800.9, "line": "upgrade-packages ..."}, ...]}``, written
+    after each line, so a run cut short still leaves its lines and a second run does not hide the first."""
+
+    KEEP = 10
 
     def __init__(self, path, **kwargs):
         super().__init__(**kwargs)
         self.path = path
-        self.lines: List[dict] = []
+        try:
+            self.runs = json.loads(path.read_text())[-(self.KEEP - 1):]
+        except (OSError, ValueError):
+            self.runs = []
+        self.runs.append({"started": round(time.time(), 3), "lines": []})
 
     def line(self, text: str) -> None:
         super().line(text)
-        self.lines.append({"time": round(time.time(), 3), "line": text})
-        self.path.write_text(json.dumps(self.lines, indent=1) + "\n")
+        self.runs[-1]["lines"].append({"time": round(time.time(), 3), "line": text})
+        self.path.write_text(json.dumps(self.runs, indent=1) + "\n")
 
 
 def timeline(lab):

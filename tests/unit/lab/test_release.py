@@ -107,14 +107,16 @@ def test_nova_status_after_the_upgrade_parses_as_all_success():
     assert [c.name for c in checks if not c.ok] == []
 
 
-def test_the_upgrades_progress_lines_are_kept_with_their_time(tmp_path):
+def test_the_upgrades_progress_lines_are_kept_with_their_time_run_after_run(tmp_path):
     path = tmp_path / "timeline.json"
-    progress = upgrade.TimelineProgress(path, out=io.StringIO())
-    progress.line("upgrade-packages ...")
-    progress.line("upgrade-packages ... ok (1.0s)")
-    lines = json.loads(path.read_text())
-    assert [l["line"] for l in lines] == ["upgrade-packages ...", "upgrade-packages ... ok (1.0s)"]
-    assert lines[0]["time"] <= lines[1]["time"]
+    first = upgrade.TimelineProgress(path, out=io.StringIO())
+    first.line("upgrade-packages ...")
+    first.line("upgrade-packages ... ok (1.0s)")
+    upgrade.TimelineProgress(path, out=io.StringIO()).line("upgrade-packages ... already done")
+    runs = json.loads(path.read_text())
+    assert [[l["line"] for l in r["lines"]] for r in runs] == [
+        ["upgrade-packages ...", "upgrade-packages ... ok (1.0s)"], ["upgrade-packages ... already done"]]
+    assert runs[0]["started"] <= runs[0]["lines"][0]["time"] <= runs[0]["lines"][1]["time"] <= runs[1]["started"]
 
 
 def test_a_restarted_service_counts_once_its_record_shows_a_report_since():
