@@ -29,7 +29,7 @@ from typing import Callable, List, Optional, Tuple
 from . import daemons
 from .databases import SchemaStep, _sync_commands
 from .identity import admin_connection
-from .release import ReleaseStep, installed_versions, stale_daemons
+from .release import ReleaseStep, installed_versions, stale_daemons, unpacked_at
 from .resources import ComputeReadyStep, DhcpServedStep
 from .services import compute_and_agents, identity_api, openstack_apis
 from .steps import LabError, Progress, Step
@@ -61,8 +61,9 @@ def openstack_daemons(lab) -> List[daemons.Daemon]:
 
 
 def versions_digest() -> str:
-    """A digest of the installed OpenStack packages' versions: what a migration or a check was made for."""
-    text = "\n".join(f"{p}={v}" for p, v in sorted(installed_versions().items()))
+    """A digest of the installed OpenStack packages, each with its version and when dpkg unpacked it: what a
+    migration or a check was made for (going down to the point release and up again asks for them again)."""
+    text = "\n".join(f"{p}={v}@{unpacked_at(p)}" for p, v in sorted(installed_versions().items()))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
