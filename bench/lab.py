@@ -7,7 +7,9 @@
 - with several ``--driver``, every figure below per driver, in the order given (the lab is left on the last);
 - ``lab up`` when the lab is already up;
 - server create -> ACTIVE, and ACTIVE -> SSH-ready through the ``qdhcp-`` namespace (one server at a time);
-- the lab's memory at rest (proportional set size of every process in the lab daemons' process groups).
+- the lab's memory at rest (proportional set size of every process in the lab daemons' process groups);
+- with ``--upgrade``: ``oslab lab up --release point`` (the downgrade) then ``oslab lab upgrade`` to the security
+  updates, each step's time from its progress line, and the upgrade's ratio to its budget (issue 16).
 
 Speed lives here and nowhere in the tests. Run it on an otherwise idle machine.
 """
@@ -23,6 +25,8 @@ from pathlib import Path
 # issue 2: `lab up` under 8 min on a fresh machine (goal 5), under 15 s when up; SSH-ready within 25 s of
 # `server create` (goal 15)
 GOALS = {"up-scratch": 300.0, "up-again": 15.0, "create->ssh": 15.0}
+# issue 16: an in-place upgrade of the one-node lab (23 packages, migrations, rolling restarts) within 10 min
+UPGRADE_BUDGET = 600.0
 OSLAB = [str(Path(sys.executable).with_name("oslab"))]
 
 
@@ -136,6 +140,30 @@ def bench_driver(driver: str, runs: int, scratch: bool) -> None:
           flush=True)
 
 
+def step_times(output: str):
+    """(step, seconds) from the progress lines ``[  1.0s] name ... ok (12.3s)``."""
+    found = []
+    for line in output.splitlines():
+        if " ... ok (" in line:
+            name = line.split("] ", 1)[1].split(" ... ", 1)[0]
+            found.append((name, float(line.rsplit("(", 1)[1].rstrip("s)"))))
+    return found
+
+
+def bench_upgrade() -> None:
+    """The lab down to the point release, then upgraded; the lab is left at the security release."""
+    runs = (("downgrade", OSLAB + ["lab", "up", "--release", "point"]), ("upgrade", OSLAB + ["lab", "upgrade"]))
+    for what, argv in runs:
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        took = time.monotonic() - t0
+        if proc.returncode != 0:
+            sys.exit(f"bench: {' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        steps = ", ".join(f"{name} {secs:.1f}" for name, secs in step_times(proc.stdout))
+        ratio = f"  ratio to budget {UPGRADE_BUDGET:.0f} s: {took / UPGRADE_BUDGET:.2f}" if what == "upgrade" else ""
+        print(f"{what:24} {took:7.1f} s{ratio}\n{'':24} steps (s): {steps}", flush=True)
+
+
 def main() -> int:
     from pytest_oslab.lab.context import DRIVERS
 
@@ -144,7 +172,12 @@ def main() -> int:
     parser.add_argument("--skip-scratch", action="store_true", help="do not purge and rebuild the lab")
     parser.add_argument("--driver", action="append", choices=DRIVERS,
                         help="mechanism driver to measure (repeat for several; default linuxbridge)")
+    parser.add_argument("--upgrade", action="store_true",
+                        help="only measure the downgrade to the point release and the upgrade back (issue 16)")
     args = parser.parse_args()
+    if args.upgrade:
+        bench_upgrade()
+        return 0
     for driver in args.driver or ["linuxbridge"]:
         bench_driver(driver, args.runs, not args.skip_scratch)
     return 0

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 from . import daemons
 from .context import DRIVERS, OVS_FIREWALLS, Lab
+from . import upgrade as lab_upgrade
+from .release import RELEASES, recorded as recorded_release, with_release
 from .steps import LabError, Progress, run_steps
 
 
@@ -30,7 +32,8 @@ def up(args) -> int:
         if lab.driver not in DRIVERS:
             raise LabError(f"unknown driver {lab.driver!r} (choose from {', '.join(DRIVERS)})")
         lab.ensure_dirs()
-        run_steps(steps(lab), lab, progress)
+        release = getattr(args, "release", None) or recorded_release(lab)
+        run_steps(with_release(steps(lab), release, lab_upgrade.openstack_daemons), lab, progress)
         from .switch import record
         record(lab)
     except LabError as exc:
@@ -121,6 +124,25 @@ def down(args) -> int:
     return 0
 
 
+def upgrade(args) -> int:
+    from .packages import check_host
+    lab = _lab(args)
+    progress = Progress()
+    try:
+        check_host()
+        lab.ensure_dirs()
+        progress = lab_upgrade.TimelineProgress(lab_upgrade.timeline(lab))
+        run_steps(lab_upgrade.steps(lab), lab, progress)
+    except LabError as exc:
+        progress.line(f"FAILED: {exc}")
+        sys.stderr.write(f"oslab lab upgrade: {exc}\n")
+        sys.stderr.write("oslab lab upgrade: the steps before it are kept; fix the cause and run "
+                         "`oslab lab upgrade` again to resume (or `oslab lab up` to heal)\n")
+        return 1
+    progress.line(f"lab upgraded ({progress.elapsed():.1f}s)")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="oslab lab", description="the embedded reference OpenStack cloud")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +152,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "another driver than the lab's rebuilds its networking")
     p_up.add_argument("--firewall", choices=OVS_FIREWALLS,
                       help="security-group firewall on the openvswitch driver (default: openvswitch)")
+    p_up.add_argument("--release", choices=RELEASES,
+                      help="OpenStack packages at the point release (pinned) or with the security updates "
+                           "(default: the lab's current one, else security)")
+    sub.add_parser("upgrade", help="upgrade the lab in place from the point release to the security updates: "
+                                   "packages, database migrations, rolling restarts, nova-status upgrade check")
     sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")
     p_down = sub.add_parser("down", help="stop the lab's own processes and remove its devices and namespaces")
     p_down.add_argument("--purge", action="store_true",
@@ -139,4 +166,4 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a step's `done` check asks Keystone while it may still be down; that is an answer ("not done"), not a
     # warning to print (a real failure still ends as the step's one line)
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)
-    return {"up": up, "status": status, "down": down}[args.command](args)
+    return {"up": up, "status": status, "down": down, "upgrade": upgrade}[args.command](args)
