@@ -61,6 +61,12 @@ def status(args) -> int:
         note = "  (started with an older configuration: `oslab lab up` restarts it)" if (
             pid and daemons.outdated(d, lab.pids)) else ""
         print(f"{d.name:28} {state:26} log: {d.log}{note}")
+    from .node import made, missing, init_pid
+    for node in made(lab):
+        if init_pid(node):
+            problems = missing(node)
+            healthy &= not problems
+            print(f"node {node.name:23} " + ("; ".join(problems) if problems else f"up ({node.ssh_spec})"))
     from .host import loopback_ok
     if not loopback_ok():
         print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")
@@ -91,7 +97,9 @@ def down(args) -> int:
     from .purge import purge_data, purge_files
     from .services import every_daemon, infrastructure
     from .virt import destroy_lab_domains
+    from .node import down as node_down, made
     lab = _lab(args)
+    ended = [n.name for n in made(lab) if node_down(n)]
     try:
         domains = destroy_lab_domains(lab)
     except LabError as exc:
@@ -115,10 +123,38 @@ def down(args) -> int:
     if args.purge:
         purged += purge_files(lab)
         print(f"purged: {', '.join(purged)}")
+    print(f"nodes ended: {', '.join(ended) or 'none'}")
     print(f"stopped: {', '.join(stopped) or 'nothing'}")
     print(f"guests destroyed: {', '.join(domains) or 'none'}")
     print(f"removed devices and namespaces: {', '.join(removed) or 'none'}")
     return 0
+
+
+def node_command(args) -> int:
+    from . import node as nodes
+    lab = _lab(args)
+    try:
+        chosen = ([nodes.named(n, args.number, lab) for n in args.names] if args.names
+                  else nodes.made(lab))
+        failed = False
+        for node in chosen:
+            if args.action == "up":
+                lab.ensure_dirs()
+                started = time.monotonic()
+                done = nodes.up(node)
+                print(f"node {node.name} ({node.ssh_spec}, key {nodes.key_file(lab)}): "
+                      f"{'; '.join(done) or 'already up'} ({time.monotonic() - started:.1f}s)")
+            elif args.action == "down":
+                print(f"node {node.name}: ended {', '.join(nodes.down(node)) or 'nothing (not running)'}")
+            else:
+                missing = nodes.missing(node)
+                failed |= bool(missing)
+                print(f"node {node.name} ({node.ssh_spec}): " + ("; ".join(missing) if missing else
+                      f"up (init pid {nodes.init_pid(node)}, hostname {nodes.hostname(node)}, sshd answers)"))
+    except LabError as exc:
+        sys.stderr.write(f"oslab lab node {args.action}: {exc}\n")
+        return 1
+    return 1 if failed else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -135,8 +171,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_down.add_argument("--purge", action="store_true",
                         help="also drop the lab's databases, images, guests' disks, keys and clouds.yaml entries, "
                              "so that the next `up` starts from scratch (packages stay installed)")
+    p_node = sub.add_parser("node", help="a lab node: its own namespaces, management address and sshd")
+    p_node.add_argument("action", choices=("up", "down", "status"))
+    p_node.add_argument("names", nargs="*", help="computeN (default for down/status: every node made)")
+    p_node.add_argument("--number", type=int,
+                        help="the last byte of its management address (computeN: 10+N)")
     args = parser.parse_args(argv)
     # a step's `done` check asks Keystone while it may still be down; that is an answer ("not done"), not a
     # warning to print (a real failure still ends as the step's one line)
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)
-    return {"up": up, "status": status, "down": down}[args.command](args)
+    return {"up": up, "status": status, "down": down, "node": node_command}[args.command](args)

@@ -9,6 +9,8 @@ touched):
 - ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
   range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
 - ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address.
+- ``oslab-mgmt``: the bridge of the lab nodes' management network (``node.py``), holding ``oslab-vx1`` and each
+  node's veth, so that the nodes and the tunnel address share one segment of the tunnel range.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ UPSTREAM_NS = "oslab-upstream"
 PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
 UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
 TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
-LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF)
+MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
+LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
 PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
 EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
@@ -175,7 +178,13 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Address(TUNNEL_IF, f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}"),
         *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
         plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),
+        *management_bridge(),
     ]
+
+
+def management_bridge() -> List[plumbing.Want]:
+    """The bridge of the lab nodes' management network, joined to the far end of the tunnel address's veth."""
+    return [plumbing.Bridge(MGMT_BRIDGE), plumbing.Port(TUNNEL_PEER, MGMT_BRIDGE), plumbing.Up(MGMT_BRIDGE)]
 
 
 def plumbing_done(lab) -> bool:

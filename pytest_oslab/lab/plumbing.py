@@ -31,11 +31,12 @@ class Namespace:
 
 @dataclass(frozen=True)
 class Veth:
-    """A veth pair: ``name`` in ``netns``, its ``peer`` in ``peer_netns``."""
+    """A veth pair: ``name`` in ``netns``, its ``peer`` in ``peer_netns`` (with the MAC ``peer_mac`` if given)."""
     name: str
     peer: str
     netns: Optional[str] = None
     peer_netns: Optional[str] = None
+    peer_mac: Optional[str] = None
 
     def __str__(self) -> str:
         return f"veth {_at(self.name, self.netns)} <-> {_at(self.peer, self.peer_netns)}"
@@ -239,7 +240,7 @@ def make(nl: Netlink, want: Want) -> None:
         # one end without the other is a leftover (a half-made pair, or a peer moved away): start again
         remove_links([want.name], want.netns, nl)
         remove_links([want.peer], want.peer_netns, nl)
-        peer = {"ifname": want.peer}
+        peer = {"ifname": want.peer, **({"address": want.peer_mac} if want.peer_mac else {})}
         if want.peer_netns != want.netns:
             if not want.peer_netns:
                 raise ValueError(f"{want}: make a pair from the host's side, moving its peer away")

@@ -23,12 +23,16 @@ def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route
                          ("oslab-up1", "100.64.254.2/30", "oslab-upstream"),
                          ("oslab-up0", "100.64.254.1/30", None), ("oslab-vx0", "198.51.100.1/24", None)}
     assert plumbing.Forwarding("oslab-upstream") in wants
+    assert wants[-3:] == [plumbing.Bridge("oslab-mgmt"), plumbing.Port("oslab-vx1", "oslab-mgmt"),
+                          plumbing.Up("oslab-mgmt")]  # the nodes' management network
     # each record is made after what it names: a namespace before what lives in it, a device before its address
     made = set()
     for want in wants:
         if isinstance(want, plumbing.Veth):
             assert want.peer_netns is None or plumbing.Namespace(want.peer_netns) in made, want
             made |= {want.name, want.peer}
+        elif isinstance(want, plumbing.Bridge):
+            made.add(want.name)
         elif isinstance(want, plumbing.Namespace):
             made.add(want)
         elif hasattr(want, "dev"):
@@ -57,7 +61,7 @@ def test_plumbing_is_made_once_read_back_and_removed(scratch):
     wants = [
         plumbing.Namespace(a), plumbing.Namespace(b),
         plumbing.Bridge("ubr0", a),
-        plumbing.Veth("uv0", "uv1", netns=a, peer_netns=b),
+        plumbing.Veth("uv0", "uv1", netns=a, peer_netns=b, peer_mac="02:00:0a:fa:00:02"),
         plumbing.Port("uv0", "ubr0", a),
         plumbing.Address("ubr0", "10.250.0.1/24", a),
         plumbing.Address("uv1", "10.250.0.2/24", b),
@@ -70,6 +74,8 @@ def test_plumbing_is_made_once_read_back_and_removed(scratch):
     assert plumbing.missing(wants) == []
     assert plumbing.ensure(wants) == []  # idempotent: nothing made the second time
     assert sorted(plumbing.links(a)) == ["lo", "ubr0", "uv0"] and sorted(plumbing.links(b)) == ["lo", "uv1"]
+    with plumbing.netlink() as nl:
+        assert nl.link("uv1", b).get("address") == "02:00:0a:fa:00:02"
 
     # a veth whose peer went away is made again, whole
     plumbing.remove_links(["uv1"], b)
