@@ -33,6 +33,7 @@ def up(args) -> int:
         run_steps(steps(lab), lab, progress)
         from .switch import record
         record(lab)
+        _scale(lab, args, progress)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")
         sys.stderr.write(f"oslab lab up: {exc}\n")
@@ -44,6 +45,23 @@ def up(args) -> int:
         return 130
     progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin` in /etc/openstack/clouds.yaml")
     return 0
+
+
+def _scale(lab, args, progress) -> None:
+    """``--nodes N``: computes 1..N-1 beside the controller (recorded, so that a later `up` heals them)."""
+    recorded = lab.state / "nodes"
+    count = getattr(args, "nodes", None) or (int(recorded.read_text()) if recorded.exists() else 1)
+    if count == 1 and not recorded.exists():
+        return
+    from .compute_node import scale
+    from .identity import admin_connection
+    started = time.monotonic()
+    scale(lab, count, admin_connection(lab), say=progress.line)
+    if count == 1:
+        recorded.unlink(missing_ok=True)  # one node again: later `up`s need not look for computes
+    else:
+        recorded.write_text(f"{count}\n")
+    progress.line(f"nodes ... {count} (the controller and {count - 1} compute) ({time.monotonic() - started:.1f}s)")
 
 
 def status(args) -> int:
@@ -61,7 +79,8 @@ def status(args) -> int:
         note = "  (started with an older configuration: `oslab lab up` restarts it)" if (
             pid and daemons.outdated(d, lab.pids)) else ""
         print(f"{d.name:28} {state:26} log: {d.log}{note}")
-    from .node import made, missing, init_pid
+    from .compute_node import missing
+    from .node import made, init_pid
     for node in made(lab):
         if init_pid(node):
             problems = missing(node)
@@ -164,6 +183,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_up.add_argument("--driver", choices=DRIVERS,
                       help="ML2 mechanism driver (default: the lab's current one, else linuxbridge); "
                            "another driver than the lab's rebuilds its networking")
+    p_up.add_argument("--nodes", type=int, choices=(1, 2, 3),
+                      help="the controller and N-1 compute nodes, each its own namespaces, libvirtd, nova-compute "
+                           "and Linux bridge agent (default: as last brought up, else 1)")
     p_up.add_argument("--firewall", choices=OVS_FIREWALLS,
                       help="security-group firewall on the openvswitch driver (default: openvswitch)")
     sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")
