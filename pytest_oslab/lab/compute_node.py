@@ -87,15 +87,16 @@ def _spawn(pid: int, argv: List[str], log: Path, namespaces: str = "-m -u -n -p"
         raise LabError(f"could not start {argv[0]} in the node: {proc.stderr.strip()[:200]}")
 
 
-def _command_lines(pid: int) -> List[List[str]]:
-    """The command lines of the processes in the PID namespace of the node whose init is ``pid``."""
+def _command_lines(pid: int) -> List[str]:
+    """The command lines of the processes in the PID namespace of the node whose init is ``pid``, each as one
+    string (the agents retitle themselves: their arguments become one)."""
     ns = Path(f"/proc/{pid}/ns/pid").stat().st_ino
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "ns/pid").stat().st_ino == ns:
-                    found.append((entry / "cmdline").read_bytes().decode(errors="replace").split("\0"))
+                    found.append((entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " "))
             except OSError:
                 continue
     return found
@@ -134,9 +135,6 @@ def up(node: nodes.Node) -> List[str]:
         if not _mounted(pid, etc):
             subprocess.run(nodes.enter(pid, "mount", "--bind", str(own), etc), check=True, timeout=30)
             done.append(f"{etc} of the node's own")
-    if _mounted(pid, "/sys/fs/cgroup/unified"):
-        # as the controller's libvirtd: the v1 devices controller, not a BPF program per domain (services.py)
-        subprocess.run(nodes.enter(pid, "umount", "/sys/fs/cgroup/unified"), check=True, timeout=30)
     inside = nodes.netns_path(pid)
     done += plumbing.ensure([plumbing.Veth(PROVIDER_DEV, PROVIDER_PEER, netns=inside, peer_netns=inside),
                              plumbing.Up(PROVIDER_DEV, inside), plumbing.Up(PROVIDER_PEER, inside)])

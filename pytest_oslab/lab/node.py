@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 
 from . import plumbing
 from .context import Lab
+from .services import CGROUP_V2_IN_HYBRID
 from .host import MGMT_BRIDGE, TUNNEL_PEER, management_bridge
 from .steps import LabError
 
@@ -258,6 +259,9 @@ def init_script(node: Node) -> str:
              "mkdir -p /tmp/.oslab-cg-$$ && mount --rbind /sys/fs/cgroup /tmp/.oslab-cg-$$",
              "mount -t sysfs sysfs /sys",
              "mount --rbind /tmp/.oslab-cg-$$ /sys/fs/cgroup && umount -l /tmp/.oslab-cg-$$ && rmdir /tmp/.oslab-cg-$$",
+             # without the v2 hierarchy of a hybrid host, as the controller's libvirtd (services.libvirtd_argv):
+             # guests are kept to their devices by the v1 controller, not by a BPF program per domain start
+             f"if mountpoint -q {CGROUP_V2_IN_HYBRID}; then umount -l {CGROUP_V2_IN_HYBRID}; fi",
              "mount -t tmpfs -o mode=0755,size=64m tmpfs /run",
              "mkdir -p /run/lock /run/sshd /run/libvirt /run/nova /run/neutron /run/openvswitch /run/ovn",
              f"mount --bind {node.root / 'hosts'} /etc/hosts"]
