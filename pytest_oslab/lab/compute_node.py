@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from . import inifile, node as nodes, plumbing
+from .daemons import run_as
 from .steps import LabError
 
 FORWARDED = (5672, 5000, 8778, 9292, 9696)  # AMQP, keystone, placement, glance, neutron
@@ -172,7 +173,10 @@ def scale(lab, count: int, conn, say=print) -> None:
         done = up(node)
         took = wait_registered(node, conn)
         say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
-            f"nova-compute and {AGENT} up {took:.1f}s later")
+            f"nova-compute up, its hypervisor listed and {AGENT} alive {took:.1f}s later")
+    if wanted:  # mapped to the cell now, not at the scheduler's next periodic discovery (up to 30 s)
+        run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
+               what="nova-manage cell_v2 discover_hosts")
     for node in nodes.made(lab):
         if is_compute(node) and node.name not in {n.name for n in wanted}:
             ended = nodes.down(node) + forget_in_cloud(node, conn)
@@ -181,10 +185,13 @@ def scale(lab, count: int, conn, say=print) -> None:
 
 
 def registered(node: nodes.Node, conn) -> Dict[str, bool]:
-    """Whether nova and neutron see the node's services up: {'nova-compute': up, AGENT: alive}."""
+    """Whether nova and neutron see the node's services up: {'nova-compute': up, AGENT: alive, 'hypervisor':
+    listed}."""
     services = {s.binary: s.state == "up" for s in conn.compute.services() if s.host == node.name}
     agents = {a.binary: a.is_alive for a in conn.network.agents(host=node.name)}
-    return {"nova-compute": services.get("nova-compute", False), AGENT: agents.get(AGENT, False)}
+    hypervisors = {h.name for h in conn.compute.hypervisors()}
+    return {"nova-compute": services.get("nova-compute", False), AGENT: agents.get(AGENT, False),
+            "hypervisor": node.name in hypervisors}
 
 
 def wait_registered(node: nodes.Node, conn, timeout: float = 120.0) -> float:
