@@ -50,9 +50,10 @@ def up(args) -> int:
 def _scale(lab, args, progress) -> None:
     """``--nodes N``: computes 1..N-1 beside the controller (recorded, so that a later `up` heals them)."""
     recorded = lab.state / "nodes"
-    count = getattr(args, "nodes", None) or (int(recorded.read_text()) if recorded.exists() else 1)
-    if count == 1 and not recorded.exists():
-        return
+    asked = getattr(args, "nodes", None)
+    if asked is None and not recorded.exists():
+        return  # one node, as ever: no compute to heal
+    count = asked or int(recorded.read_text())
     from .compute_node import scale
     from .identity import admin_connection
     started = time.monotonic()

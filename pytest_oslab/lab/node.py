@@ -228,6 +228,11 @@ def prepare(node: Node) -> None:
                 # only the networks: the machine's saved domains would show up in the node as strangers
                 shutil.copytree(f"{path}/networks", own / "networks", symlinks=True)
             _copy_owner(path, own)
+        # the packages' directories one level down, empty (nova-compute wants /var/lib/nova/instances)
+        for sub in os.scandir(path):
+            if sub.is_dir(follow_symlinks=False) and not (own / sub.name).exists():
+                (own / sub.name).mkdir()
+                _copy_owner(sub.path, own / sub.name)
     controller = f"{node.lab.tunnel_ip}\t{node.lab.hostname}\n" if node.lab.hostname != node.name else ""
     (node.root / "hosts").write_text(f"127.0.0.1\tlocalhost\n{node.address}\t{node.name}\n{controller}")
     host_key = node.ssh_dir / "ssh_host_ed25519_key"
