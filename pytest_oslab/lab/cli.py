@@ -36,6 +36,7 @@ def up(args) -> int:
         run_steps(with_release(steps(lab), release, lab_upgrade.openstack_daemons), lab, progress)
         from .switch import record
         record(lab)
+        _scale(lab, args, progress)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")
         sys.stderr.write(f"oslab lab up: {exc}\n")
@@ -47,6 +48,24 @@ def up(args) -> int:
         return 130
     progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin` in /etc/openstack/clouds.yaml")
     return 0
+
+
+def _scale(lab, args, progress) -> None:
+    """``--nodes N``: computes 1..N-1 beside the controller (recorded, so that a later `up` heals them)."""
+    recorded = lab.state / "nodes"
+    asked = getattr(args, "nodes", None)
+    if asked is None and not recorded.exists():
+        return  # one node, as ever: no compute to heal
+    count = asked or int(recorded.read_text())
+    from .compute_node import scale
+    from .identity import admin_connection
+    started = time.monotonic()
+    scale(lab, count, admin_connection(lab), say=progress.line)
+    if count == 1:
+        recorded.unlink(missing_ok=True)  # one node again: later `up`s need not look for computes
+    else:
+        recorded.write_text(f"{count}\n")
+    progress.line(f"nodes ... {count} (the controller and {count - 1} compute) ({time.monotonic() - started:.1f}s)")
 
 
 def status(args) -> int:
@@ -64,6 +83,13 @@ def status(args) -> int:
         note = "  (started with an older configuration: `oslab lab up` restarts it)" if (
             pid and daemons.outdated(d, lab.pids)) else ""
         print(f"{d.name:28} {state:26} log: {d.log}{note}")
+    from .compute_node import missing
+    from .node import made, init_pid
+    for node in made(lab):
+        if init_pid(node):
+            problems = missing(node)
+            healthy &= not problems
+            print(f"node {node.name:23} " + ("; ".join(problems) if problems else f"up ({node.ssh_spec})"))
     from .host import loopback_ok
     if not loopback_ok():
         print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")
@@ -94,7 +120,9 @@ def down(args) -> int:
     from .purge import purge_data, purge_files
     from .services import every_daemon, infrastructure
     from .virt import destroy_lab_domains
+    from .node import down as node_down, made
     lab = _lab(args)
+    ended = [n.name for n in made(lab) if node_down(n)]
     try:
         domains = destroy_lab_domains(lab)
     except LabError as exc:
@@ -118,6 +146,7 @@ def down(args) -> int:
     if args.purge:
         purged += purge_files(lab)
         print(f"purged: {', '.join(purged)}")
+    print(f"nodes ended: {', '.join(ended) or 'none'}")
     print(f"stopped: {', '.join(stopped) or 'nothing'}")
     print(f"guests destroyed: {', '.join(domains) or 'none'}")
     print(f"removed devices and namespaces: {', '.join(removed) or 'none'}")
@@ -143,6 +172,33 @@ def upgrade(args) -> int:
     return 0
 
 
+def node_command(args) -> int:
+    from . import node as nodes
+    lab = _lab(args)
+    try:
+        chosen = ([nodes.named(n, args.number, lab) for n in args.names] if args.names
+                  else nodes.made(lab))
+        failed = False
+        for node in chosen:
+            if args.action == "up":
+                lab.ensure_dirs()
+                started = time.monotonic()
+                done = nodes.up(node)
+                print(f"node {node.name} ({node.ssh_spec}, key {nodes.key_file(lab)}): "
+                      f"{'; '.join(done) or 'already up'} ({time.monotonic() - started:.1f}s)")
+            elif args.action == "down":
+                print(f"node {node.name}: ended {', '.join(nodes.down(node)) or 'nothing (not running)'}")
+            else:
+                missing = nodes.missing(node)
+                failed |= bool(missing)
+                print(f"node {node.name} ({node.ssh_spec}): " + ("; ".join(missing) if missing else
+                      f"up (init pid {nodes.init_pid(node)}, hostname {nodes.hostname(node)}, sshd answers)"))
+    except LabError as exc:
+        sys.stderr.write(f"oslab lab node {args.action}: {exc}\n")
+        return 1
+    return 1 if failed else 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="oslab lab", description="the embedded reference OpenStack cloud")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +206,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_up.add_argument("--driver", choices=DRIVERS,
                       help="ML2 mechanism driver (default: the lab's current one, else linuxbridge); "
                            "another driver than the lab's rebuilds its networking")
+    p_up.add_argument("--nodes", type=int, choices=(1, 2, 3),
+                      help="the controller and N-1 compute nodes, each its own namespaces, libvirtd, nova-compute "
+                           "and Linux bridge agent (default: as last brought up, else 1)")
     p_up.add_argument("--firewall", choices=OVS_FIREWALLS,
                       help="security-group firewall on the openvswitch driver (default: openvswitch)")
     p_up.add_argument("--release", choices=RELEASES,
@@ -162,8 +221,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_down.add_argument("--purge", action="store_true",
                         help="also drop the lab's databases, images, guests' disks, keys and clouds.yaml entries, "
                              "so that the next `up` starts from scratch (packages stay installed)")
+    p_node = sub.add_parser("node", help="a lab node: its own namespaces, management address and sshd")
+    p_node.add_argument("action", choices=("up", "down", "status"))
+    p_node.add_argument("names", nargs="*", help="computeN (default for down/status: every node made)")
+    p_node.add_argument("--number", type=int,
+                        help="the last byte of its management address (computeN: 10+N)")
     args = parser.parse_args(argv)
     # a step's `done` check asks Keystone while it may still be down; that is an answer ("not done"), not a
     # warning to print (a real failure still ends as the step's one line)
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)
-    return {"up": up, "status": status, "down": down, "upgrade": upgrade}[args.command](args)
+    return {"up": up, "status": status, "down": down, "upgrade": upgrade, "node": node_command}[args.command](args)

@@ -62,6 +62,11 @@ class Lab:
         return str(net[100]), str(net[200])
 
     @property
+    def tunnel_network(self):
+        import ipaddress
+        return ipaddress.ip_network(self.tunnel_cidr)
+
+    @property
     def _provider_net(self):
         import ipaddress
         return ipaddress.ip_network(self.provider_cidr)

@@ -9,6 +9,8 @@ touched):
 - ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
   range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
 - ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address.
+- ``oslab-mgmt``: the bridge of the lab nodes' management network (``node.py``), holding ``oslab-vx1`` and each
+  node's veth, so that the nodes and the tunnel address share one segment of the tunnel range.
 """
 from __future__ import annotations
 
@@ -22,13 +24,15 @@ from importlib import resources
 from pathlib import Path
 from typing import List
 
+from . import plumbing
 from .steps import LabError, Step
 
 UPSTREAM_NS = "oslab-upstream"
 PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
 UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
 TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
-LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF)
+MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
+LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
 PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
 EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
@@ -153,93 +157,57 @@ def overlapping_ranges(lab) -> List[str]:
     return sorted(set(found))
 
 
-def _has_addr(ifname: str, address: str, netns: str = None) -> bool:
-    for entry in ip_json("addr", "show", "dev", ifname, netns=netns):
-        if any(a.get("local") == address for a in entry.get("addr_info", [])):
-            return True
-    return False
-
-
-def _link_up(ifname: str, netns: str = None) -> bool:
-    links = ip_json("link", "show", "dev", ifname, netns=netns)
-    return bool(links) and "UP" in links[0].get("flags", [])
-
-
 def _prefix(cidr: str) -> int:
     return ipaddress.ip_network(cidr).prefixlen
 
 
+def wanted_plumbing(lab) -> List[plumbing.Want]:
+    """The one-node lab's links, addresses and routes, in the order they are made."""
+    return [
+        plumbing.Namespace(UPSTREAM_NS),
+        plumbing.Up("lo", UPSTREAM_NS),
+        plumbing.Veth(PROVIDER_IF, PROVIDER_PEER, peer_netns=UPSTREAM_NS),
+        plumbing.Veth(UPLINK_IF, UPLINK_PEER, peer_netns=UPSTREAM_NS),
+        plumbing.Veth(TUNNEL_IF, TUNNEL_PEER),
+        plumbing.Address(PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
+        plumbing.Address(UPLINK_PEER, f"{lab.uplink_ns_ip}/{_prefix(lab.uplink_cidr)}", UPSTREAM_NS),
+        plumbing.Up(PROVIDER_PEER, UPSTREAM_NS),
+        plumbing.Up(UPLINK_PEER, UPSTREAM_NS),
+        plumbing.Forwarding(UPSTREAM_NS),
+        plumbing.Address(UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
+        plumbing.Address(TUNNEL_IF, f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}"),
+        *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
+        plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),
+        *management_bridge(),
+    ]
+
+
+def management_bridge() -> List[plumbing.Want]:
+    """The bridge of the lab nodes' management network, joined to the far end of the tunnel address's veth."""
+    return [plumbing.Bridge(MGMT_BRIDGE), plumbing.Port(TUNNEL_PEER, MGMT_BRIDGE), plumbing.Up(MGMT_BRIDGE)]
+
+
 def plumbing_done(lab) -> bool:
-    netns = sh("ip", "netns", "list", check=False)
-    if UPSTREAM_NS not in netns.split():
-        return False
-    routes = ip_json("route", "show", lab.provider_cidr)
-    return (_link_up(PROVIDER_IF) and _link_up(TUNNEL_IF) and _link_up(UPLINK_IF)
-            and _has_addr(TUNNEL_IF, lab.tunnel_ip) and _has_addr(UPLINK_IF, lab.uplink_host_ip)
-            and _has_addr(PROVIDER_PEER, lab.provider_gateway, netns=UPSTREAM_NS)
-            and _has_addr(UPLINK_PEER, lab.uplink_ns_ip, netns=UPSTREAM_NS)
-            and any(r.get("gateway") == lab.uplink_ns_ip for r in routes))
+    return not plumbing.missing(wanted_plumbing(lab))
 
 
-def _veth(name: str, peer: str) -> None:
-    if not ip_json("link", "show", "dev", name):
-        sh("ip", "link", "add", name, "type", "veth", "peer", "name", peer)
-
-
-def plumbing(lab) -> None:
+def make_plumbing(lab) -> None:
     clashes = overlapping_ranges(lab)
     if clashes:
         raise LabError("lab address ranges clash with the host's: " + "; ".join(clashes[:3]))
-    if UPSTREAM_NS not in sh("ip", "netns", "list").split():
-        sh("ip", "netns", "add", UPSTREAM_NS)
-    ns = ("ip", "-n", UPSTREAM_NS)
-    sh(*ns, "link", "set", "lo", "up")
-    for name, peer in ((PROVIDER_IF, PROVIDER_PEER), (UPLINK_IF, UPLINK_PEER)):
-        if not ip_json("link", "show", "dev", peer, netns=UPSTREAM_NS):
-            _veth(name, peer)
-            sh("ip", "link", "set", peer, "netns", UPSTREAM_NS)
-    _veth(TUNNEL_IF, TUNNEL_PEER)
-    addrs = ((PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}"),
-             (UPLINK_PEER, f"{lab.uplink_ns_ip}/{_prefix(lab.uplink_cidr)}"))
-    for dev, cidr in addrs:
-        if not _has_addr(dev, cidr.split("/")[0], netns=UPSTREAM_NS):
-            sh(*ns, "addr", "add", cidr, "dev", dev)
-        sh(*ns, "link", "set", dev, "up")
-    sh("ip", "netns", "exec", UPSTREAM_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-    for dev, cidr in ((UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
-                      (TUNNEL_IF, f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}")):
-        if not _has_addr(dev, lab.uplink_host_ip if dev == UPLINK_IF else lab.tunnel_ip):
-            sh("ip", "addr", "add", cidr, "dev", dev)
-    for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER):
-        sh("ip", "link", "set", dev, "up")
-    sh("ip", "route", "replace", lab.provider_cidr, "via", lab.uplink_ns_ip, "dev", UPLINK_IF)
+    plumbing.ensure(wanted_plumbing(lab))
 
 
 def remove_neutron_devices() -> List[str]:
     """Remove the namespaces and devices neutron and nova made for the lab's networks and ports."""
-    removed = []
-    for ns in sh("ip", "netns", "list", check=False).split():
-        if ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")):
-            sh("ip", "netns", "del", ns, check=False)
-            removed.append(ns)
-    for link in ip_json("link"):
-        name = link.get("ifname", "")
-        if NEUTRON_DEVICE.match(name):
-            sh("ip", "link", "del", name, check=False)
-            removed.append(name)
-    return removed
+    removed = plumbing.remove_namespaces(
+        ns for ns in plumbing.namespaces() if ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")))
+    return removed + plumbing.remove_links(name for name in plumbing.links() if NEUTRON_DEVICE.match(name))
 
 
 def remove_plumbing(lab) -> List[str]:
     """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
-    removed = []
-    for dev in LAB_LINKS:
-        if ip_json("link", "show", "dev", dev):
-            sh("ip", "link", "del", dev, check=False)
-            removed.append(dev)
-    if UPSTREAM_NS in sh("ip", "netns", "list", check=False).split():
-        sh("ip", "netns", "del", UPSTREAM_NS, check=False)
-        removed.append(UPSTREAM_NS)
+    removed = plumbing.remove_links(LAB_LINKS) + plumbing.remove_namespaces([UPSTREAM_NS])
     return removed + remove_neutron_devices()
 
 
@@ -271,12 +239,10 @@ def ovs_bridges(lab) -> None:
     """br-provider on the userspace datapath, with the provider veth as its physical port; the OVS database
     listening on 127.0.0.1:6640, where neutron's agents (the OVN metadata agent too) connect."""
     _vsctl("set-manager", OVSDB_MANAGER)
-    for link in ip_json("link", "show", "dev", PROVIDER_IF):
-        if link.get("master"):  # still enslaved to a Linux bridge of the previous driver
-            sh("ip", "link", "set", PROVIDER_IF, "nomaster")
+    plumbing.release(PROVIDER_IF)  # still enslaved to a Linux bridge of the previous driver
     _vsctl("--may-exist", "add-br", PROVIDER_BRIDGE, "--", "set", "Bridge", PROVIDER_BRIDGE, "datapath_type=netdev",
            "--", "--may-exist", "add-port", PROVIDER_BRIDGE, PROVIDER_IF)
-    sh("ip", "link", "set", PROVIDER_IF, "up")
+    plumbing.ensure([plumbing.Up(PROVIDER_IF)])
 
 
 CHASSIS_IDS = ("ovn-bridge-mappings", "ovn-cms-options", "datapath-type")
@@ -323,7 +289,7 @@ def ovn_chassis(lab) -> None:
 
 def loopback_ok() -> bool:
     """Every lab API listens on 127.0.0.1: the host's loopback must carry it."""
-    return _has_addr("lo", "127.0.0.1")
+    return not plumbing.missing([plumbing.Address("lo", "127.0.0.1/8")])
 
 
 def have_tool(name: str) -> bool:

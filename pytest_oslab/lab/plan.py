@@ -6,7 +6,7 @@ from typing import List
 from .configs import ConfigStep
 from .databases import DatabasesStep, KeystoneSetupStep, SchemaStep
 from .host import (host_tools, host_tools_done, ovn_chassis, ovn_chassis_done, ovs_bridges, ovs_bridges_done,
-                   plumbing, plumbing_done)
+                   make_plumbing, plumbing_done)
 from .identity import CloudsYamlStep, IdentityStep
 from .image import GuestImageStep
 from .packages import PackagesStep
@@ -37,7 +37,7 @@ def steps(lab) -> List[Step]:
     return [
         PackagesStep(lab.driver),
         FuncStep("host-tools", host_tools, host_tools_done),
-        FuncStep("network-plumbing", plumbing, plumbing_done),
+        FuncStep("network-plumbing", make_plumbing, plumbing_done),
         # before anything is configured for the new driver: the old one's networks are deleted by the old
         # one's neutron-server (another mechanism driver's server cannot, e.g. ML2/OVN routers lack the
         # extra attributes the L3 agent plugin reads)

@@ -1,0 +1,220 @@
+"""A compute node of the lab: a lab node (``node.py``) running its own virtlogd, libvirtd, nova-compute and Linux
+bridge agent, joined to the controller (the machine's one-node lab).
+
+The controller's services listen on 127.0.0.1 only and its catalog says so: each node gets forwarders of the ports
+a compute uses (``FORWARDED``), a haproxy on the machine's side (in the node's PID and mount namespaces, the
+machine's network: it dies with the node) from a Unix socket in the node's directory to 127.0.0.1:port, and one
+inside the node from 127.0.0.1:port to that socket. The node's /etc/nova and /etc/neutron are copies of the
+controller's, bound over the machine's: nova.conf without its database connections (Zed's nova-compute opens the
+database when they are set), ``host`` and ``my_ip`` the node's; the agent's ``local_ip`` the node's management
+address, its provider mapping a device of the node's own. Not yet: the provider network reaching the node, a
+cgroup tree per node (guests of two nodes may share a cgroup), live migration.
+"""
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from . import inifile, node as nodes, plumbing
+from .daemons import run_as
+from .steps import LabError
+
+FORWARDED = (5672, 5000, 8778, 9292, 9696)  # AMQP, keystone, placement, glance, neutron
+PROVIDER_DEV, PROVIDER_PEER = "prov0", "prov0p"  # the node's provider interface (not yet linked anywhere)
+AGENT = "neutron-linuxbridge-agent"
+START_WAIT = 60.0
+
+
+def _forward_config(node: nodes.Node, side: str) -> str:
+    lines = ["global", "  maxconn 2000", "defaults", "  mode tcp", "  timeout connect 5s",
+             "  timeout client 2h", "  timeout server 2h"]
+    for port in FORWARDED:
+        sock = node.root / "forward" / f"{port}.sock"
+        lines.append(f"listen p{port}")
+        if side == "machine":
+            lines += [f"  bind unix@{sock} mode 600", f"  server controller 127.0.0.1:{port}"]
+        else:
+            lines += [f"  bind 127.0.0.1:{port}", f"  server controller unix@{sock}"]
+    return "\n".join(lines) + "\n"
+
+
+def configure(node: nodes.Node) -> Dict[str, Path]:
+    """The node's copies of /etc/nova and /etc/neutron (made again at each up); {machine path: the node's}."""
+    copies = {}
+    for etc in ("/etc/nova", "/etc/neutron"):
+        own = node.root / "etc" / Path(etc).name
+        if own.exists():
+            shutil.rmtree(own)
+        shutil.copytree(etc, own, symlinks=True)
+        st = Path(etc).stat()
+        shutil.chown(own, st.st_uid, st.st_gid)
+        for path in own.rglob("*"):
+            src = Path(etc) / path.relative_to(own)
+            if not path.is_symlink():
+                shutil.chown(path, src.stat().st_uid, src.stat().st_gid)
+        copies[etc] = own
+    nova, neutron = copies["/etc/nova"], copies["/etc/neutron"]
+    inifile.edit(nova / "nova.conf", {"DEFAULT": {"host": node.name, "my_ip": node.address},
+                                      "database": {"connection": None}, "api_database": {"connection": None}})
+    inifile.edit(neutron / "neutron.conf", {"DEFAULT": {"host": node.name}, "database": {"connection": None}})
+    inifile.edit(neutron / "plugins/ml2/linuxbridge_agent.ini", {
+        "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_DEV}"},
+        "vxlan": {"local_ip": node.address, "l2_population": True}})
+    forward = node.root / "forward"
+    forward.mkdir(exist_ok=True)
+    for side in ("machine", "node"):
+        (forward / f"haproxy-{side}.cfg").write_text(_forward_config(node, side))
+    return copies
+
+
+def _mounted(pid: int, target: str) -> bool:
+    try:
+        return any(line.split()[4] == target for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines())
+    except OSError:
+        return False
+
+
+def _spawn(pid: int, argv: List[str], log: Path, namespaces: str = "-m -u -n -p", user: str = "") -> None:
+    """Start ``argv`` inside the node as a child of its init (``setsid -f``), its output appended to ``log``."""
+    run_as = f"setpriv --reuid {user} --regid {user} --init-groups " if user else ""
+    command = f"cd / && exec {run_as}{shlex.join(argv)} >>{log} 2>&1 </dev/null"
+    proc = subprocess.run(["nsenter", "-t", str(pid), *namespaces.split(), "--", "setsid", "-f", "sh", "-c",
+                           command], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise LabError(f"could not start {argv[0]} in the node: {proc.stderr.strip()[:200]}")
+
+
+def _command_lines(pid: int) -> List[str]:
+    """The command lines of the processes in the PID namespace of the node whose init is ``pid``, each as one
+    string (the agents retitle themselves: their arguments become one)."""
+    ns = Path(f"/proc/{pid}/ns/pid").stat().st_ino
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "ns/pid").stat().st_ino == ns:
+                    found.append((entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " "))
+            except OSError:
+                continue
+    return found
+
+
+def daemons(node: nodes.Node) -> List[tuple]:
+    """(a word of its command line only it has, argv, log, namespaces, user) of each service of the compute node."""
+    logs = node.logs
+    return [
+        (str(node.root / "forward/haproxy-machine.cfg"),
+         ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-machine.cfg")],
+         logs / "haproxy-machine.log", "-m -p", ""),
+        (str(node.root / "forward/haproxy-node.cfg"),
+         ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-node.cfg")],
+         logs / "haproxy-node.log", "-m -u -n -p", ""),
+        ("/usr/sbin/virtlogd", ["/usr/sbin/virtlogd"], logs / "virtlogd.log", "-m -u -n -p", ""),
+        ("/usr/sbin/libvirtd", ["/usr/sbin/libvirtd"], logs / "libvirtd.log", "-m -u -n -p", ""),
+        ("/usr/bin/nova-compute", ["/usr/bin/nova-compute", "--config-file", "/etc/nova/nova.conf",
+                                   "--config-file", "/etc/nova/nova-compute.conf",
+                                   "--log-file", "/var/log/nova/nova-compute.log"],
+         logs / "nova-compute.out", "-m -u -n -p", "nova"),
+        (f"/usr/bin/{AGENT}", [f"/usr/bin/{AGENT}", "--config-file", "/etc/neutron/neutron.conf",
+                                "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini",
+                                "--config-file", "/etc/neutron/plugins/ml2/linuxbridge_agent.ini",
+                                "--log-file", f"/var/log/neutron/{AGENT}.log"],
+         logs / f"{AGENT}.out", "-m -u -n -p", ""),
+    ]
+
+
+def up(node: nodes.Node) -> List[str]:
+    """The node up as a compute of the controller: what was done (empty: it was up)."""
+    done = nodes.up(node)
+    pid = nodes.init_pid(node)
+    copies = configure(node)
+    for etc, own in copies.items():
+        if not _mounted(pid, etc):
+            subprocess.run(nodes.enter(pid, "mount", "--bind", str(own), etc), check=True, timeout=30)
+            done.append(f"{etc} of the node's own")
+    inside = nodes.netns_path(pid)
+    done += plumbing.ensure([plumbing.Veth(PROVIDER_DEV, PROVIDER_PEER, netns=inside, peer_netns=inside),
+                             plumbing.Up(PROVIDER_DEV, inside), plumbing.Up(PROVIDER_PEER, inside)])
+    running = _command_lines(pid)
+    for word, argv, log, namespaces, user in daemons(node):
+        if not any(word in line for line in running):
+            _spawn(pid, argv, log, namespaces, user)
+            done.append(f"{log.stem} started")
+    return done
+
+
+def is_compute(node: nodes.Node) -> bool:
+    return (node.root / "forward").is_dir()
+
+
+def missing(node: nodes.Node) -> List[str]:
+    """What of the compute node is not there or not running (empty: all runs)."""
+    found = nodes.missing(node)
+    pid = nodes.init_pid(node)
+    if pid is None or not is_compute(node):
+        return found
+    running = _command_lines(pid)
+    return found + [f"node {node.name}: {log.stem} is not running (log: {log})"
+                    for word, argv, log, namespaces, user in daemons(node) if not any(word in l for l in running)]
+
+
+def scale(lab, count: int, conn, say=print) -> None:
+    """The lab as ``count`` nodes: the controller (this machine's lab) and computes 1..count-1, each up and
+    registered; any compute numbered beyond is ended and its services deleted from the cloud."""
+    if count > 1 and lab.driver != "linuxbridge":
+        raise LabError(f"compute nodes run the Linux bridge agent only (yet); the lab's driver is {lab.driver}")
+    wanted = [nodes.compute(i, lab) for i in range(1, count)]
+    for node in wanted:
+        started = time.monotonic()
+        done = up(node)
+        took = wait_registered(node, conn)
+        say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
+            f"nova-compute up, its hypervisor listed and {AGENT} alive {took:.1f}s later")
+    if wanted:  # mapped to the cell now, not at the scheduler's next periodic discovery (up to 30 s)
+        run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
+               what="nova-manage cell_v2 discover_hosts")
+    for node in nodes.made(lab):
+        if is_compute(node) and node.name not in {n.name for n in wanted}:
+            ended = nodes.down(node) + forget_in_cloud(node, conn)
+            if ended:
+                say(f"node {node.name}: ended: {', '.join(ended)}")
+
+
+def registered(node: nodes.Node, conn) -> Dict[str, bool]:
+    """Whether nova and neutron see the node's services up: {'nova-compute': up, AGENT: alive, 'hypervisor':
+    listed}."""
+    services = {s.binary: s.state == "up" for s in conn.compute.services() if s.host == node.name}
+    agents = {a.binary: a.is_alive for a in conn.network.agents(host=node.name)}
+    hypervisors = {h.name for h in conn.compute.hypervisors()}
+    return {"nova-compute": services.get("nova-compute", False), AGENT: agents.get(AGENT, False),
+            "hypervisor": node.name in hypervisors}
+
+
+def wait_registered(node: nodes.Node, conn, timeout: float = 120.0) -> float:
+    start = time.monotonic()
+    while True:
+        state = registered(node, conn)
+        if all(state.values()):
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise LabError(f"node {node.name}: not up in the cloud after {timeout:.0f}s: {state}",
+                           log=str(node.logs))
+        time.sleep(1)
+
+
+def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
+    """Delete the node's compute service (its compute node and resource provider go with it) and its agents, so
+    that nothing is scheduled there."""
+    gone = []
+    for service in conn.compute.services():
+        if service.host == node.name:
+            conn.compute.delete_service(service)
+            gone.append(f"compute service {service.binary}@{node.name}")
+    for agent in conn.network.agents(host=node.name):
+        conn.network.delete_agent(agent)
+        gone.append(f"network agent {agent.binary}@{node.name}")
+    return gone

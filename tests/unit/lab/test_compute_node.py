@@ -1,0 +1,39 @@
+"""A compute node's forwarders to the controller's loopback services, and what `--nodes` refuses."""
+import pytest
+
+from pytest_oslab.lab import compute_node, node as nodes
+from pytest_oslab.lab.context import Lab
+from pytest_oslab.lab.steps import LabError
+
+
+@pytest.fixture
+def compute1(tmp_path):
+    return nodes.compute(1, Lab(root=tmp_path / "lib", etc=tmp_path / "etc", logs=tmp_path / "log", hostname="vm"))
+
+
+def test_the_machine_side_forwards_each_socket_to_the_controller_loopback_port(compute1):
+    config = compute_node._forward_config(compute1, "machine")
+    for port in (5672, 5000, 8778, 9292, 9696):
+        assert (f"listen p{port}\n  bind unix@{compute1.root}/forward/{port}.sock mode 600\n"
+                f"  server controller 127.0.0.1:{port}\n") in config
+    assert "  mode tcp\n" in config and "3306" not in config and "8774" not in config
+
+
+def test_the_node_side_listens_on_the_node_loopback_and_goes_through_the_socket(compute1):
+    config = compute_node._forward_config(compute1, "node")
+    assert f"listen p5672\n  bind 127.0.0.1:5672\n  server controller unix@{compute1.root}/forward/5672.sock\n" in config
+
+
+def test_compute_nodes_need_the_linux_bridge_driver(compute1):
+    lab = Lab(driver="ovn")
+    with pytest.raises(LabError, match="Linux bridge agent only"):
+        compute_node.scale(lab, 3, conn=None)
+
+
+def test_every_daemon_of_a_compute_node_is_known_by_a_word_only_it_has(compute1):
+    words = [word for word, argv, log, namespaces, user in compute_node.daemons(compute1)]
+    assert len(set(words)) == len(words)
+    users = {log.stem: user for word, argv, log, namespaces, user in compute_node.daemons(compute1)}
+    assert users["nova-compute"] == "nova" and users["neutron-linuxbridge-agent"] == ""
+    spaces = {log.stem: namespaces for word, argv, log, namespaces, user in compute_node.daemons(compute1)}
+    assert spaces["haproxy-machine"] == "-m -p"  # the machine's network: it reaches the controller's loopback

@@ -1,0 +1,89 @@
+"""The lab's plumbing through netlink. The declared one-node plumbing is checked as data; making, re-making and
+removing it is checked for real, on devices of the test's own in two scratch namespaces (never the machine's
+namespace or the lab's devices), when the test may make namespaces (root)."""
+import os
+
+import pytest
+
+from pytest_oslab.lab import host, plumbing
+from pytest_oslab.lab.context import Lab
+
+
+def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route():
+    wants = host.wanted_plumbing(Lab())
+    assert [str(w) for w in wants if isinstance(w, (plumbing.Namespace, plumbing.Veth, plumbing.Route))] == [
+        "namespace oslab-upstream",
+        "veth oslab-prov0 <-> oslab-prov1 (netns oslab-upstream)",
+        "veth oslab-up0 <-> oslab-up1 (netns oslab-upstream)",
+        "veth oslab-vx0 <-> oslab-vx1",
+        "route 198.18.10.0/24 via 100.64.254.2 dev oslab-up0",
+    ]
+    addresses = {(w.dev, w.cidr, w.netns) for w in wants if isinstance(w, plumbing.Address)}
+    assert addresses == {("oslab-prov1", "198.18.10.1/24", "oslab-upstream"),
+                         ("oslab-up1", "100.64.254.2/30", "oslab-upstream"),
+                         ("oslab-up0", "100.64.254.1/30", None), ("oslab-vx0", "198.51.100.1/24", None)}
+    assert plumbing.Forwarding("oslab-upstream") in wants
+    assert wants[-3:] == [plumbing.Bridge("oslab-mgmt"), plumbing.Port("oslab-vx1", "oslab-mgmt"),
+                          plumbing.Up("oslab-mgmt")]  # the nodes' management network
+    # each record is made after what it names: a namespace before what lives in it, a device before its address
+    made = set()
+    for want in wants:
+        if isinstance(want, plumbing.Veth):
+            assert want.peer_netns is None or plumbing.Namespace(want.peer_netns) in made, want
+            made |= {want.name, want.peer}
+        elif isinstance(want, plumbing.Bridge):
+            made.add(want.name)
+        elif isinstance(want, plumbing.Namespace):
+            made.add(want)
+        elif hasattr(want, "dev"):
+            assert want.dev in made or want.dev == "lo", want
+        made.add(want)
+
+
+def test_a_veth_into_the_host_is_made_from_the_host_side():
+    with plumbing.netlink() as nl, pytest.raises(ValueError, match="from the host's side"):
+        plumbing.make(nl, plumbing.Veth("a0", "a1", netns="elsewhere"))
+
+
+@pytest.fixture
+def scratch():
+    """Two namespaces of the test's own, removed at the end whatever happened."""
+    if os.geteuid() != 0:
+        pytest.skip("making network namespaces needs root")
+    names = (f"oslab-unit-{os.getpid()}-a", f"oslab-unit-{os.getpid()}-b")
+    yield names
+    plumbing.remove_namespaces(names)
+    assert not set(names) & set(plumbing.namespaces())
+
+
+def test_plumbing_is_made_once_read_back_and_removed(scratch):
+    a, b = scratch
+    wants = [
+        plumbing.Namespace(a), plumbing.Namespace(b),
+        plumbing.Bridge("ubr0", a),
+        plumbing.Veth("uv0", "uv1", netns=a, peer_netns=b, peer_mac="02:00:0a:fa:00:02"),
+        plumbing.Port("uv0", "ubr0", a),
+        plumbing.Address("ubr0", "10.250.0.1/24", a),
+        plumbing.Address("uv1", "10.250.0.2/24", b),
+        *[plumbing.Up(dev, a) for dev in ("ubr0", "uv0")], plumbing.Up("uv1", b),
+        plumbing.Route("10.251.0.0/24", "10.250.0.1", "uv1", b),
+        plumbing.Forwarding(b),
+    ]
+    assert plumbing.missing(wants) == [str(w) for w in wants]
+    assert plumbing.ensure(wants) == [str(w) for w in wants]
+    assert plumbing.missing(wants) == []
+    assert plumbing.ensure(wants) == []  # idempotent: nothing made the second time
+    assert sorted(plumbing.links(a)) == ["lo", "ubr0", "uv0"] and sorted(plumbing.links(b)) == ["lo", "uv1"]
+    with plumbing.netlink() as nl:
+        assert nl.link("uv1", b).get("address") == "02:00:0a:fa:00:02"
+
+    # a veth whose peer went away is made again, whole
+    plumbing.remove_links(["uv1"], b)
+    assert plumbing.missing(wants)[0] == f"veth uv0 (netns {a}) <-> uv1 (netns {b})"
+    plumbing.ensure(wants)
+    assert plumbing.missing(wants) == []
+
+    assert plumbing.release("uv0", a) and not plumbing.release("uv0", a)
+    assert plumbing.missing(wants) == [f"uv0 (netns {a}) in bridge ubr0"]
+    assert plumbing.remove_links(["uv0", "nonesuch"], a) == ["uv0"]
+    assert plumbing.links(b) == ["lo"]  # the peer went with it
