@@ -496,6 +496,34 @@ def test_a_dhcp_tap_on_another_local_vlan_than_its_networks_ports_fails_n12(ovs_
     assert body(call, 1)["id"][:8] in message
 
 
+@pytest.mark.parametrize("run", ["openvswitch", "openvswitch-hybrid"])
+def test_a_port_of_the_network_parked_on_the_dead_vlan_is_not_the_dhcp_taps_fault_n12(ovs_labs, run):
+    """The agent isolates a port it is deleting (or an admin-down one) on VLAN 4095: N12 compares the DHCP tap
+    with the network's live ports only; the tap itself on the dead VLAN still fails."""
+    lab = ovs_labs[run]
+    call = lab.call("openvswitch.check_dhcp_port_tagged", "[selfservice]")
+    network, tap = body(call, 1)["id"], "tap" + body(call, 2)["id"][:11]
+
+    parked = []
+
+    def park(which):
+        def change(data):
+            headings = data["headings"]
+            for row in data["data"]:
+                fields = dict(zip(headings, row))
+                other = dict(fields["other_config"][1])
+                if which(fields["name"]) and other.get("net_uuid") == network:
+                    row[headings.index("tag")] = 4095
+                    parked.append(fields["name"])
+        return change
+    world = lab.world(call)
+    world.edit_json("node", NODE, "ovs-vsctl --format=json list Port", park(lambda name: name != tap))
+    assert parked and lab.replay(call, world) is None, parked
+    message, _ = broken(lab, "openvswitch.check_dhcp_port_tagged", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ovs-vsctl --format=json list Port", park(lambda name: name == tap)))
+    assert f"{tap} tag: expected a local VLAN, actual 4095 (dead)" in message
+
+
 def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
     lab = ovs_labs["openvswitch-hybrid"]
     call = lab.call("instances.check_tap", "[selfservice]")
