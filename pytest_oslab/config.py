@@ -34,6 +34,11 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           compute_log: /var/log/nova/nova-compute.log   # optional: where nova-compute logs on compute nodes, a
                                       # path or journal:UNIT, or a list of them; read for a server that fails to
                                       # boot (default: the usual places of packages, kolla-ansible and devstack)
+          deployment: kolla           # optional: where node tools and files live (pytest_oslab.access.deployment):
+                                      # auto (default: what the node lists), host, kolla, tripleo, sunbeam; or
+                                      # {profile, runtime: docker|podman, iptables: legacy|nft,
+                                      #  tools: {virsh: nova_libvirt | host | {command: ...}},
+                                      #  nodes: {compute1: tripleo | {profile, ...}}}
 
 Every problem is a ``ConfigError`` whose message is one line for the operator; no secret is ever part of it.
 """
@@ -50,7 +55,7 @@ from pytest_oslab.secrets import SECRETS, Secrets
 
 OSLAB_KEYS = frozenset({
     "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network", "driver",
-    "compute_log", "bastion",
+    "compute_log", "bastion", "deployment",
 })
 
 
@@ -73,6 +78,7 @@ class OslabConfig:
     driver: Optional[str] = None
     compute_log: List[str] = field(default_factory=list)
     bastion: Optional[str] = None
+    deployment: Any = None  # as written; read by pytest_oslab.access.deployment
 
     @classmethod
     def from_entry(cls, cloud: str, data: Any) -> "OslabConfig":
@@ -92,8 +98,9 @@ class OslabConfig:
         if not isinstance(logs, list) or not all(isinstance(x, str) and x for x in logs):
             raise ConfigError(f"clouds.yaml: cloud {cloud!r}: 'oslab.compute_log' must be a path, journal:UNIT, "
                               f"or a list of them")
-        values = {k: (None if data.get(k) is None else str(data[k])) for k in OSLAB_KEYS - {"nodes", "compute_log"}}
-        return cls(nodes=nodes, compute_log=logs, **values)
+        values = {k: (None if data.get(k) is None else str(data[k]))
+                  for k in OSLAB_KEYS - {"nodes", "compute_log", "deployment"}}
+        return cls(nodes=nodes, compute_log=logs, deployment=data.get("deployment"), **values)
 
 
 @dataclass

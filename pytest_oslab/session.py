@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from pytest_oslab import config, evidence
-from pytest_oslab.access import guests
+from pytest_oslab.access import deployment, guests
 from pytest_oslab.access.inventory import Inventory, InventoryError, Node
 from pytest_oslab.access.nodes import NodePool
 from pytest_oslab.checks import names, triage
@@ -162,7 +162,16 @@ class OslabSession:
         s = self.settings
         return self._once("nodes", lambda: NodePool(
             self.inventory, s.ssh_timeout, s.command_timeout, s.host_key_policy, s.ssh_config, s.ssh_client,
-            bastion=self.choice.oslab.bastion, progress=self.progress))
+            bastion=self.choice.oslab.bastion, progress=self.progress, deployments=self.deployments))
+
+    @property
+    def deployments(self) -> deployment.DeploymentConfig:
+        def make():
+            try:
+                return deployment.DeploymentConfig.parse(self.choice.oslab.deployment)
+            except deployment.DeploymentError as e:
+                raise config.ConfigError(f"clouds.yaml: cloud {self.choice.name!r}: {e}") from None
+        return self._once("deployments", make)
 
     def node_named(self, name: str) -> Node:
         address = None

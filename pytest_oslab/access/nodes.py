@@ -19,7 +19,7 @@ import paramiko
 import testinfra
 import testinfra.host
 
-from pytest_oslab.access import backends, ssh
+from pytest_oslab.access import backends, deployment, ssh
 from pytest_oslab.access.inventory import Inventory, Node
 
 SSH_CLIENTS = ("paramiko", "openssh")
@@ -67,7 +67,8 @@ class NodePool:
 
     def __init__(self, inventory: Inventory, timeout: float, command_timeout: float = 60.0,
                  host_key_policy: str = "accept-new", ssh_config: Optional[str] = None, client: str = "paramiko",
-                 bastion: Optional[str] = None, progress: Callable[[str], None] = lambda line: None):
+                 bastion: Optional[str] = None, progress: Callable[[str], None] = lambda line: None,
+                 deployments: deployment.DeploymentConfig = deployment.DeploymentConfig()):
         if host_key_policy not in ssh.HOST_KEY_POLICIES:
             raise NodeError(f"host key policy {host_key_policy!r}: expected one of {', '.join(ssh.HOST_KEY_POLICIES)}")
         if client not in SSH_CLIENTS:
@@ -80,8 +81,10 @@ class NodePool:
         self.client = client
         self.bastion = bastion
         self.progress = progress
+        self.deployments = deployments
         self._ssh_config = None
         self._hosts: Dict[str, object] = {}
+        self._deployed: Dict[str, deployment.DeployedHost] = {}
         self._errors: Dict[str, str] = {}
         self._sudo: Dict[str, bool] = {}
         self._bastions: Dict[str, object] = {}
@@ -90,8 +93,9 @@ class NodePool:
     def uses_sudo(self, node: Node) -> bool:
         return self._sudo.get(node.name, False)
 
-    def host(self, node: Node):
-        """The testinfra host of ``node``; NodeError (one line) when it cannot be reached or sudo is refused."""
+    def host(self, node: Node) -> deployment.DeployedHost:
+        """The testinfra host of ``node``, its tools placed as its deployment does (``access.deployment``);
+        NodeError (one line) when it cannot be reached or sudo is refused."""
         with self._lock:
             if node.name in self._errors:
                 raise NodeError(self._errors[node.name])
@@ -101,7 +105,21 @@ class NodePool:
                 except NodeError as e:
                     self._errors[node.name] = str(e)
                     raise
-            return self._hosts[node.name]
+                self._deployed[node.name] = deployment.DeployedHost(
+                    self._hosts[node.name], node.name, self.deployments.for_node(node.name))
+            return self._deployed[node.name]
+
+    def layouts(self) -> Dict[str, str]:
+        """How each node reached so far places its tools, one line per node (for the report)."""
+        with self._lock:
+            hosts = dict(self._deployed)
+        shown = {}
+        for name, host in sorted(hosts.items()):
+            try:
+                shown[name] = host.layout().describe()
+            except Exception as e:  # the report never fails on a node gone since
+                shown[name] = f"? ({type(e).__name__}: {str(e)[:120]})"
+        return shown
 
     # --- how to reach a node -------------------------------------------------------------------------------------
     def ssh_config(self):
@@ -258,6 +276,7 @@ class NodePool:
         for client in self._bastions.values():
             client.close()
         self._hosts.clear()
+        self._deployed.clear()
         self._bastions.clear()
 
 

@@ -110,15 +110,16 @@ def check_dhcp_listeners(node: NodeFacts, network, port, subnet) -> None:
 def dnsmasq_command(c: Check, node: NodeFacts, network) -> dnsmasq.DnsmasqCommand:
     running = node.dnsmasq_of(network.id)
     if len(running) != 1:
-        c.fail(f"dnsmasq processes for {names.dhcp_dir(network.id)}/: expected 1, actual {len(running)}"
+        c.fail(f"dnsmasq processes for {node.path(names.dhcp_dir(network.id))}/: expected 1, actual {len(running)}"
                + (f" (pids {', '.join(str(p.pid) for p in running)})" if running else ""))
     return node.dnsmasq_command(running[0])
 
 
 def check_dnsmasq(node: NodeFacts, network, subnets, domain: Optional[str]) -> None:
     """N10: one dnsmasq for the network, its files under ``/var/lib/neutron/dhcp/<net>/``, a ``--dhcp-range`` for
-    each DHCP subnet, ``--dhcp-option-force=option:mtu,<network MTU>``, ``--domain=<dns domain>``."""
-    directory = names.dhcp_dir(network.id)
+    each DHCP subnet, ``--dhcp-option-force=option:mtu,<network MTU>``, ``--domain=<dns domain>`` (the state
+    directory as the node's deployment names it: ``/var/lib/neutron/kolla/dhcp/<net>/`` on kolla-ansible)."""
+    directory = node.path(names.dhcp_dir(network.id))
     with Check("one dnsmasq serves the network with its files, ranges, MTU and domain",
                Where(network=network, node=node.name)) as c:
         command = dnsmasq_command(c, node, network)

@@ -90,9 +90,14 @@ class NodeFacts:
             return processes.parse_ps(self.output("ps -ww -eo pid,args"))
         return processes.parse_ps(self.run(f"ps -ww -C {shlex.quote(program)} -o pid,args", ok=False).stdout)
 
+    def path(self, path: str) -> str:
+        """``path`` as the node's processes name it (neutron's state path is the deployment's: access layer)."""
+        place = getattr(self.host, "path", None)
+        return place(path) if place else path
+
     def dnsmasq_of(self, network_id: str) -> List[processes.Process]:
         """The dnsmasq processes serving ``network_id`` (their files live under /var/lib/neutron/dhcp/<net>/)."""
-        return processes.find(self.processes("dnsmasq"), "dnsmasq", names.dhcp_dir(network_id) + "/")
+        return processes.find(self.processes("dnsmasq"), "dnsmasq", self.path(names.dhcp_dir(network_id)) + "/")
 
     def dnsmasq_command(self, process: processes.Process) -> dnsmasq.DnsmasqCommand:
         return dnsmasq.parse_cmdline(process.args)

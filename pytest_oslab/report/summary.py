@@ -36,6 +36,7 @@ class CloudSummary:
     agents: Dict[str, List[str]] = field(default_factory=dict)  # host -> agent types
     hypervisors: List[str] = field(default_factory=list)
     nodes_checked: Dict[str, int] = field(default_factory=dict)  # node -> commands the checks ran there
+    deployments: Dict[str, str] = field(default_factory=dict)  # node -> where its tools run (access.deployment)
     problems: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -157,6 +158,10 @@ def gather(oslab, titles: Iterable[str] = ()) -> CloudSummary:
             summary.problems.append("no admin rights: agents, hypervisors and bindings not seen")
     hosts = list(summary.agents) + summary.hypervisors
     summary.nodes_checked = nodes_from_titles(titles, hosts)
+    try:
+        summary.deployments = oslab.nodes.layouts()
+    except Exception as e:
+        summary.problems.append(f"deployment unknown: {describe(e)}")
     return summary
 
 
@@ -170,7 +175,9 @@ def summary_html(summary: CloudSummary, report_files: Optional[Dict[str, str]] =
             ("DNS domain", esc(summary.dns_domain or "not in the API (no port shows a dns_assignment)")),
             ("agents", agents or "?"),
             ("compute nodes", esc(", ".join(summary.hypervisors) or "?")),
-            ("nodes checked", esc(summary.nodes_line()))]
+            ("nodes checked", esc(summary.nodes_line())),
+            ("deployment", "".join(f"<div><b>{esc(n)}</b>: {esc(d)}</div>" for n, d in summary.deployments.items())
+             or "no node reached")]
     if summary.problems:
         rows.append(("not found", esc("; ".join(summary.problems))))
     for name, path in (report_files or {}).items():
