@@ -458,6 +458,10 @@ class DeployedHost:
     def path(self, path: str) -> str:
         return self.layout().path(path)
 
+    def placed(self, command: str) -> str:
+        """What ``run(command)`` runs on the node's host."""
+        return self.layout().wrap(command)
+
     def run(self, command: str, *args: str, **kwargs):
         if args:
             command = self._host.backend.quote(command, *args)

@@ -30,7 +30,9 @@ class NodeFacts:
         rc, out, err = result.rc, result.stdout or "", result.stderr or ""
         if not quiet:
             text = out if rc == 0 else f"{out}{err}\n(exit status {rc})"
-            attach(f"{self.name}: {command}", text)
+            placed = getattr(self.host, "placed", None)  # the node's deployment may run it elsewhere (a container)
+            ran = placed(command) if placed else command
+            attach(f"{self.name}: {command}", text if ran == command else f"(run as: {ran})\n{text}")
         if ok and rc != 0:
             first = (err.strip().splitlines() or out.strip().splitlines() or [""])[-1]
             raise CheckFailed(f"node {self.name}: `{command}` exited {rc}: {first}")

@@ -199,6 +199,23 @@ def node_command(args) -> int:
     return 1 if failed else 0
 
 
+def containers_command(args) -> int:
+    """``oslab lab containers up|down|status``: kolla-ansible's tool containers beside the lab (lab.containers)."""
+    from . import containers
+    try:
+        if args.action == "up":
+            containers.up()
+        elif args.action == "down":
+            containers.down()
+        else:
+            for c in containers.listed():
+                print(f"{', '.join(c.get('Names', []))}: {c.get('State')}")
+    except LabError as exc:
+        sys.stderr.write(f"oslab lab containers {args.action}: {exc}\n")
+        return 1
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="oslab lab", description="the embedded reference OpenStack cloud")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,8 +243,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_node.add_argument("names", nargs="*", help="computeN (default for down/status: every node made)")
     p_node.add_argument("--number", type=int,
                         help="the last byte of its management address (computeN: 10+N)")
+    p_containers = sub.add_parser("containers", help="kolla-ansible's tool containers (nova_libvirt, neutron_dhcp_agent"
+                                                     ", ...) from this machine's own root, for oslab.deployment: kolla")
+    p_containers.add_argument("action", choices=("up", "down", "status"))
     args = parser.parse_args(argv)
     # a step's `done` check asks Keystone while it may still be down; that is an answer ("not done"), not a
     # warning to print (a real failure still ends as the step's one line)
     logging.getLogger("keystoneauth").setLevel(logging.ERROR)
-    return {"up": up, "status": status, "down": down, "upgrade": upgrade, "node": node_command}[args.command](args)
+    return {"up": up, "status": status, "down": down, "upgrade": upgrade, "node": node_command,
+            "containers": containers_command}[args.command](args)

@@ -220,6 +220,7 @@ def test_with_the_profile_the_command_goes_into_the_container_and_a_missing_one_
     with pytest.raises(CheckFailed) as e:
         node.domain_state("instance-1")
     assert node.host.ran[-1] == inside("nova_libvirt", "virsh domstate instance-1")
+    assert node.host.placed("virsh domstate instance-1") == node.host.ran[-1]
     # podman itself is missing in this shell: the message names the container the tool was looked for in
     assert "`virsh` not found on compute1 in container nova_libvirt (kolla-ansible, podman)" in str(e.value)
 
