@@ -96,10 +96,12 @@ class ServerFactory:
             attrs["availability_zone"] = placement(spec.availability_zone, spec.host)
         if spec.group is not None:
             attrs["scheduler_hints"] = {"group": spec.group.id}
+        if self.keypair_name:  # none: a server nobody logs into (nova refuses a null key_name)
+            attrs["key_name"] = self.keypair_name
         groups = self.security_groups if spec.security_groups is None else list(spec.security_groups)
         server = c.create_server(
             name=self._unique(spec.name), image_id=(spec.image or self.image).id,
-            flavor_id=(spec.flavor or self.flavor).id, networks=nics, key_name=self.keypair_name,
+            flavor_id=(spec.flavor or self.flavor).id, networks=nics,
             security_groups=[{"name": g.id} for g in groups], tags=self.naming.tags, **attrs)
         stack.push("server", f"{server.name} ({server.id})", lambda: c.delete_server(server.id, ignore_missing=True),
                    lambda: c.find_server(server.id, ignore_missing=True) is not None)
