@@ -201,6 +201,15 @@ class Provisioner:
                                          protocol=protocol, remote_ip_prefix="0.0.0.0/0", **ports)
         return n.get_security_group(group.id)
 
+    def server_group(self, stack: ResourceStack, what: str = "group", policy: str = "anti-affinity"):
+        """A server group with ``policy`` (its servers on different hosts for anti-affinity)."""
+        c = self.conn.compute
+        group = c.create_server_group(name=self.naming.name(what), policies=[policy])
+        stack.push("server group", f"{group.name} ({group.id})",
+                   lambda: c.delete_server_group(group.id, ignore_missing=True),
+                   lambda: c.find_server_group(group.id, ignore_missing=True) is not None)
+        return group
+
     def floating_ip(self, stack: ResourceStack, external, port=None):
         n = self.conn.network
         attrs = {"port_id": port.id} if port is not None else {}

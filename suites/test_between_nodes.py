@@ -1,0 +1,219 @@
+"""Between nodes (X1-X7): two servers on the run's self-service network on two different computes (an anti-affinity
+group), the tunnels and forwarding entries that join their hosts, the underlay's MTU, DHCP only where a DHCP agent
+runs, and a server's traces after it moved. Skipped on a cloud with one compute node.
+"""
+from typing import Dict, List
+
+import pytest
+
+from pytest_oslab.booted import read_booted
+from pytest_oslab.checks import between, dhcp, guests, names, openvswitch
+from pytest_oslab.checks.core import on_any, on_each, wait_until
+from pytest_oslab.checks.ovn import databases
+from pytest_oslab.provision import migration
+
+pytestmark = [pytest.mark.oslab, pytest.mark.admin, pytest.mark.multinode]
+
+L2_AGENTS = {"linuxbridge": "Linux bridge agent", "openvswitch": "Open vSwitch agent"}
+
+
+@pytest.fixture(scope="session")
+def far_net(far_servers):
+    return far_servers[0].net
+
+
+@pytest.fixture
+def net_ports(admin_cloud, far_net) -> List[object]:
+    """The self-service network's ports as the API has them now (bindings, MACs, status)."""
+    return list(admin_cloud.network.ports(network_id=far_net.network.id))
+
+
+@pytest.fixture
+def tunnel_ips(capabilities, driver) -> Dict[str, str]:
+    """``{host: tunnel IP}`` from the L2 agents' configurations (``tunneling_ip``)."""
+    if driver not in L2_AGENTS:
+        pytest.skip(f"tunnel IPs come from an L2 agent's configuration; ML2/{driver} has none")
+    return between.tunnel_ips(capabilities.agents, L2_AGENTS[driver])
+
+
+def pairs(far_servers):
+    a, b = far_servers
+    return [(a, b), (b, a)]
+
+
+# --- X1: reachability and DHCP across the tunnel ---------------------------------------------------------------
+
+@pytest.mark.fact("X1")
+def test_two_guests_on_different_computes_ping_and_ssh_each_other(far_servers, reach):
+    for one, other in pairs(far_servers):
+        peer = f"server {other.server.name} on {other.host}"
+        guests.check_ping(reach(one), other.ip, peer=peer)
+        between.check_ssh_answers(reach(one), other.ip, peer=peer)
+
+
+@pytest.mark.fact("X1")
+@pytest.mark.dhcp_agent
+def test_each_guest_got_its_lease_across_the_tunnel_from_the_network_node(far_servers, dhcp_facts, reach, oslab,
+                                                                          capabilities):
+    remote = [b for b in far_servers if b.host in between.hosts_except([b.host], capabilities.dhcp_hosts)]
+    if not remote:
+        pytest.skip(f"both servers run on DHCP agent hosts ({', '.join(b.host for b in far_servers)})")
+    for booted in remote:
+        on_any(dhcp_facts(booted.net), lambda on: dhcp.check_lease(on.node, booted.network, booted.port,
+                                                                   timeout=oslab.settings.ssh_timeout))
+        guests.check_guest_nic(reach(booted), booted.port, booted.network, booted.subnet)
+
+
+# --- X2: path MTU and the underlay -----------------------------------------------------------------------------
+
+@pytest.mark.fact("X2")
+def test_a_df_packet_of_exactly_the_mtu_crosses_to_the_other_compute_one_byte_more_does_not(far_servers, reach):
+    for one, other in pairs(far_servers):
+        between.check_path_mtu(reach(one), other.ip, one.network.mtu,
+                               peer=f"server {other.server.name} on {other.host}")
+
+
+@pytest.mark.fact("X2")
+def test_every_nodes_underlay_carries_the_network_mtu_plus_the_encapsulation(far_net, net_ports, node_facts, driver,
+                                                                             capabilities):
+    kind = far_net.network.provider_network_type
+    if kind not in between.OVERHEAD:
+        pytest.skip(f"the self-service network is {kind}: no tunnel to carry")
+    hosts = between.hosts_with_ports(net_ports)
+    if driver == "ovn":
+        def check(node):
+            _, _, sb = databases(node)
+            ips = between.encap_ips(node.sb_encaps(sb), node.sb_chassis(sb), kind)
+            between.check_underlay_mtu(node, far_net.network, ips.get(node.name) or ips.get(between.short(node.name)),
+                                       kind)
+    else:
+        ips = between.tunnel_ips(capabilities.agents, L2_AGENTS[driver])
+
+        def check(node):
+            between.check_underlay_mtu(node, far_net.network, ips.get(node.name), kind)
+    on_each([node_facts(h) for h in hosts], check)
+
+
+# --- X3: Linux bridge forwarding entries (l2population) --------------------------------------------------------
+
+@pytest.mark.fact("X3")
+@pytest.mark.linuxbridge
+@pytest.mark.requires(network_type="vxlan")
+def test_each_vxlan_device_floods_to_its_peers_and_knows_each_remote_mac(far_net, net_ports, tunnel_ips, node_facts):
+    hosts = between.hosts_with_ports(net_ports)
+
+    def check(node):
+        between.check_vxlan_fdb(node, far_net.network, tunnel_ips.get(node.name),
+                                between.peers_of(node.name, hosts, tunnel_ips),
+                                between.remote_macs(net_ports, node.name, tunnel_ips))
+    on_each([node_facts(h) for h in hosts], check)
+
+
+@pytest.mark.fact("X3")
+@pytest.mark.linuxbridge
+@pytest.mark.requires(network_type="vxlan")
+def test_a_host_with_no_port_on_the_network_has_no_vxlan_device_for_it(far_net, net_ports, capabilities, node_facts):
+    bare = between.hosts_except(capabilities.compute_hosts, between.hosts_with_ports(net_ports))
+    if not bare:
+        pytest.skip(f"every compute node has a port on the network ({', '.join(capabilities.compute_hosts)})")
+    on_each([node_facts(h) for h in bare], lambda node: between.check_no_vxlan(node, far_net.network))
+
+
+# --- X4: Open vSwitch tunnels ----------------------------------------------------------------------------------
+
+@pytest.mark.fact("X4")
+@pytest.mark.openvswitch
+@pytest.mark.requires(network_type="vxlan")
+def test_br_tun_holds_a_tunnel_port_to_each_peer_host(far_net, net_ports, tunnel_ips, node_facts):
+    hosts = between.hosts_with_ports(net_ports)
+    on_each([node_facts(h) for h in hosts], lambda node: between.check_tunnel_ports(
+        node, tunnel_ips.get(node.name), between.peers_of(node.name, hosts, tunnel_ips), network=far_net.network))
+
+
+@pytest.mark.fact("X4")
+@pytest.mark.openvswitch
+@pytest.mark.requires(network_type="vxlan")
+def test_br_tun_maps_the_vni_to_the_local_vlan_of_br_int(far_servers, node_facts, firewall):
+    def check(booted):
+        node = node_facts(booted.host)
+        tag = openvswitch.local_vlan(node, booted.port.id, firewall)
+        between.check_vni_to_vlan(node, booted.network, tag)
+    on_each([(node_facts(b.host), b) for b in far_servers], lambda pair: check(pair[1]))
+
+
+# --- X5: OVN chassis -------------------------------------------------------------------------------------------
+
+@pytest.mark.fact("X5")
+@pytest.mark.ovn
+def test_each_chassis_has_its_hostname_and_encap_ip_and_a_tunnel_to_each_other(capabilities, node_facts):
+    hosts = capabilities.hosts("OVN Controller agent") or capabilities.compute_hosts
+
+    def check(node):
+        _, _, sb = databases(node)
+        between.check_chassis(node, node.name, sb, None)
+        ips = between.encap_ips(node.sb_encaps(sb), node.sb_chassis(sb))
+        own = ips.get(node.name) or ips.get(between.short(node.name))
+        between.check_tunnel_ports(node, own, between.peers_of(node.name, hosts, ips), bridge_name="br-int",
+                                   kind="geneve")
+    on_each([node_facts(h) for h in hosts], check)
+
+
+@pytest.mark.fact("X5")
+@pytest.mark.ovn
+def test_each_servers_port_is_bound_to_the_chassis_of_its_host(far_servers, node_facts):
+    def check(booted):
+        node = node_facts(booted.host)
+        _, _, sb = databases(node)
+        between.check_bound_to_host(node, sb, booted.server, booted.port, booted.host)
+    on_each([(node_facts(b.host), b) for b in far_servers], lambda pair: check(pair[1]))
+
+
+# --- X6: DHCP only where the agents say ------------------------------------------------------------------------
+
+@pytest.mark.fact("X6")
+@pytest.mark.dhcp_agent
+def test_no_dhcp_namespace_or_dnsmasq_on_a_compute_without_a_dhcp_agent(far_servers, far_net, capabilities,
+                                                                       node_facts):
+    bare = between.hosts_except(capabilities.compute_hosts, capabilities.dhcp_hosts)
+    if not bare:
+        pytest.skip(f"every compute node runs a DHCP agent ({', '.join(capabilities.compute_hosts)})")
+    on_each([node_facts(h) for h in bare], lambda node: between.check_no_dhcp_here(node, far_net.network))
+
+
+@pytest.mark.fact("X6")
+@pytest.mark.dhcp_agent
+def test_the_dhcp_port_is_bound_to_the_network_node(far_net, admin_cloud):
+    agents = admin_cloud.network.network_hosting_dhcp_agents(far_net.network)
+    between.check_dhcp_ports_on_agents(far_net.network, far_net.dhcp_ports, {a.host for a in agents})
+
+
+# --- X7: after a migration -------------------------------------------------------------------------------------
+
+MOVES = {"cold": migration.cold_migrate, "live": migration.live_migrate}
+CHAINS = {"iptables": "linuxbridge", "iptables_hybrid": "openvswitch"}  # firewall -> whose chain names
+
+
+@pytest.mark.fact("X7")
+@pytest.mark.parametrize("kind", ["cold", "live"])
+def test_a_migrated_server_is_on_the_new_compute_and_gone_from_the_old(kind, request, admin_cloud, oslab, node_facts,
+                                                                      reach, driver, firewall, capabilities):
+    """Setup: a server of its own on the self-service network. Steps: migrate it (cold: migrate + confirmResize;
+    live: block migration), then look on both computes and into the guest. A migration nova cannot do on this
+    machine skips with nova's reason."""
+    booted = request.getfixturevalue(f"{kind}_mover")
+    old_host, port_before = booted.host, admin_cloud.network.get_port(booted.port.id)
+    try:
+        MOVES[kind](admin_cloud, booted.server, oslab.settings.timeout)
+    except migration.MigrationFailed as e:
+        pytest.skip(f"{kind} migration from {old_host} did not happen on this cloud: {e}")
+    moved = read_booted(admin_cloud, booted.server, booted.net, booted.role)
+    if between.short(moved.host) == between.short(old_host):
+        pytest.fail(f"{kind} migration of server {booted.server.name} reported done, but it is still on {old_host}",
+                    pytrace=False)
+    old, new = node_facts(old_host), node_facts(moved.host)
+    ips = between.tunnel_ips(capabilities.agents, L2_AGENTS.get(driver, ""))
+    vxlan = names.vxlan(moved.network.provider_segmentation_id) if driver == "linuxbridge" else None
+    wait_until(lambda: between.check_moved(old, new, moved.server, moved.port, moved.network, moved.instance_name,
+                                           CHAINS.get(firewall or ""), vxlan, ips.get(moved.host)), 60, 3)
+    between.check_kept(admin_cloud.network.get_port(booted.port.id), port_before, moved.host)
+    guests.check_guest_nic(reach(moved), moved.port, moved.network, moved.subnet)
