@@ -4,6 +4,7 @@ is the real output edited the way a broken cloud shows it, and fails naming node
 import json
 
 import pytest
+from openstack.compute.v2.server import Server
 from openstack.network.v2.network import Network
 from openstack.network.v2.port import Port
 
@@ -160,3 +161,36 @@ def test_x6_a_stale_dhcp_namespace_and_dnsmasq_on_a_compute_fail_naming_both(dat
     message = str(failure.value)
     assert "namespace qdhcp-9e6e1c22-2fd2-4c3b-a5fb-74e2e807f248: expected absent (no DHCP agent on compute1)" in message
     assert "dnsmasq for the network: expected none, actual pid(s) 10145" in message and "node compute1" in message
+
+
+# X7 on real outputs: compute2 (the replica) runs the moved server's tap and domain; the lab's controller, the host it
+# left, has neither
+VIRSH = "virsh list --all"
+MOVED = PORTS[3]  # tap5d1f3c2a-9e on compute2
+SERVER = Server(id="7c0ffee0-0000-4000-8000-000000000005", name="cold_mover")
+
+
+def moved_nodes(data_node, old_addr="captured/lab-between/controller-addr.json"):
+    new = data_node({ADDR: "captured/lab-between/compute2-addr.json", VIRSH: "captured/lab/virsh-list.txt",
+                     FDB: "captured/lab-between/compute2-fdb.json"}, "compute2")
+    header = Text("".join(read("captured/lab/virsh-list.txt").splitlines(True)[:2]))
+    old = data_node({ADDR: old_addr, VIRSH: header, FDB: "captured/lab-between/controller-fdb.json"}, "controller")
+    return old, new
+
+
+def test_x7_a_server_moved_whole_passes(data_node):
+    old, new = moved_nodes(data_node)
+    between.check_moved(old, new, SERVER, MOVED, NET, "instance-00000001", None, "vxlan-610", "198.51.100.12")
+
+
+def test_x7_a_stale_tap_left_on_the_old_compute_fails_naming_it(data_node):
+    def add_tap(links):
+        tap = dict(next(e for e in json.loads(read("captured/lab-between/compute2-addr.json"))
+                        if e["ifname"] == "tap5d1f3c2a-9e"))
+        links.append(tap)
+    old, new = moved_nodes(data_node, edited("captured/lab-between/controller-addr.json", add_tap))
+    with pytest.raises(CheckFailed) as failure:
+        between.check_moved(old, new, SERVER, MOVED, NET, "instance-00000001", None, "vxlan-610", "198.51.100.12")
+    message = str(failure.value)
+    assert "tap5d1f3c2a-9e on controller (old host): expected gone, actual still there" in message
+    assert "node controller -> compute2" in message and f"port {MOVED.id}" in message
