@@ -194,3 +194,48 @@ def test_x7_a_stale_tap_left_on_the_old_compute_fails_naming_it(data_node):
     message = str(failure.value)
     assert "tap5d1f3c2a-9e on controller (old host): expected gone, actual still there" in message
     assert "node controller -> compute2" in message and f"port {MOVED.id}" in message
+
+
+# X4 and X5 on the OVSDB rows of compute2 (tests/data/capture/between-ovsdb-replica.sh)
+OVS = {f"ovs-vsctl --format=json list {t}": f"captured/lab-between/compute2-ovs-list-{t}.json"
+       for t in ("Open_vSwitch", "Bridge", "Port", "Interface")}
+SB = {f"ovn-sbctl --format=json list {t}": f"captured/lab-between/ovn-sb-list-{t}.json" for t in ("Chassis", "Encap")}
+OVS_PEERS = [between.Peer("compute1", "198.51.100.11"), between.Peer("controller", "198.51.100.1")]
+
+
+def test_x4_br_tun_holds_a_vxlan_port_to_each_peer_from_the_own_tunnel_ip(data_node):
+    between.check_tunnel_ports(data_node(OVS, "compute2"), "198.51.100.12", OVS_PEERS, network=NET)
+
+
+def test_x4_a_removed_tunnel_port_fails_naming_the_peer_bridge_and_node(data_node):
+    def drop(table):
+        table["data"] = [row for row in table["data"] if row[table["headings"].index("name")] != "vxlan-c633640b"]
+    answers = {**OVS, "ovs-vsctl --format=json list Port": edited("captured/lab-between/compute2-ovs-list-Port.json",
+                                                                  drop)}
+    with pytest.raises(CheckFailed) as failure:
+        between.check_tunnel_ports(data_node(answers, "compute2"), "198.51.100.12", OVS_PEERS, network=NET)
+    message = str(failure.value)
+    assert "vxlan port to peer 198.51.100.11 (compute1): expected on br-tun, actual tunnel ports vxlan-c6336401 -> " \
+           "198.51.100.1" in message
+    assert "device br-tun" in message and "node compute2" in message
+
+
+def test_x5_the_chassis_has_its_hostname_and_encap_ip_and_geneve_ports_to_the_others(data_node):
+    node = data_node({**OVS, **SB}, "compute2")
+    between.check_chassis(node, "compute2", "", None)
+    ips = between.encap_ips(node.sb_encaps(), node.sb_chassis())
+    assert ips == {"controller": "198.51.100.1", "compute1": "198.51.100.11", "compute2": "198.51.100.12"}
+    between.check_tunnel_ports(node, ips["compute2"], between.peers_of("compute2", ips, ips), bridge_name="br-int",
+                               kind="geneve")
+
+
+def test_x5_a_chassis_with_another_encap_ip_fails(data_node):
+    def move(table):
+        for row in table["data"]:
+            if row[table["headings"].index("ip")] == "198.51.100.12":
+                row[table["headings"].index("ip")] = "198.51.100.99"
+    node = data_node({**OVS, **SB, "ovn-sbctl --format=json list Encap": edited(
+        "captured/lab-between/ovn-sb-list-Encap.json", move)}, "compute2")
+    with pytest.raises(CheckFailed, match=r"geneve encap IP: expected \[198\.51\.100\.12\] \(ovn-encap-ip of compute2\), "
+                                          r"actual \[198\.51\.100\.99\]"):
+        between.check_chassis(node, "compute2", "", None)
