@@ -15,6 +15,7 @@ from pytest_oslab.provision import migration
 pytestmark = [pytest.mark.oslab, pytest.mark.admin, pytest.mark.multinode]
 
 L2_AGENTS = {"linuxbridge": "Linux bridge agent", "openvswitch": "Open vSwitch agent"}
+OVN_CONTROLLERS = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,24 @@ def tunnel_ips(capabilities, driver) -> Dict[str, str]:
     return between.tunnel_ips(capabilities.agents, L2_AGENTS[driver])
 
 
-def pairs(far_servers):
+class OnHost(NamedTuple):
+    """A node as the checks read it and the host name the API gives it (agents, bindings, hypervisors)."""
+
+    node: object
+    host: str
+
+
+@pytest.fixture
+def on_hosts(node_facts):
+    """``on_hosts(hosts) -> [OnHost]``: each host's node (``on_each`` asks them in parallel)."""
+    return lambda hosts: [OnHost(node_facts(h), h) for h in hosts]
+
+
+def by_host(ips: Dict[str, str], host: str):
+    return ips.get(host) or ips.get(between.short(host))
+
+
+def both_ways(far_servers):
     a, b = far_servers
     return [(a, b), (b, a)]
 
@@ -45,7 +63,7 @@ def pairs(far_servers):
 
 @pytest.mark.fact("X1")
 def test_two_guests_on_different_computes_ping_and_ssh_each_other(far_servers, reach):
-    for one, other in pairs(far_servers):
+    for one, other in both_ways(far_servers):
         peer = f"server {other.server.name} on {other.host}"
         guests.check_ping(reach(one), other.ip, peer=peer)
         between.check_ssh_answers(reach(one), other.ip, peer=peer)
@@ -68,30 +86,28 @@ def test_each_guest_got_its_lease_across_the_tunnel_from_the_network_node(far_se
 
 @pytest.mark.fact("X2")
 def test_a_df_packet_of_exactly_the_mtu_crosses_to_the_other_compute_one_byte_more_does_not(far_servers, reach):
-    for one, other in pairs(far_servers):
+    for one, other in both_ways(far_servers):
         between.check_path_mtu(reach(one), other.ip, one.network.mtu,
                                peer=f"server {other.server.name} on {other.host}")
 
 
 @pytest.mark.fact("X2")
-def test_every_nodes_underlay_carries_the_network_mtu_plus_the_encapsulation(far_net, net_ports, node_facts, driver,
+def test_every_nodes_underlay_carries_the_network_mtu_plus_the_encapsulation(far_net, net_ports, on_hosts, driver,
                                                                              capabilities):
     kind = far_net.network.provider_network_type
     if kind not in between.OVERHEAD:
         pytest.skip(f"the self-service network is {kind}: no tunnel to carry")
-    hosts = between.hosts_with_ports(net_ports)
     if driver == "ovn":
-        def check(node):
-            _, _, sb = databases(node)
-            ips = between.encap_ips(node.sb_encaps(sb), node.sb_chassis(sb), kind)
-            between.check_underlay_mtu(node, far_net.network, ips.get(node.name) or ips.get(between.short(node.name)),
-                                       kind)
+        def check(on):
+            _, _, sb = databases(on.node)
+            ips = between.encap_ips(on.node.sb_encaps(sb), on.node.sb_chassis(sb), kind)
+            between.check_underlay_mtu(on.node, far_net.network, by_host(ips, on.host), kind)
     else:
         ips = between.tunnel_ips(capabilities.agents, L2_AGENTS[driver])
 
-        def check(node):
-            between.check_underlay_mtu(node, far_net.network, ips.get(node.name), kind)
-    on_each([node_facts(h) for h in hosts], check)
+        def check(on):
+            between.check_underlay_mtu(on.node, far_net.network, by_host(ips, on.host), kind)
+    on_each(on_hosts(between.hosts_with_ports(net_ports)), check)
 
 
 # --- X3: Linux bridge forwarding entries (l2population) --------------------------------------------------------
@@ -99,24 +115,21 @@ def test_every_nodes_underlay_carries_the_network_mtu_plus_the_encapsulation(far
 @pytest.mark.fact("X3")
 @pytest.mark.linuxbridge
 @pytest.mark.requires(network_type="vxlan")
-def test_each_vxlan_device_floods_to_its_peers_and_knows_each_remote_mac(far_net, net_ports, tunnel_ips, node_facts):
+def test_each_vxlan_device_floods_to_its_peers_and_knows_each_remote_mac(far_net, net_ports, tunnel_ips, on_hosts):
     hosts = between.hosts_with_ports(net_ports)
-
-    def check(node):
-        between.check_vxlan_fdb(node, far_net.network, tunnel_ips.get(node.name),
-                                between.peers_of(node.name, hosts, tunnel_ips),
-                                between.remote_macs(net_ports, node.name, tunnel_ips))
-    on_each([node_facts(h) for h in hosts], check)
+    on_each(on_hosts(hosts), lambda on: between.check_vxlan_fdb(
+        on.node, far_net.network, by_host(tunnel_ips, on.host), between.peers_of(on.host, hosts, tunnel_ips),
+        between.remote_macs(net_ports, on.host, tunnel_ips)))
 
 
 @pytest.mark.fact("X3")
 @pytest.mark.linuxbridge
 @pytest.mark.requires(network_type="vxlan")
-def test_a_host_with_no_port_on_the_network_has_no_vxlan_device_for_it(far_net, net_ports, capabilities, node_facts):
+def test_a_host_with_no_port_on_the_network_has_no_vxlan_device_for_it(far_net, net_ports, capabilities, on_hosts):
     bare = between.hosts_except(capabilities.compute_hosts, between.hosts_with_ports(net_ports))
     if not bare:
         pytest.skip(f"every compute node has a port on the network ({', '.join(capabilities.compute_hosts)})")
-    on_each([node_facts(h) for h in bare], lambda node: between.check_no_vxlan(node, far_net.network))
+    on_each(on_hosts(bare), lambda on: between.check_no_vxlan(on.node, far_net.network))
 
 
 # --- X4: Open vSwitch tunnels ----------------------------------------------------------------------------------
@@ -124,48 +137,50 @@ def test_a_host_with_no_port_on_the_network_has_no_vxlan_device_for_it(far_net, 
 @pytest.mark.fact("X4")
 @pytest.mark.openvswitch
 @pytest.mark.requires(network_type="vxlan")
-def test_br_tun_holds_a_tunnel_port_to_each_peer_host(far_net, net_ports, tunnel_ips, node_facts):
+def test_br_tun_holds_a_tunnel_port_to_each_peer_host(far_net, net_ports, tunnel_ips, on_hosts):
     hosts = between.hosts_with_ports(net_ports)
-    on_each([node_facts(h) for h in hosts], lambda node: between.check_tunnel_ports(
-        node, tunnel_ips.get(node.name), between.peers_of(node.name, hosts, tunnel_ips), network=far_net.network))
+    on_each(on_hosts(hosts), lambda on: between.check_tunnel_ports(
+        on.node, by_host(tunnel_ips, on.host), between.peers_of(on.host, hosts, tunnel_ips), network=far_net.network))
 
 
 @pytest.mark.fact("X4")
 @pytest.mark.openvswitch
 @pytest.mark.requires(network_type="vxlan")
-def test_br_tun_maps_the_vni_to_the_local_vlan_of_br_int(far_servers, node_facts, firewall):
-    def check(booted):
-        node = node_facts(booted.host)
-        tag = openvswitch.local_vlan(node, booted.port.id, firewall)
-        between.check_vni_to_vlan(node, booted.network, tag)
-    on_each([(node_facts(b.host), b) for b in far_servers], lambda pair: check(pair[1]))
+def test_br_tun_maps_the_vni_to_the_local_vlan_of_br_int(far_servers, on_hosts, firewall):
+    server_on = {b.host: b for b in far_servers}
+
+    def check(on):
+        booted = server_on[on.host]
+        between.check_vni_to_vlan(on.node, booted.network, openvswitch.local_vlan(on.node, booted.port.id, firewall))
+    on_each(on_hosts(server_on), check)
 
 
 # --- X5: OVN chassis -------------------------------------------------------------------------------------------
 
 @pytest.mark.fact("X5")
 @pytest.mark.ovn
-def test_each_chassis_has_its_hostname_and_encap_ip_and_a_tunnel_to_each_other(capabilities, node_facts):
-    hosts = capabilities.hosts("OVN Controller agent") or capabilities.compute_hosts
+def test_each_chassis_has_its_hostname_and_encap_ip_and_a_tunnel_to_each_other(capabilities, on_hosts):
+    hosts = sorted({h for t in OVN_CONTROLLERS for h in capabilities.hosts(t)}) or capabilities.compute_hosts
 
-    def check(node):
-        _, _, sb = databases(node)
-        between.check_chassis(node, node.name, sb, None)
-        ips = between.encap_ips(node.sb_encaps(sb), node.sb_chassis(sb))
-        own = ips.get(node.name) or ips.get(between.short(node.name))
-        between.check_tunnel_ports(node, own, between.peers_of(node.name, hosts, ips), bridge_name="br-int",
-                                   kind="geneve")
-    on_each([node_facts(h) for h in hosts], check)
+    def check(on):
+        _, _, sb = databases(on.node)
+        between.check_chassis(on.node, on.host, sb, None)
+        ips = between.encap_ips(on.node.sb_encaps(sb), on.node.sb_chassis(sb))
+        between.check_tunnel_ports(on.node, by_host(ips, on.host), between.peers_of(on.host, hosts, ips),
+                                   bridge_name="br-int", kind="geneve")
+    on_each(on_hosts(hosts), check)
 
 
 @pytest.mark.fact("X5")
 @pytest.mark.ovn
-def test_each_servers_port_is_bound_to_the_chassis_of_its_host(far_servers, node_facts):
-    def check(booted):
-        node = node_facts(booted.host)
-        _, _, sb = databases(node)
-        between.check_bound_to_host(node, sb, booted.server, booted.port, booted.host)
-    on_each([(node_facts(b.host), b) for b in far_servers], lambda pair: check(pair[1]))
+def test_each_servers_port_is_bound_to_the_chassis_of_its_host(far_servers, on_hosts):
+    server_on = {b.host: b for b in far_servers}
+
+    def check(on):
+        booted = server_on[on.host]
+        _, _, sb = databases(on.node)
+        between.check_bound_to_host(on.node, sb, booted.server, booted.port, booted.host)
+    on_each(on_hosts(server_on), check)
 
 
 # --- X6: DHCP only where the agents say ------------------------------------------------------------------------
@@ -173,11 +188,11 @@ def test_each_servers_port_is_bound_to_the_chassis_of_its_host(far_servers, node
 @pytest.mark.fact("X6")
 @pytest.mark.dhcp_agent
 def test_no_dhcp_namespace_or_dnsmasq_on_a_compute_without_a_dhcp_agent(far_servers, far_net, capabilities,
-                                                                       node_facts):
+                                                                       on_hosts):
     bare = between.hosts_except(capabilities.compute_hosts, capabilities.dhcp_hosts)
     if not bare:
         pytest.skip(f"every compute node runs a DHCP agent ({', '.join(capabilities.compute_hosts)})")
-    on_each([node_facts(h) for h in bare], lambda node: between.check_no_dhcp_here(node, far_net.network))
+    on_each(on_hosts(bare), lambda on: between.check_no_dhcp_here(on.node, far_net.network))
 
 
 @pytest.mark.fact("X6")
