@@ -7,8 +7,9 @@ machine's network: it dies with the node) from a Unix socket in the node's direc
 inside the node from 127.0.0.1:port to that socket. The node's /etc/nova and /etc/neutron are copies of the
 controller's, bound over the machine's: nova.conf without its database connections (Zed's nova-compute opens the
 database when they are set), ``host`` and ``my_ip`` the node's; the agent's ``local_ip`` the node's management
-address, its provider mapping a device of the node's own. Not yet: the provider network reaching the node, a
-cgroup tree per node (guests of two nodes may share a cgroup), live migration.
+address, its provider mapping ``prov0``: the node's end of a veth whose other end is a port of the provider
+network's switch in the upstream namespace (``host.PROVIDER_SWITCH``), so the flat network reaches each node on a
+link of its own. Not yet: a cgroup tree per node (guests of two nodes may share a cgroup), live migration.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from typing import Dict, List
 
 from . import inifile, node as nodes, plumbing
 from .daemons import run_as
+from .host import PROVIDER_SWITCH, UPSTREAM_NS
 from .steps import LabError
 
 FORWARDED = (5672, 5000, 8778, 9292, 9696)  # AMQP, keystone, placement, glance, neutron
-PROVIDER_DEV, PROVIDER_PEER = "prov0", "prov0p"  # the node's provider interface (not yet linked anywhere)
+PROVIDER_DEV = "prov0"  # the node's provider interface, its veth's peer on the provider switch
 AGENT = "neutron-linuxbridge-agent"
 START_WAIT = 60.0
 
@@ -136,15 +138,26 @@ def up(node: nodes.Node) -> List[str]:
         if not _mounted(pid, etc):
             subprocess.run(nodes.enter(pid, "mount", "--bind", str(own), etc), check=True, timeout=30)
             done.append(f"{etc} of the node's own")
-    inside = nodes.netns_path(pid)
-    done += plumbing.ensure([plumbing.Veth(PROVIDER_DEV, PROVIDER_PEER, netns=inside, peer_netns=inside),
-                             plumbing.Up(PROVIDER_DEV, inside), plumbing.Up(PROVIDER_PEER, inside)])
+    done += plumbing.ensure(provider_link(node, pid))
     running = _command_lines(pid)
     for word, argv, log, namespaces, user in daemons(node):
         if not any(word in line for line in running):
             _spawn(pid, argv, log, namespaces, user)
             done.append(f"{log.stem} started")
     return done
+
+
+def provider_veth(node: nodes.Node) -> str:
+    """The upstream namespace's end of the node's provider link."""
+    return f"oslab-p{node.number}"
+
+
+def provider_link(node: nodes.Node, pid: int) -> List[plumbing.Want]:
+    """The node's provider interface, a veth from the provider switch (it dies with the node's namespace)."""
+    inside = nodes.netns_path(pid)
+    return [plumbing.Veth(provider_veth(node), PROVIDER_DEV, netns=UPSTREAM_NS, peer_netns=inside),
+            plumbing.Port(provider_veth(node), PROVIDER_SWITCH, UPSTREAM_NS),
+            plumbing.Up(provider_veth(node), UPSTREAM_NS), plumbing.Up(PROVIDER_DEV, inside)]
 
 
 def is_compute(node: nodes.Node) -> bool:
@@ -157,6 +170,7 @@ def missing(node: nodes.Node) -> List[str]:
     pid = nodes.init_pid(node)
     if pid is None or not is_compute(node):
         return found
+    found += [f"node {node.name}: {line}" for line in plumbing.missing(provider_link(node, pid))]
     running = _command_lines(pid)
     return found + [f"node {node.name}: {log.stem} is not running (log: {log})"
                     for word, argv, log, namespaces, user in daemons(node) if not any(word in l for l in running)]

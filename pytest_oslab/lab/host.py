@@ -5,7 +5,8 @@ touched):
 
 - ``oslab-prov0`` <-> ``oslab-prov1``: the provider "physical" network. ``oslab-prov0`` is the physical interface
   the L2 agent bridges; ``oslab-prov1`` lives in the namespace ``oslab-upstream``, which plays the provider
-  network's upstream router (the provider gateway address).
+  network's upstream router: there it is a port of ``oslab-pbr``, the provider network's switch, which holds the
+  provider gateway address and, for each compute node, the veth of that node's provider interface.
 - ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
   range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
 - ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address.
@@ -29,6 +30,8 @@ from .steps import LabError, Step
 
 UPSTREAM_NS = "oslab-upstream"
 PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
+PROVIDER_SWITCH = "oslab-pbr"  # in UPSTREAM_NS: PROVIDER_PEER and each compute node's provider veth
+PROVIDER_GATEWAY_MAC = "02:00:c6:12:0a:01"  # the switch's, so the gateway's MAC stays as nodes come and go
 UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
 TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
 MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
@@ -169,7 +172,12 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Veth(PROVIDER_IF, PROVIDER_PEER, peer_netns=UPSTREAM_NS),
         plumbing.Veth(UPLINK_IF, UPLINK_PEER, peer_netns=UPSTREAM_NS),
         plumbing.Veth(TUNNEL_IF, TUNNEL_PEER),
-        plumbing.Address(PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
+        plumbing.Bridge(PROVIDER_SWITCH, UPSTREAM_NS, mac=PROVIDER_GATEWAY_MAC),
+        plumbing.Port(PROVIDER_PEER, PROVIDER_SWITCH, UPSTREAM_NS),
+        plumbing.Address(PROVIDER_SWITCH, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
+        # where labs made before the switch had the gateway address
+        plumbing.NoAddress(PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
+        plumbing.Up(PROVIDER_SWITCH, UPSTREAM_NS),
         plumbing.Address(UPLINK_PEER, f"{lab.uplink_ns_ip}/{_prefix(lab.uplink_cidr)}", UPSTREAM_NS),
         plumbing.Up(PROVIDER_PEER, UPSTREAM_NS),
         plumbing.Up(UPLINK_PEER, UPSTREAM_NS),

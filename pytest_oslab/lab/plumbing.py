@@ -44,8 +44,11 @@ class Veth:
 
 @dataclass(frozen=True)
 class Bridge:
+    """A bridge; with ``mac``, that MAC for good (else it takes its smallest port's, changing as ports come and
+    go: neighbours of an address on it would keep a stale entry)."""
     name: str
     netns: Optional[str] = None
+    mac: Optional[str] = None
 
     def __str__(self) -> str:
         return f"bridge {_at(self.name, self.netns)}"
@@ -83,6 +86,17 @@ class Address:
 
 
 @dataclass(frozen=True)
+class NoAddress:
+    """``cidr`` not on ``dev`` (in ``netns``): an address a previous layout put there, now elsewhere."""
+    dev: str
+    cidr: str
+    netns: Optional[str] = None
+
+    def __str__(self) -> str:
+        return f"no address {self.cidr} on {_at(self.dev, self.netns)}"
+
+
+@dataclass(frozen=True)
 class Route:
     """A route to ``dst`` (a CIDR) via ``gateway`` on ``dev``, in the main table."""
     dst: str
@@ -103,7 +117,7 @@ class Forwarding:
         return f"IPv4 forwarding in {self.netns or 'the host'}"
 
 
-Want = Union[Namespace, Veth, Bridge, Port, Up, Address, Route, Forwarding]
+Want = Union[Namespace, Veth, Bridge, Port, Up, Address, NoAddress, Route, Forwarding]
 
 
 def exists(where: Optional[str]) -> bool:
@@ -204,7 +218,8 @@ def present(nl: Netlink, want: Want) -> bool:
                 and nl.index(want.peer, want.peer_netns) is not None)
     if isinstance(want, Bridge):
         link = nl.link(want.name, want.netns)
-        return link is not None and link.get(("linkinfo", "kind")) == "bridge"
+        return (link is not None and link.get(("linkinfo", "kind")) == "bridge"
+                and want.mac in (None, link.get("address")))
     if isinstance(want, Port):
         link, bridge = nl.link(want.dev, want.netns), nl.index(want.bridge, want.netns)
         return link is not None and bridge is not None and link.get("master") == bridge
@@ -213,6 +228,8 @@ def present(nl: Netlink, want: Want) -> bool:
         return link is not None and bool(link["flags"] & IFF_UP)
     if isinstance(want, Address):
         return want.cidr in nl.addresses(want.dev, want.netns)
+    if isinstance(want, NoAddress):
+        return want.cidr not in nl.addresses(want.dev, want.netns)
     if isinstance(want, Route):
         return _route_present(nl, want)
     if isinstance(want, Forwarding):
@@ -247,7 +264,10 @@ def make(nl: Netlink, want: Want) -> None:
             peer["net_ns_fd"] = want.peer_netns
         nl(want.netns).link("add", ifname=want.name, kind="veth", peer=peer)
     elif isinstance(want, Bridge):
-        nl(want.netns).link("add", ifname=want.name, kind="bridge")
+        if nl.index(want.name, want.netns) is None:
+            nl(want.netns).link("add", ifname=want.name, kind="bridge")
+        if want.mac:
+            nl(want.netns).link("set", index=nl.index(want.name, want.netns), address=want.mac)
     elif isinstance(want, Port):
         nl(want.netns).link("set", index=nl.index(want.dev, want.netns), master=nl.index(want.bridge, want.netns))
     elif isinstance(want, Up):
@@ -255,6 +275,9 @@ def make(nl: Netlink, want: Want) -> None:
     elif isinstance(want, Address):
         address, prefix = want.cidr.split("/")
         nl(want.netns).addr("add", index=nl.index(want.dev, want.netns), address=address, prefixlen=int(prefix))
+    elif isinstance(want, NoAddress):
+        address, prefix = want.cidr.split("/")
+        nl(want.netns).addr("del", index=nl.index(want.dev, want.netns), address=address, prefixlen=int(prefix))
     elif isinstance(want, Route):
         nl(want.netns).route("replace", dst=want.dst, gateway=want.gateway, oif=nl.index(want.dev, want.netns),
                             proto="boot")  # as `ip route` makes it

@@ -19,10 +19,13 @@ def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route
         "route 198.18.10.0/24 via 100.64.254.2 dev oslab-up0",
     ]
     addresses = {(w.dev, w.cidr, w.netns) for w in wants if isinstance(w, plumbing.Address)}
-    assert addresses == {("oslab-prov1", "198.18.10.1/24", "oslab-upstream"),
+    assert addresses == {("oslab-pbr", "198.18.10.1/24", "oslab-upstream"),
                          ("oslab-up1", "100.64.254.2/30", "oslab-upstream"),
                          ("oslab-up0", "100.64.254.1/30", None), ("oslab-vx0", "198.51.100.1/24", None)}
     assert plumbing.Forwarding("oslab-upstream") in wants
+    # the provider gateway is the upstream switch's, which compute nodes join; a lab made before loses it on prov1
+    assert plumbing.Port("oslab-prov1", "oslab-pbr", "oslab-upstream") in wants
+    assert plumbing.NoAddress("oslab-prov1", "198.18.10.1/24", "oslab-upstream") in wants
     assert wants[-3:] == [plumbing.Bridge("oslab-mgmt"), plumbing.Port("oslab-vx1", "oslab-mgmt"),
                           plumbing.Up("oslab-mgmt")]  # the nodes' management network
     # each record is made after what it names: a namespace before what lives in it, a device before its address
@@ -60,7 +63,7 @@ def test_plumbing_is_made_once_read_back_and_removed(scratch):
     a, b = scratch
     wants = [
         plumbing.Namespace(a), plumbing.Namespace(b),
-        plumbing.Bridge("ubr0", a),
+        plumbing.Bridge("ubr0", a, mac="02:00:0a:fa:00:01"),
         plumbing.Veth("uv0", "uv1", netns=a, peer_netns=b, peer_mac="02:00:0a:fa:00:02"),
         plumbing.Port("uv0", "ubr0", a),
         plumbing.Address("ubr0", "10.250.0.1/24", a),
@@ -76,6 +79,7 @@ def test_plumbing_is_made_once_read_back_and_removed(scratch):
     assert sorted(plumbing.links(a)) == ["lo", "ubr0", "uv0"] and sorted(plumbing.links(b)) == ["lo", "uv1"]
     with plumbing.netlink() as nl:
         assert nl.link("uv1", b).get("address") == "02:00:0a:fa:00:02"
+        assert nl.link("ubr0", a).get("address") == "02:00:0a:fa:00:01"  # kept as its port came
 
     # a veth whose peer went away is made again, whole
     plumbing.remove_links(["uv1"], b)
@@ -85,5 +89,9 @@ def test_plumbing_is_made_once_read_back_and_removed(scratch):
 
     assert plumbing.release("uv0", a) and not plumbing.release("uv0", a)
     assert plumbing.missing(wants) == [f"uv0 (netns {a}) in bridge ubr0"]
+    # an address moved away from a device: taken off it once, then nothing to do
+    gone = [plumbing.NoAddress("uv1", "10.250.0.2/24", b)]
+    assert plumbing.ensure(gone) == [f"no address 10.250.0.2/24 on uv1 (netns {b})"] and plumbing.ensure(gone) == []
+    assert f"address 10.250.0.2/24 on uv1 (netns {b})" in plumbing.missing(wants)
     assert plumbing.remove_links(["uv0", "nonesuch"], a) == ["uv0"]
     assert plumbing.links(b) == ["lo"]  # the peer went with it
