@@ -47,8 +47,9 @@ def tunnel_ips(agents, agent_type: str) -> Dict[str, str]:
 
 
 def hosts_with_ports(ports) -> List[str]:
-    """The hosts the network's ports are bound to (API ``binding:host_id``; unbound ports left out)."""
-    return sorted({p.binding_host_id for p in ports if p.binding_host_id})
+    """The hosts the network's ACTIVE ports are bound to (API ``binding:host_id``): l2population announces a host to
+    its peers once it has an active port of the network."""
+    return sorted({p.binding_host_id for p in ports if p.binding_host_id and p.status == "ACTIVE"})
 
 
 def hosts_except(hosts: Iterable[str], excluded: Iterable[str]) -> List[str]:
