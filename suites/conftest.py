@@ -276,12 +276,9 @@ class Fleet:
         with outcome("booting the suite's servers"):
             for role in roles:
                 groups, extra = None, {}
-                if role == "far_servers":
-                    # on two different computes (an anti-affinity server group), UDP in for X2's DF probes
+                if role == "far_servers":  # on two different computes: an anti-affinity server group
                     self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
                     extra = {"scheduler_hints": {"group": self.far_group.id}}
-                    groups = [self.oslab.provisioner.security_group(
-                        self.stack, "far-sg", rules=(("icmp", None), ("tcp", 22), ("udp", None)))]
                 if role == "guarded_server":
                     # its own group: SSH only, so that S5 can add and remove ICMP without touching other servers
                     self.guarded_group = self.oslab.provisioner.security_group(self.stack, "guarded-sg",

@@ -16,7 +16,7 @@ from pytest_oslab.checks import names, openvswitch
 from pytest_oslab.checks.core import Check, Where, wait_until
 from pytest_oslab.checks.guests import guest_run
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.facts import bridge, ovn, ovs
+from pytest_oslab.facts import bridge, ovn, ovs, ping
 
 # bytes the underlay carries beyond the network MTU (IPv4 underlay): vxlan 50 (outer Ethernet 14, IP 20, UDP 8,
 # VXLAN 8); geneve as neutron's OVN driver sizes it, IP 20 + ml2_type_geneve max_header_size 38
@@ -244,21 +244,29 @@ def check_ssh_answers(guest, address: str, peer: str = "", timeout: float = 30) 
     wait_until(probe, timeout, 3)
 
 
-def df_probe(guest, address: str, size: int) -> bool:
-    """Whether a DF packet of ``size`` bytes (IP length) from ``guest`` reaches ``address``: busybox ``traceroute
-    -F`` (don't fragment) to one hop, one probe; the peer answers the UDP probe with port unreachable."""
-    result = guest_run(guest, f"traceroute -F -n -m 1 -q 1 -w 3 {shlex.quote(address)} {size}", ok=False)
-    return any(line.split()[:2] == ["1", address] and "ms" in line for line in result.stdout.splitlines())
-
-
-def check_path_mtu(guest, address: str, mtu: int, peer: str = "", timeout: float = 30) -> None:
-    """X2: a DF packet of exactly the network MTU reaches the peer; one byte more does not."""
+def check_full_mtu_ping(guest, address: str, mtu: int, peer: str = "", timeout: float = 30) -> None:
+    """X2: the guest's ping of exactly the network MTU (``-s MTU-28``) reaches the peer; the guest's kernel sends it
+    with DF set (path MTU discovery: a packet that fits the device is not fragmentable)."""
     def probe():
-        with Check(f"a DF packet of exactly the network MTU reaches {address} ({peer}), one byte more does not",
+        with Check(f"a ping of exactly the network MTU ({mtu} bytes) reaches {address} ({peer})",
                    Where(server=guest.server)) as c:
-            c.expect(f"DF packet of {mtu} bytes (network MTU) arrives", True, df_probe(guest, address, mtu))
-            c.expect(f"DF packet of {mtu + 1} bytes arrives", False, df_probe(guest, address, mtu + 1))
+            out = guest_run(guest, f"ping -c 1 -W 3 -s {mtu - 28} {shlex.quote(address)}", ok=False)
+            got = ping.parse_ping(out.stdout + out.stderr)
+            c.expect(f"replies to {mtu}-byte packets", 1, got.received)
     wait_until(probe, timeout, 3)
+
+
+def check_df_ping_from(node: NodeFacts, namespace: str, address: str, mtu: int, peer: str = "") -> None:
+    """X2: from the network's namespace on ``node``, a DF ping (``-M do``) of exactly the network MTU reaches the
+    guest on another compute; one byte more does not."""
+    with Check(f"a DF packet of exactly the network MTU reaches {address} ({peer}), one byte more does not",
+               Where(namespace=namespace, node=node.name)) as c:
+        for size, arrives in ((mtu, True), (mtu + 1, False)):
+            out = node.run(f"ip netns exec {shlex.quote(namespace)} ping -M do -c 1 -W 3 -s {size - 28} "
+                           f"{shlex.quote(address)}", ok=False)
+            got = ping.parse_ping(out.stdout + out.stderr)
+            c.expect(f"DF packet of {size} bytes arrives" + (f" (sender: {got.local_error})" if got.local_error
+                                                             else ""), arrives, got.received > 0)
 
 
 # --- X7: after a migration ---------------------------------------------------------------------------------------

@@ -239,3 +239,25 @@ def test_x5_a_chassis_with_another_encap_ip_fails(data_node):
     with pytest.raises(CheckFailed, match=r"geneve encap IP: expected \[198\.51\.100\.12\] \(ovn-encap-ip of compute2\), "
                                           r"actual \[198\.51\.100\.99\]"):
         between.check_chassis(node, "compute2", "", None)
+
+
+def test_x2_a_df_ping_of_exactly_the_mtu_arrives_and_one_byte_more_does_not(data_node):
+    ns = "qdhcp-0b0cbe46-4c2c-44c4-9b33-9e8e4d7c5a11"
+    node = data_node({f"ip netns exec {ns} ping -M do -c 1 -W 3 -s 1422 10.199.77.6":
+                      "captured/lab-between/ns-ping-M-do-1450.txt",
+                      f"ip netns exec {ns} ping -M do -c 1 -W 3 -s 1423 10.199.77.6":
+                      "captured/lab-between/ns-ping-M-do-1451.txt"}, "controller")
+    between.check_df_ping_from(node, ns, "10.199.77.6", 1450, peer="server far-2 on compute1")
+
+
+def test_x2_a_path_that_loses_the_full_mtu_packet_fails_naming_namespace_node_and_peer(data_node):
+    ns = "qdhcp-0b0cbe46-4c2c-44c4-9b33-9e8e4d7c5a11"
+    lost = Text(read("captured/lab-between/ns-ping-M-do-1450.txt").replace("1 received", "0 received"))
+    node = data_node({f"ip netns exec {ns} ping -M do -c 1 -W 3 -s 1422 10.199.77.6": lost,
+                      f"ip netns exec {ns} ping -M do -c 1 -W 3 -s 1423 10.199.77.6":
+                      "captured/lab-between/ns-ping-M-do-1451.txt"}, "controller")
+    with pytest.raises(CheckFailed) as failure:
+        between.check_df_ping_from(node, ns, "10.199.77.6", 1450, peer="server far-2 on compute1")
+    message = str(failure.value)
+    assert "DF packet of 1450 bytes arrives: expected True, actual False" in message
+    assert f"namespace {ns}" in message and "node controller" in message and "far-2 on compute1" in message
