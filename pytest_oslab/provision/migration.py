@@ -35,12 +35,11 @@ def reason(conn, server_id: str, migration=None) -> str:
         if actions:
             action = conn.compute.get_server_action(actions[-1].request_id, server_id)
             for event in action.events or []:
-                result = event.get("result") if isinstance(event, dict) else getattr(event, "result", None)
-                if result and result.lower() == "error":
-                    name = event.get("event") if isinstance(event, dict) else getattr(event, "event", "")
-                    trace = (event.get("traceback") if isinstance(event, dict) else getattr(event, "traceback", ""))
-                    last = (trace or "").strip().splitlines()[-1:] or [""]
-                    parts.append(f"{actions[-1].action} event {name}: {last[0]}".strip())
+                field = event.get if isinstance(event, dict) else lambda name, e=event: getattr(e, name, None)
+                if (field("result") or "").lower() == "error":
+                    # the exception's message (``details``, compute API 2.84); else the traceback's last line
+                    said = field("details") or ((field("traceback") or "").strip().splitlines() or [""])[-1].strip()
+                    parts.append(f"{actions[-1].action} event {field('event')}: {said}".strip())
     except Exception:  # noqa: BLE001 - the reason is best effort; the failure itself is already known
         pass
     return "; ".join(parts) or f"server {server_id} status {server.status}"
