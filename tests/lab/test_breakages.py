@@ -559,6 +559,15 @@ def lab_computes() -> int:
     return int(recorded.read_text()) if recorded.exists() else 1
 
 
+def compute_access() -> List[str]:
+    """How the suite reaches the lab's compute nodes (found through the API): the lab's node user and key; their
+    host keys are made anew with each node, so none is written to known_hosts."""
+    if lab_computes() < 2:
+        return []
+    return ["--oslab-node-user", lab_node.NODE_USER, "--oslab-node-key", str(lab_node.key_file(Lab())),
+            "--oslab-host-key-policy", "ignore"]
+
+
 def applies(breakage: Breakage) -> bool:
     return breakage.driver == lab_driver() and lab_computes() >= breakage.computes
 
@@ -636,8 +645,9 @@ def breakage_run(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("breakages") / "breakages.json"
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
-    command = [sys.executable, "-m", "pytest", *dict.fromkeys(b.test for b in chosen), "--cloud", "lab", "-p", "test_breakages",
-               "-p", "no:cacheprovider", "--oslab-ssh-timeout", "60", "-q", "-rfE"]
+    tests = dict.fromkeys(b.test for b in chosen)  # once each: a test may carry several breakages
+    command = [sys.executable, "-m", "pytest", *tests, "--cloud", "lab", "-p", "test_breakages", "-p", "no:cacheprovider",
+               "--oslab-ssh-timeout", "60", "-q", "-rfE", *compute_access()]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     results = {entry["id"]: entry for entry in json.loads(out.read_text())} if out.exists() else {}
     return results, done.stdout[-6000:] + done.stderr[-2000:]
