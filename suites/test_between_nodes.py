@@ -128,9 +128,12 @@ def test_every_nodes_underlay_carries_the_network_mtu_plus_the_encapsulation(far
 @pytest.mark.requires(network_type="vxlan")
 def test_each_vxlan_device_floods_to_its_peers_and_knows_each_remote_mac(far_net, net_ports, tunnel_ips, on_hosts):
     hosts = between.hosts_with_ports(net_ports)
-    on_each(on_hosts(hosts), lambda on: between.check_vxlan_fdb(
-        on.node, far_net.network, by_host(tunnel_ips, on.host), between.peers_of(on.host, hosts, tunnel_ips),
-        between.remote_macs(net_ports, on.host, tunnel_ips)))
+
+    def check(on):
+        between.check_vxlan_local(on.node, far_net.network, by_host(tunnel_ips, on.host))
+        between.check_vxlan_fdb(on.node, far_net.network, between.peers_of(on.host, hosts, tunnel_ips),
+                                between.remote_macs(net_ports, on.host, tunnel_ips))
+    on_each(on_hosts(hosts), check)
 
 
 @pytest.mark.fact("X3")

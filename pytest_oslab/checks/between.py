@@ -72,18 +72,24 @@ def remote_macs(ports, host: str, ips: Mapping[str, str]) -> Dict[str, Peer]:
 
 # --- X3: Linux bridge with l2population ------------------------------------------------------------------------
 
-def check_vxlan_fdb(node: NodeFacts, network, own_ip: Optional[str], peers: List[Peer],
-                    macs: Mapping[str, Peer]) -> None:
-    """X3: ``vxlan-<vni>`` has ``local`` = this node's tunnel IP, a flood entry (00:00:00:00:00:00) to each peer
-    host with a port on the network and no other, and each remote port's MAC at its host's tunnel IP."""
+def check_vxlan_local(node: NodeFacts, network, own_ip: Optional[str]) -> None:
+    """X3: ``vxlan-<vni>`` sends from this node's tunnel IP (``local``), its agent's ``tunneling_ip``."""
     device = names.vxlan(network.provider_segmentation_id)
-    with Check("the vxlan device floods to each peer host and forwards each remote port's MAC to its host",
-               Where(network=network, device=device, node=node.name)) as c:
+    with Check("the vxlan device sends from the node's tunnel IP", Where(network=network, device=device,
+                                                                         node=node.name)) as c:
         links = node.links()
         if device not in links:
             c.fail(f"device {device}: expected (this node has a port on the network), actual absent")
         vx = links[device].vxlan
         c.expect(f"{device} local", own_ip, vx.local if vx else None, f"tunneling_ip of node {node.name}'s agent")
+
+
+def check_vxlan_fdb(node: NodeFacts, network, peers: List[Peer], macs: Mapping[str, Peer]) -> None:
+    """X3: ``vxlan-<vni>`` has a flood entry (00:00:00:00:00:00) to each peer host with a port on the network and no
+    other, and each remote port's MAC at its host's tunnel IP."""
+    device = names.vxlan(network.provider_segmentation_id)
+    with Check("the vxlan device floods to each peer host and forwards each remote port's MAC to its host",
+               Where(network=network, device=device, node=node.name)) as c:
         entries = bridge.tunnel_entries(node.fdb(), device)
         flood = sorted(e.dst for e in entries if e.is_flood)
         for peer in peers:

@@ -45,8 +45,8 @@ def edited(path, change):
 def check_fdb(node, ports=PORTS):
     ips = between.tunnel_ips(AGENTS, "Linux bridge agent")
     hosts = between.hosts_with_ports(ports)
-    between.check_vxlan_fdb(node, NET, ips.get(node.name), between.peers_of(node.name, hosts, ips),
-                            between.remote_macs(ports, node.name, ips))
+    between.check_vxlan_local(node, NET, ips.get(node.name))
+    between.check_vxlan_fdb(node, NET, between.peers_of(node.name, hosts, ips), between.remote_macs(ports, node.name, ips))
 
 
 def test_fdb_entries_parse_with_their_tunnel_destinations():
@@ -75,7 +75,8 @@ def test_x3_holds_on_the_labs_controller_whose_network_has_no_remote_port(data_n
     network = Network(id="9e6e1c22-2fd2-4c3b-a5fb-74e2e807f248", name="net", mtu=1450, provider_network_type="vxlan",
                       provider_segmentation_id=610)
     ips = between.tunnel_ips(AGENTS, "Linux bridge agent")
-    between.check_vxlan_fdb(controller, network, ips["controller"], [], {})
+    between.check_vxlan_local(controller, network, ips["controller"])
+    between.check_vxlan_fdb(controller, network, [], {})
 
 
 def test_a_deleted_flood_entry_fails_naming_node_device_and_peer(data_node):
@@ -109,7 +110,7 @@ def test_a_wrong_local_address_fails(data_node):
               for a in AGENTS]
     ips = between.tunnel_ips(agents, "Linux bridge agent")
     with pytest.raises(CheckFailed, match=r"vxlan-610 local: expected 198\.51\.100\.99 .*actual 198\.51\.100\.12"):
-        between.check_vxlan_fdb(compute2(data_node), NET, ips["compute2"], [], {})
+        between.check_vxlan_local(compute2(data_node), NET, ips["compute2"])
 
 
 def test_a_host_with_no_port_has_no_vxlan_device(data_node):
@@ -261,3 +262,52 @@ def test_x2_a_path_that_loses_the_full_mtu_packet_fails_naming_namespace_node_an
     message = str(failure.value)
     assert "DF packet of 1450 bytes arrives: expected True, actual False" in message
     assert f"namespace {ns}" in message and "node controller" in message and "far-2 on compute1" in message
+
+
+# --- the three-node lab (tests/data/captured/lab-3nodes): network 09487bcb, vxlan-472 --------------------------
+NET3 = Network(id="09487bcb-d5b5-4e7d-bf1c-038213dd3ce9", name="selfservice", mtu=1450,
+               provider_network_type="vxlan", provider_segmentation_id=472)
+LAB3 = {"vm": "198.51.100.1", "compute1": "198.51.100.11", "compute2": "198.51.100.12"}
+# the run's ports as the FDB places them: the controller's (DHCP, router, the run's other servers), one far server
+# on each compute
+PORTS3 = [Port(id=f"{i:08x}-0000-4000-8000-000000000000", mac_address=mac, status="ACTIVE", binding_host_id=host)
+          for i, (mac, host) in enumerate([("fa:16:3e:4f:1d:3d", "vm"), ("fa:16:3e:8c:54:59", "vm"),
+                                           ("fa:16:3e:55:77:b0", "vm"), ("fa:16:3e:c8:2e:83", "vm"),
+                                           ("fa:16:3e:36:d1:29", "compute1"), ("fa:16:3e:df:e7:a6", "compute2")])]
+
+
+def lab3(data_node, name, fdb=None):
+    return data_node({FDB: fdb or f"captured/lab-3nodes/{name}-fdb.json"}, name)
+
+
+@pytest.mark.parametrize("name", ["compute1", "compute2"])
+def test_x3_holds_on_each_compute_of_the_three_node_lab(data_node, name):
+    hosts = between.hosts_with_ports(PORTS3)
+    between.check_vxlan_fdb(lab3(data_node, name), NET3, between.peers_of(name, hosts, LAB3),
+                            between.remote_macs(PORTS3, name, LAB3))
+
+
+def test_x3_on_the_three_node_lab_a_deleted_flood_entry_fails_naming_node_device_and_peer(data_node):
+    def drop(entries):
+        entries[:] = [e for e in entries if not (e["mac"] == "00:00:00:00:00:00" and e.get("dst") == "198.51.100.12")]
+    hosts = between.hosts_with_ports(PORTS3)
+    with pytest.raises(CheckFailed) as failure:
+        between.check_vxlan_fdb(lab3(data_node, "compute1", edited("captured/lab-3nodes/compute1-fdb.json", drop)),
+                                NET3, between.peers_of("compute1", hosts, LAB3),
+                                between.remote_macs(PORTS3, "compute1", LAB3))
+    message = str(failure.value)
+    assert "flood entry 00:00:00:00:00:00 dst 198.51.100.12 (compute2): expected" in message
+    assert "device vxlan-472" in message and "node compute1" in message
+
+
+def test_x6_holds_on_a_compute_of_the_three_node_lab(data_node):
+    compute1 = data_node({NETNS: "captured/lab-3nodes/compute1-netns.txt",
+                          PS: "captured/lab-3nodes/compute1-ps-dnsmasq.txt"}, "compute1")
+    between.check_no_dhcp_here(compute1, NET3)
+
+
+def test_x2_the_df_pings_from_the_controllers_namespace_to_a_compute_guest(data_node):
+    ns = "qdhcp-09487bcb-d5b5-4e7d-bf1c-038213dd3ce9"
+    node = data_node({f"ip netns exec {ns} ping -M do -c 1 -W 3 -s {size - 28} 10.199.182.103":
+                      f"captured/lab-3nodes/vm-qdhcp-ping-M-do-{size}.txt" for size in (1450, 1451)}, "vm")
+    between.check_df_ping_from(node, ns, "10.199.182.103", 1450, peer="far_servers-2 on compute1")
