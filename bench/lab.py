@@ -8,6 +8,9 @@
 - ``lab up`` when the lab is already up;
 - server create -> ACTIVE, and ACTIVE -> SSH-ready through the ``qdhcp-`` namespace (one server at a time);
 - the lab's memory at rest (proportional set size of every process in the lab daemons' process groups);
+- with ``--nodes N``: the multi-node lab (issue 12): ``lab up --nodes N`` from one node and when already up, six
+  servers created at once in a soft-anti-affinity group (spread over the computes) and each one's create ->
+  SSH-ready, the memory at rest of the lab's processes and its nodes' (the lab is left on N nodes);
 - with ``--upgrade``: ``oslab lab up --release point`` (the downgrade) then ``oslab lab upgrade`` to the security
   updates, each step's time from its progress line, and the upgrade's ratio to its budget (issue 16).
 
@@ -27,6 +30,9 @@ from pathlib import Path
 GOALS = {"up-scratch": 300.0, "up-again": 15.0, "create->ssh": 15.0}
 # issue 16: an in-place upgrade of the one-node lab (23 packages, migrations, rolling restarts) within 10 min
 UPGRADE_BUDGET = 600.0
+# issue 12: the multi-node lab up < 8 min fresh, < 20 s when up; SSH-ready < 30 s after create with 6 concurrent boots
+# over the computes; memory at rest < 6 GiB
+NODES_BUDGETS = {"up-fresh": 480.0, "up-again": 20.0, "create->ssh": 30.0, "memory": 6144.0}
 OSLAB = [str(Path(sys.executable).with_name("oslab"))]
 
 
@@ -89,20 +95,24 @@ def boot_times(runs: int, driver: str):
     return active, ready
 
 
-def lab_memory_mb() -> float:
-    from pytest_oslab.lab import daemons
+def lab_memory_mb(with_nodes: bool = False) -> float:
+    """PSS of the lab daemons' process groups; ``with_nodes``: and of every process in a lab node's PID namespace."""
+    from pytest_oslab.lab import daemons, node as nodes
     from pytest_oslab.lab.context import Lab
     from pytest_oslab.lab.services import all_daemons
 
     lab = Lab()
     groups = {daemons.recorded_pid(d, lab.pids) for d in all_daemons(lab)} - {None}
+    spaces = {nodes.namespace_ids(pid)["pid"] for pid in map(nodes.init_pid, nodes.made(lab)) if pid} \
+        if with_nodes else set()
     total = 0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[2]) not in groups and int(proc.name) not in groups:
+            if (int(stat[2]) not in groups and int(proc.name) not in groups
+                    and (proc / "ns/pid").stat().st_ino not in spaces):
                 continue
             for line in (proc / "smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -140,6 +150,73 @@ def bench_driver(driver: str, runs: int, scratch: bool) -> None:
           flush=True)
 
 
+def concurrent_boots(count: int = 6):
+    """``count`` servers created at once in a soft-anti-affinity group; (host, create -> SSH-ready) of each."""
+    import openstack
+    import paramiko
+
+    from pytest_oslab.lab.context import Lab
+
+    import logging
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    lab = Lab()
+    conn, admin = openstack.connect(cloud="lab"), openstack.connect(cloud="lab-admin")
+    net = conn.network.find_network("selfservice")
+    image, flavor = conn.image.find_image("guest"), conn.compute.find_flavor("m1.nano")
+    key = paramiko.Ed25519Key.from_private_key_file(str(lab.etc / "mykey"))
+    group = conn.compute.create_server_group(name="oslab-bench-spread", policy="soft-anti-affinity")
+    servers, ready = [], {}
+    try:
+        t0 = time.monotonic()
+        servers = [conn.compute.create_server(name=f"oslab-bench-{i}", image_id=image.id, flavor_id=flavor.id,
+                                              key_name="mykey", networks=[{"uuid": net.id}],
+                                              scheduler_hints={"group": group.id}) for i in range(count)]
+        deadline = t0 + 300
+        while len(ready) < count and time.monotonic() < deadline:
+            for server in servers:
+                if server.id in ready:
+                    continue
+                s = conn.compute.get_server(server.id)
+                if s.status != "ACTIVE":
+                    continue
+                ip = next(a["addr"] for addrs in s.addresses.values() for a in addrs)
+                try:
+                    sock = paramiko.ProxyCommand(f"ip netns exec qdhcp-{net.id} nc -w 3 {ip} 22")
+                    client = paramiko.SSHClient()
+                    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+                    client.connect(ip, username="root", pkey=key, sock=sock, timeout=3, banner_timeout=3,
+                                   auth_timeout=3, look_for_keys=False, allow_agent=False)
+                    client.close()
+                    ready[server.id] = time.monotonic() - t0
+                except Exception:
+                    continue
+            time.sleep(0.5)
+        hosts = {s.id: admin.compute.get_server(s.id).compute_host for s in servers}
+        return [(hosts[s.id], ready.get(s.id, float("inf"))) for s in servers]
+    finally:
+        for server in servers:
+            conn.compute.delete_server(server)
+        for server in servers:
+            conn.compute.wait_for_delete(server, wait=120)
+        conn.compute.delete_server_group(group)
+
+
+def bench_nodes(count: int, runs: int) -> None:
+    """The multi-node lab's figures, each as a ratio to its budget (issue 12)."""
+    def ratio(name, value, unit="s"):
+        budget = NODES_BUDGETS[name]
+        print(f"{name + f' ({count} nodes)':24} {value:7.1f} {unit}  ratio to budget {budget:.0f} {unit}: "
+              f"{value / budget:.2f}", flush=True)
+    timed(OSLAB + ["lab", "up", "--nodes", "1"])
+    print(f"{'nodes 1 -> ' + str(count):24} {timed(OSLAB + ['lab', 'up', '--nodes', str(count)]):7.1f} s", flush=True)
+    ratio("up-again", statistics.median([timed(OSLAB + ["lab", "up"]) for _ in range(runs)]))
+    boots = concurrent_boots(6)
+    print(f"{'6 boots at once':24} " + ", ".join(f"{h} {t:.1f}" for h, t in boots), flush=True)
+    ratio("create->ssh", max(t for h, t in boots))
+    time.sleep(10)
+    ratio("memory", lab_memory_mb(with_nodes=True), "MB")
+
+
 def step_times(output: str):
     """(step, seconds) from the progress lines ``[  1.0s] name ... ok (12.3s)``."""
     found = []
@@ -174,7 +251,11 @@ def main() -> int:
                         help="mechanism driver to measure (repeat for several; default linuxbridge)")
     parser.add_argument("--upgrade", action="store_true",
                         help="only measure the downgrade to the point release and the upgrade back (issue 16)")
+    parser.add_argument("--nodes", type=int, help="only measure the multi-node lab of this many nodes (issue 12)")
     args = parser.parse_args()
+    if args.nodes:
+        bench_nodes(args.nodes, args.runs)
+        return 0
     if args.upgrade:
         bench_upgrade()
         return 0

@@ -247,6 +247,7 @@ class Fleet:
         self.stack = oslab.new_stack()
         self.guarded_group = None
         self.far_group = None
+        self.spread_group = None
 
     def get(self, role: str) -> List[Booted]:
         """The servers of ``role``; the first call boots every role the run needs. A role whose server failed to
@@ -275,10 +276,10 @@ class Fleet:
         specs, owners = [], []
         with outcome("booting the suite's servers"):
             for role in roles:
-                groups, extra = None, {}
-                if role == "far_servers":  # on two different computes: an anti-affinity server group
+                groups, placement = None, None
+                if role == "far_servers":  # on two different computes: a (hard) anti-affinity server group
                     self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
-                    extra = {"scheduler_hints": {"group": self.far_group.id}}
+                    placement = self.far_group
                 if role == "guarded_server":
                     # its own group: SSH only, so that S5 can add and remove ICMP without touching other servers
                     self.guarded_group = self.oslab.provisioner.security_group(self.stack, "guarded-sg",
@@ -286,7 +287,7 @@ class Fleet:
                     groups = [self.guarded_group]
                 for i in range(ROLES[role][1]):
                     specs.append(ServerSpec(network=nets[role].network, name=f"{role}-{i + 1}" if ROLES[role][1] > 1
-                                            else role, security_groups=groups, extra=extra))
+                                            else role, security_groups=groups, group=placement or self.spread()))
                     owners.append(role)
             factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
                                     self.oslab.settings.timeout, progress=self.oslab.progress)
@@ -299,6 +300,13 @@ class Fleet:
                         self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
                     continue
                 self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
+
+    def spread(self):
+        """The fleet's soft-anti-affinity server group when the cloud has several computes (made once), so that its
+        servers land on as many of them as there are; None on one compute."""
+        if self.spread_group is None and len(self.oslab.capabilities.compute_hosts) > 1:
+            self.spread_group = self.oslab.provisioner.server_group(self.stack, "fleet-spread")
+        return self.spread_group
 
     def close(self) -> List[str]:
         return self.stack.close()

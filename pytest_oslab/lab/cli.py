@@ -52,7 +52,8 @@ def up(args) -> int:
 
 def _scale(lab, args, progress) -> None:
     """``--nodes N``: computes 1..N-1 beside the controller (recorded, so that a later `up` heals them)."""
-    recorded = lab.state / "nodes"
+    from .node import count_file
+    recorded = count_file(lab)
     asked = getattr(args, "nodes", None)
     if asked is None and not recorded.exists():
         return  # one node, as ever: no compute to heal
@@ -65,6 +66,9 @@ def _scale(lab, args, progress) -> None:
         recorded.unlink(missing_ok=True)  # one node again: later `up`s need not look for computes
     else:
         recorded.write_text(f"{count}\n")
+    from .identity import CloudsYamlStep
+    if not CloudsYamlStep().done(lab):  # the nodes' entries and host keys, as the node count is now
+        CloudsYamlStep().run(lab)
     progress.line(f"nodes ... {count} (the controller and {count - 1} compute) ({time.monotonic() - started:.1f}s)")
 
 

@@ -44,20 +44,45 @@ def _forward_config(node: nodes.Node, side: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _copy_into(src: Path, dst: Path) -> None:
+    """``dst`` made a copy of ``src`` (owners and modes too) in place: the directory is never replaced, since a
+    running node has it bound over its /etc (a directory removed and made again would leave the node's daemons an
+    empty, deleted one: rootwrap then says "Incorrect configuration file")."""
+    dst.mkdir(parents=True, exist_ok=True)
+    st = src.stat()
+    shutil.chown(dst, st.st_uid, st.st_gid)
+    dst.chmod(st.st_mode & 0o7777)
+    wanted = {entry.name for entry in src.iterdir()}
+    for gone in [e for e in dst.iterdir() if e.name not in wanted]:
+        if gone.is_dir() and not gone.is_symlink():
+            shutil.rmtree(gone)
+        else:
+            gone.unlink()
+    for entry in src.iterdir():
+        target = dst / entry.name
+        if entry.is_symlink():
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.is_symlink() or target.exists():
+                target.unlink()
+            target.symlink_to(entry.readlink())
+        elif entry.is_dir():
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            _copy_into(entry, target)
+        else:
+            shutil.copy2(entry, target)
+            est = entry.stat()
+            shutil.chown(target, est.st_uid, est.st_gid)
+
+
 def configure(node: nodes.Node) -> Dict[str, Path]:
-    """The node's copies of /etc/nova and /etc/neutron (made again at each up); {machine path: the node's}."""
+    """The node's copies of /etc/nova and /etc/neutron (brought up to date in place at each up); {machine path: the
+    node's}."""
     copies = {}
     for etc in ("/etc/nova", "/etc/neutron"):
         own = node.root / "etc" / Path(etc).name
-        if own.exists():
-            shutil.rmtree(own)
-        shutil.copytree(etc, own, symlinks=True)
-        st = Path(etc).stat()
-        shutil.chown(own, st.st_uid, st.st_gid)
-        for path in own.rglob("*"):
-            src = Path(etc) / path.relative_to(own)
-            if not path.is_symlink():
-                shutil.chown(path, src.stat().st_uid, src.stat().st_gid)
+        _copy_into(Path(etc), own)
         copies[etc] = own
     nova, neutron = copies["/etc/nova"], copies["/etc/neutron"]
     inifile.edit(nova / "nova.conf", {"DEFAULT": {"host": node.name, "my_ip": node.address},

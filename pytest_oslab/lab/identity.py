@@ -2,16 +2,18 @@
 
 clouds.yaml (where openstacksdk looks: /etc/openstack/clouds.yaml) gets the entries ``lab`` (user ``myuser``,
 member of ``myproject``) and ``lab-admin``; their passwords go to secure.yaml beside it (0600), which
-openstacksdk merges. Other clouds in those files are kept as they are.
+openstacksdk merges. Other clouds in those files are kept as they are. Their ``oslab: nodes:`` lists every node of
+the lab reached over SSH (``node_entries``), and the nodes' host keys go to the machine's known_hosts.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import yaml
 
+from . import node as nodes, sshd
 from .steps import Step
 
 AUTH_URL = "http://127.0.0.1:5000/v3"
@@ -24,6 +26,7 @@ ENDPOINTS = {
     "neutron": ("network", "http://127.0.0.1:9696"),
 }
 MEMBER_PROJECT, MEMBER_USER = "myproject", "myuser"
+NODE_COMPUTE_LOG = "/var/log/nova/nova-compute.log"  # a compute node's (compute_node.daemons), the controller's in lab.logs
 
 
 def admin_connection(lab):
@@ -103,14 +106,31 @@ def _load(path: Path) -> Dict:
     return {}
 
 
+def node_entries(lab) -> List[Dict]:
+    """The lab's nodes as pytest-oslab's inventory names them: each reached over SSH as the lab's user with its key,
+    the controller (this machine, also the network node and a compute) on its management address."""
+    key = str(sshd.key_file(lab))
+    controller = {"name": lab.hostname, "host": f"ssh://{sshd.NODE_USER}@{lab.tunnel_ip}",
+                  "roles": ["controller", "network", "compute"], "key": key}
+    return [controller] + [{"name": n.name, "host": n.ssh_spec, "roles": ["compute"], "key": key}
+                           for n in nodes.computes(lab)]
+
+
+def host_keys(lab) -> Dict[str, Path]:
+    """{management address: public host key file} of each node whose sshd has a key yet."""
+    keys = {lab.tunnel_ip: sshd.controller_dir(lab) / f"{sshd.HOST_KEY}.pub"}
+    keys.update({n.address: n.ssh_dir / f"{sshd.HOST_KEY}.pub" for n in nodes.computes(lab)})
+    return {address: pub for address, pub in keys.items() if pub.exists()}
+
+
 def cloud_entries(lab) -> Dict[str, Dict]:
     """The public part of the lab's clouds.yaml entries, including the node inventory for pytest-oslab."""
     base = {"region_name": REGION, "identity_api_version": 3, "interface": "public"}
     auth = {"auth_url": AUTH_URL, "user_domain_name": "Default", "project_domain_name": "Default"}
     oslab = {
-        "nodes": [{"name": lab.hostname, "host": "local://", "roles": ["controller", "network", "compute"]}],
+        "nodes": node_entries(lab),
         "image": "guest", "image_user": "root", "flavor": "m1.nano", "provider_network": "provider",
-        "driver": lab.driver, "compute_log": str(lab.logs / "nova-compute.log"),
+        "driver": lab.driver, "compute_log": [str(lab.logs / "nova-compute.log"), NODE_COMPUTE_LOG],
     }
     return {
         "lab": dict(base, auth=dict(auth, username=MEMBER_USER, project_name=MEMBER_PROJECT), oslab=oslab),
@@ -133,7 +153,8 @@ class CloudsYamlStep(Step):
         secure = _load(CLOUDS_DIR / "secure.yaml").get("clouds", {})
         mode = (CLOUDS_DIR / "secure.yaml").stat().st_mode & 0o777 if (CLOUDS_DIR / "secure.yaml").exists() else 0
         return (all(clouds.get(k) == v for k, v in cloud_entries(lab).items())
-                and all(secure.get(k) == v for k, v in secure_entries(lab).items()) and mode == 0o600)
+                and all(secure.get(k) == v for k, v in secure_entries(lab).items()) and mode == 0o600
+                and sshd.known(host_keys(lab)))
 
     def run(self, lab) -> None:
         for name, entries, mode in (("clouds.yaml", cloud_entries(lab), 0o644),
@@ -141,3 +162,4 @@ class CloudsYamlStep(Step):
             data = _load(CLOUDS_DIR / name)
             data.setdefault("clouds", {}).update(entries)
             _write(CLOUDS_DIR / name, data, mode)
+        sshd.write_known_hosts(host_keys(lab))

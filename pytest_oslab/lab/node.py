@@ -18,26 +18,22 @@ host keys of the node's own; the lab's user (``NODE_USER``) logs in with the lab
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from . import plumbing
+from . import plumbing, sshd
 from .context import Lab
 from .services import CGROUP_V2_IN_HYBRID
 from .host import MGMT_BRIDGE, TUNNEL_PEER, management_bridge
+from .sshd import NODE_USER, SSHD, access_done, answers, ensure_access, host_key, key_file, run as _run
 from .steps import LabError
 
 MGMT_IF = "mgmt0"  # the node's end of its veth, inside the node
-NODE_USER = "oslab"
-SUDOERS = Path("/etc/sudoers.d/oslab")
-SSHD = "/usr/sbin/sshd"
 # The machine's directories a node gets its own copy of, as the services a node may run need them.
 STATE_DIRS = ("/var/lib/nova", "/var/lib/libvirt", "/var/cache/libvirt", "/var/lib/neutron",
               "/var/lib/openvswitch", "/etc/openvswitch", "/var/lib/ovn", "/etc/libvirt/qemu",
@@ -118,6 +114,18 @@ def compute(index: int, lab: Optional[Lab] = None) -> Node:
     return Node(f"compute{index}", 10 + index, lab or Lab())
 
 
+def count_file(lab: Lab) -> Path:
+    """Where ``oslab lab up --nodes N`` records N (absent: one node, the controller)."""
+    return lab.state / "nodes"
+
+
+def computes(lab: Lab) -> List[Node]:
+    """The compute nodes the lab is recorded to have (computes 1..N-1 of ``--nodes N``)."""
+    recorded = count_file(lab)
+    count = int(recorded.read_text()) if recorded.exists() else 1
+    return [compute(i, lab) for i in range(1, count)]
+
+
 def named(name: str, number: Optional[int] = None, lab: Optional[Lab] = None) -> Node:
     """The node called ``name``: numbered as given, else as it was made, else as computeN is."""
     lab = lab or Lab()
@@ -140,67 +148,6 @@ def made(lab: Optional[Lab] = None) -> List[Node]:
     base = lab.root / "nodes"
     return [named(d.name, lab=lab) for d in sorted(base.iterdir()) if (d / "number").exists()] \
         if base.is_dir() else []
-
-
-def key_file(lab: Lab) -> Path:
-    """The private key of the lab's node user (0600, beside the lab's secrets)."""
-    return lab.etc / "node_key"
-
-
-# ---------------------------------------------------------------- the user and key every node shares
-
-def _run(*argv: str, timeout: float = 30) -> str:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise LabError(f"`{' '.join(argv)}` did not finish in {timeout:.0f}s") from None
-    if proc.returncode != 0:
-        raise LabError(f"`{' '.join(argv)}` failed: {(proc.stderr or proc.stdout).strip()[:200]}")
-    return proc.stdout
-
-
-def access_done(lab: Lab) -> bool:
-    try:
-        home = Path(pwd.getpwnam(NODE_USER).pw_dir)
-    except KeyError:
-        return False
-    keys = home / ".ssh" / "authorized_keys"
-    pub = key_file(lab).with_suffix(".pub")
-    return (key_file(lab).exists() and pub.exists() and keys.exists()
-            and pub.read_text().strip() in keys.read_text()
-            and SUDOERS.exists() and SUDOERS.read_text() == _sudoers())
-
-
-def _sudoers() -> str:
-    return f"# written by pytest-oslab: the lab's node user runs root commands without a password\n" \
-           f"{NODE_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
-
-
-def ensure_access(lab: Lab) -> None:
-    """The non-root user nodes are reached as, its passwordless sudo and the lab's key pair (idempotent)."""
-    try:
-        pwd.getpwnam(NODE_USER)
-    except KeyError:
-        # password '*': no password login, yet not a locked account (sshd without PAM refuses locked ones)
-        _run("useradd", "--create-home", "--home-dir", f"/home/{NODE_USER}", "--shell", "/bin/sh",
-             "--password", "*", NODE_USER)
-    user = pwd.getpwnam(NODE_USER)
-    key = key_file(lab)
-    if not key.exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "oslab-nodes", "-f", str(key))
-    os.chmod(key, 0o600)
-    ssh = Path(user.pw_dir) / ".ssh"
-    ssh.mkdir(mode=0o700, exist_ok=True)
-    keys = ssh / "authorized_keys"
-    keys.write_text(key.with_suffix(".pub").read_text())
-    for path, mode in ((ssh, 0o700), (keys, 0o600)):
-        os.chown(path, user.pw_uid, user.pw_gid)
-        os.chmod(path, mode)
-    draft = SUDOERS.with_name(".oslab.new")
-    draft.write_text(_sudoers())
-    os.chmod(draft, 0o440)
-    _run("visudo", "-cqf", str(draft))
-    draft.replace(SUDOERS)
 
 
 # ---------------------------------------------------------------- the node's files
@@ -235,26 +182,12 @@ def prepare(node: Node) -> None:
                 _copy_owner(sub.path, own / sub.name)
     controller = f"{node.lab.tunnel_ip}\t{node.lab.hostname}\n" if node.lab.hostname != node.name else ""
     (node.root / "hosts").write_text(f"127.0.0.1\tlocalhost\n{node.address}\t{node.name}\n{controller}")
-    host_key = node.ssh_dir / "ssh_host_ed25519_key"
-    if not host_key.exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}", "-f", str(host_key))
+    host_key(node.ssh_dir, node.name)
     (node.ssh_dir / "sshd_config").write_text(sshd_config(node))
 
 
 def sshd_config(node: Node) -> str:
-    return "\n".join([
-        "# written by pytest-oslab for lab node " + node.name,
-        f"ListenAddress {node.address}:22",
-        f"HostKey {node.ssh_dir / 'ssh_host_ed25519_key'}",
-        "PidFile /run/sshd.pid",
-        "PermitRootLogin no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        "AuthorizedKeysFile .ssh/authorized_keys",
-        "Subsystem sftp /usr/lib/openssh/sftp-server",
-        "",
-    ])
+    return sshd.config(node.name, node.address, node.ssh_dir, "/run/sshd.pid")  # /run is the node's own
 
 
 def init_script(node: Node) -> str:
@@ -351,12 +284,7 @@ def wanted_plumbing(node: Node, pid: int) -> List[plumbing.Want]:
 
 def sshd_answers(node: Node, timeout: float = 2.0) -> bool:
     """An SSH banner comes back from the node's management address."""
-    try:
-        with socket.create_connection((node.address, 22), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            return sock.recv(64).startswith(b"SSH-2.0")
-    except OSError:
-        return False
+    return answers(node.address, timeout)
 
 
 def _start_sshd(node: Node, pid: int) -> None:

@@ -11,8 +11,8 @@ from .identity import CloudsYamlStep, IdentityStep
 from .image import GuestImageStep
 from .packages import PackagesStep
 from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
-from .services import (DaemonsStep, compute_and_agents, identity_api, infrastructure, neutron_server, openstack_apis,
-                       ovn_controller, ovn_databases, virtual_switch)
+from .services import (DaemonsStep, compute_and_agents, identity_api, infrastructure, neutron_server, node_access,
+                       openstack_apis, ovn_controller, ovn_databases, virtual_switch)
 from .switch import DriverSwitchStep
 from .steps import FuncStep, Step
 
@@ -53,5 +53,6 @@ def steps(lab) -> List[Step]:
         ComputeReadyStep(),
         ResourcesStep(image),
         DhcpServedStep(),
+        DaemonsStep("node-access", node_access),
         CloudsYamlStep(),
     ]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, List, Sequence
 
-from . import daemons
+from . import daemons, sshd
 from .daemons import Daemon
 from .steps import LabError, Step
 
@@ -276,9 +276,17 @@ def compute_and_agents(lab) -> List[Daemon]:
     ]
 
 
+def node_access(lab) -> List[Daemon]:
+    """The controller's sshd on its management address, as each lab node has one (``sshd.py``)."""
+    config = sshd.controller_dir(lab) / "sshd_config"
+    return [Daemon("sshd", sshd.controller_argv(lab), log=lab.logs / "sshd.out",
+                   ready=lambda: sshd.answers(lab.tunnel_ip), prepare=lambda: sshd.prepare_controller(lab),
+                   configs=(config,), timeout=30)]
+
+
 def all_daemons(lab) -> List[Daemon]:
     return (infrastructure(lab) + virtual_switch(lab) + ovn_central(lab) + identity_api(lab) + openstack_apis(lab)
-            + compute_and_agents(lab))
+            + compute_and_agents(lab) + node_access(lab))
 
 
 def every_daemon(lab) -> List[Daemon]:

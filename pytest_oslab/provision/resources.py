@@ -201,10 +201,11 @@ class Provisioner:
                                          protocol=protocol, remote_ip_prefix="0.0.0.0/0", **ports)
         return n.get_security_group(group.id)
 
-    def server_group(self, stack: ResourceStack, what: str = "group", policy: str = "anti-affinity"):
-        """A server group with ``policy`` (its servers on different hosts for anti-affinity)."""
+    def server_group(self, stack: ResourceStack, what: str = "group", policy: str = "soft-anti-affinity"):
+        """A server group; ``soft-anti-affinity`` (the default) spreads its members over the computes as far as
+        they go and never fails a boot for it (a member's right by nova's default policy)."""
         c = self.conn.compute
-        group = c.create_server_group(name=self.naming.name(what), policies=[policy])
+        group = c.create_server_group(name=self.naming.name(what), policy=policy)
         stack.push("server group", f"{group.name} ({group.id})",
                    lambda: c.delete_server_group(group.id, ignore_missing=True),
                    lambda: c.find_server_group(group.id, ignore_missing=True) is not None)

@@ -36,6 +36,8 @@ class ServerSpec:
     security_groups: Optional[Sequence[Any]] = None
     user_data: Optional[str] = None
     availability_zone: Optional[str] = None
+    host: Optional[str] = None  # the compute to boot on (``<zone or nova>:<host>``: admin rights, by nova's policy)
+    group: Any = None  # a server group (its policy places the server among its members)
     floating_ip: bool = False  # give the server a floating IP on the external network once ACTIVE
     extra: Dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +49,11 @@ class ServerSpec:
             known = {k: v for k, v in spec.items() if k in cls.__dataclass_fields__ and k != "extra"}
             return cls(**known, extra={k: v for k, v in spec.items() if k not in known})
         return cls(network=spec)  # a bare network
+
+
+def placement(zone: Optional[str], host: Optional[str]) -> str:
+    """nova's ``availability_zone`` for a server in ``zone`` (default ``nova``), on ``host`` if named."""
+    return f"{zone or 'nova'}:{host}" if host else zone
 
 
 def fault_of(server) -> str:
@@ -85,12 +92,16 @@ class ServerFactory:
         attrs = dict(spec.extra)
         if spec.user_data:
             attrs["user_data"] = spec.user_data
-        if spec.availability_zone:
-            attrs["availability_zone"] = spec.availability_zone
+        if spec.availability_zone or spec.host:
+            attrs["availability_zone"] = placement(spec.availability_zone, spec.host)
+        if spec.group is not None:
+            attrs["scheduler_hints"] = {"group": spec.group.id}
+        if self.keypair_name:  # none: a server nobody logs into (nova refuses a null key_name)
+            attrs["key_name"] = self.keypair_name
         groups = self.security_groups if spec.security_groups is None else list(spec.security_groups)
         server = c.create_server(
             name=self._unique(spec.name), image_id=(spec.image or self.image).id,
-            flavor_id=(spec.flavor or self.flavor).id, networks=nics, key_name=self.keypair_name,
+            flavor_id=(spec.flavor or self.flavor).id, networks=nics,
             security_groups=[{"name": g.id} for g in groups], tags=self.naming.tags, **attrs)
         stack.push("server", f"{server.name} ({server.id})", lambda: c.delete_server(server.id, ignore_missing=True),
                    lambda: c.find_server(server.id, ignore_missing=True) is not None)

@@ -37,3 +37,20 @@ def test_every_daemon_of_a_compute_node_is_known_by_a_word_only_it_has(compute1)
     assert users["nova-compute"] == "nova" and users["neutron-linuxbridge-agent"] == ""
     spaces = {log.stem: namespaces for word, argv, log, namespaces, user in compute_node.daemons(compute1)}
     assert spaces["haproxy-machine"] == "-m -p"  # the machine's network: it reaches the controller's loopback
+
+
+def test_the_node_etc_is_updated_in_place_so_a_bound_directory_stays_the_one_the_node_sees(tmp_path):
+    src, own = tmp_path / "etc-nova", tmp_path / "node-etc-nova"
+    (src / "sub").mkdir(parents=True)
+    (src / "rootwrap.conf").write_text("[DEFAULT]\nfilters_path=/etc/nova/rootwrap.d\n")
+    (src / "sub" / "a.ini").write_text("a\n")
+    (src / "link").symlink_to("rootwrap.conf")
+    compute_node._copy_into(src, own)
+    inode = own.stat().st_ino
+    (own / "stale").write_text("left by an older copy\n")
+    (src / "rootwrap.conf").write_text("[DEFAULT]\nfilters_path=/etc/nova/rootwrap.d,/usr/share/nova/rootwrap\n")
+    compute_node._copy_into(src, own)
+    assert own.stat().st_ino == inode  # the same directory: a node's bind mount of it sees the new files
+    assert sorted(p.name for p in own.iterdir()) == ["link", "rootwrap.conf", "sub"]
+    assert (own / "rootwrap.conf").read_text().endswith("/usr/share/nova/rootwrap\n")
+    assert (own / "link").readlink().name == "rootwrap.conf" and (own / "sub" / "a.ini").read_text() == "a\n"

@@ -105,3 +105,10 @@ def test_capabilities_inference():
         "openvswitch"
     assert dns_domain_from_assignment([{"hostname": "host-10-0-0-2", "fqdn": "host-10-0-0-2.openstacklocal."}]) \
         == "openstacklocal"
+
+
+def test_a_server_is_placed_on_a_named_compute_through_its_zone():
+    from pytest_oslab.provision.servers import placement
+    assert placement(None, "compute2") == "nova:compute2"
+    assert placement("az1", "compute2") == "az1:compute2"
+    assert placement("az1", None) == "az1" and placement(None, None) is None
