@@ -615,7 +615,7 @@ def _break_and_heal(pyfuncitem, breakage: Breakage, args) -> None:
         if not entry["baseline"][0]:
             _record(entry)
             pytest.fail(f"{breakage.id}: the check fails before any breakage:\n{entry['baseline'][1]}", pytrace=False)
-    heal, entry["expect"] = breakage.apply(args)
+    heal, entry["expect"] = breakage.apply(dict(pyfuncitem.funcargs))  # every fixture of the test, not only its own
     try:
         pyfuncitem.stash[EVIDENCE] = []
         entry["broken"] = _judge(function, args)
