@@ -72,7 +72,8 @@ MARKERS = [
     "requires(driver=None, extension=None, network_type=None, firewall=None): skip unless the cloud has these",
     # the suites' own (pytest_oslab.suites), registered here so that an installed run knows them before collection
     "fact(id, ...): the documented fact(s) this check proves (documented-facts.md ids: C1..C4, N1..N13, I1..I10, "
-    "S1..S5, G1..G3, H1..H6, D1); a count per fact is printed at the end",
+    "S1..S5, G1..G3, H1..H6, D1, X1..X7); a count per fact is printed at the end",
+    "multinode: needs two compute nodes or more (the facts between nodes, X1..X7)",
     "dhcp_agent: needs neutron's DHCP agent (qdhcp- namespaces, dnsmasq): ML2/linuxbridge or ML2/openvswitch",
     "iptables_firewall: needs the iptables firewall: ML2/linuxbridge, or ML2/openvswitch with iptables_hybrid",
     "ovs_firewall: needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -15,15 +16,19 @@ from typing import Callable, Dict, List, Optional
 from pytest_oslab import config, evidence
 from pytest_oslab.access import deployment, guests
 from pytest_oslab.access.inventory import Inventory, InventoryError, Node
-from pytest_oslab.access.nodes import NodePool
+from pytest_oslab.access.nodes import NodeError, NodePool
 from pytest_oslab.checks import names, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud import capabilities as caps_mod
 from pytest_oslab.cloud.connection import connect, is_admin
 from pytest_oslab.cloud.errors import CloudError, describe
+from pytest_oslab.facts import iproute
 from pytest_oslab.provision.naming import Naming
 from pytest_oslab.provision.resources import Provisioner
 from pytest_oslab.provision.stack import ResourceStack
+
+
+NAMESPACE_WAIT = 60.0  # seconds a guest's namespace may take to appear on a node (OVN: once its port is bound)
 
 
 class Unavailable(Exception):
@@ -226,11 +231,38 @@ class OslabSession:
         for port in sorted(ports, key=lambda p: p.created_at or ""):
             for ip in port.fixed_ips or []:
                 if ipaddress.ip_address(ip["ip_address"]).version == 4:
-                    nodes = self.dhcp_node_list(self.cloud.network.get_network(port.network_id))
-                    if not nodes:
-                        raise Unavailable(f"no DHCP node serves network {port.network_id} of server {server.name}")
-                    return guests.Route(ip["ip_address"], self.namespace_of(port.network_id), nodes[0])
+                    return self.namespace_route(server, ip["ip_address"], port.network_id)
         raise Unavailable(f"server {server.name} has no IPv4 address to reach it by")
+
+    def namespace_route(self, server, address: str, network_id: str) -> guests.Route:
+        """``address`` through the network's namespace on a node that holds it: the guest's own host first where it
+        serves the network (OVN), waiting a bounded while for the namespace to appear; GuestError naming the
+        hosts and the namespace tried when none holds it."""
+        nodes = {n.name: n for n in self.dhcp_node_list(self.cloud.network.get_network(network_id))}
+        if not nodes:
+            raise Unavailable(f"no DHCP node serves network {network_id} of server {server.name}")
+        admin = self.admin_or_none()
+        own = admin.compute.get_server(server.id).compute_host if admin is not None else None
+        order = guests.route_hosts(nodes, own)
+        namespace = self.namespace_of(network_id)
+        bound = min(self.settings.ssh_timeout, NAMESPACE_WAIT)
+        deadline = time.monotonic() + bound
+        while True:
+            host, lacking = guests.first_holding(order, lambda h: self.holds_namespace(nodes[h], namespace))
+            if host is not None:
+                return guests.Route(address, namespace, nodes[host], tuple(lacking))
+            if time.monotonic() + 2 > deadline:
+                raise guests.GuestError(
+                    f"guest {server.name} ({server.id}): no node holds {namespace} to reach {address} through: "
+                    f"tried {', '.join(order)} for {bound:.0f}s (its host: {own or 'unknown'})")
+            time.sleep(2)
+
+    def holds_namespace(self, node: Node, namespace: str) -> bool:
+        try:
+            facts = NodeFacts(self.nodes.host(node), node.name)
+            return namespace in iproute.parse_netns(facts.run("ip netns list", ok=False, quiet=True).stdout)
+        except NodeError:
+            return False
 
     def guest(self, server, user: str, pkey) -> guests.Guest:
         """The run's one SSH session into ``server``; GuestError (console log attached) when it never answers."""

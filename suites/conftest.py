@@ -3,7 +3,8 @@
 guests reached with D1 triage attached when they cannot be.
 
 Markers (filter with ``-m``; registered by the plugin, so ``pytest --markers`` lists them anywhere):
-    fact(ID)        the documented fact a check proves (C1..D1 of documented-facts.md); counted at the end
+    fact(ID)        the documented fact a check proves (C1..D1, X1..X7 of documented-facts.md); counted at the end
+    multinode       needs two compute nodes or more (the facts between nodes, X1..X7)
     dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
     iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
     ovs_firewall    needs Open vSwitch's native firewall (OpenFlow rules in br-int)
@@ -26,7 +27,8 @@ from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.stash import NO_CLOUD, SESSION
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
-            + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
+            + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"]
+            + [f"X{i}" for i in range(1, 8)])
 _COUNTS: Dict[str, dict] = {}  # this run's outcomes per fact: {"outcomes": {fact: Counter}, "seen": {nodeid: outcome}}
 
 
@@ -120,7 +122,8 @@ def firewall(capabilities) -> Optional[str]:
 def pytest_runtest_setup(item):
     """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
     marks = {m.name: m.kwargs for m in item.iter_markers()}
-    if not marks.keys() & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall"}:
+    if not marks.keys() & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall",
+                           "multinode"}:
         return
     if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
         return  # the fixtures say how to name a cloud
@@ -201,6 +204,9 @@ ROLES = OrderedDict([
     ("provider_server", ("provider", 1)),
     ("hotplug_servers", ("selfservice", 2)),
     ("guarded_server", ("selfservice", 1)),
+    ("far_servers", ("selfservice", 2)),
+    ("cold_mover", ("selfservice", 1)),
+    ("live_mover", ("selfservice", 1)),
 ])
 
 
@@ -240,6 +246,7 @@ class Fleet:
         self.failed_logs: Dict[str, List[tuple]] = {}  # a failed role's nova-compute log excerpts
         self.stack = oslab.new_stack()
         self.guarded_group = None
+        self.far_group = None
         self.spread_group = None
 
     def get(self, role: str) -> List[Booted]:
@@ -269,7 +276,10 @@ class Fleet:
         specs, owners = [], []
         with outcome("booting the suite's servers"):
             for role in roles:
-                groups = None
+                groups, placement = None, None
+                if role == "far_servers":  # on two different computes: a (hard) anti-affinity server group
+                    self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
+                    placement = self.far_group
                 if role == "guarded_server":
                     # its own group: SSH only, so that S5 can add and remove ICMP without touching other servers
                     self.guarded_group = self.oslab.provisioner.security_group(self.stack, "guarded-sg",
@@ -277,7 +287,7 @@ class Fleet:
                     groups = [self.guarded_group]
                 for i in range(ROLES[role][1]):
                     specs.append(ServerSpec(network=nets[role].network, name=f"{role}-{i + 1}" if ROLES[role][1] > 1
-                                            else role, security_groups=groups, group=self.spread()))
+                                            else role, security_groups=groups, group=placement or self.spread()))
                     owners.append(role)
             factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
                                     self.oslab.settings.timeout, progress=self.oslab.progress)
@@ -346,6 +356,28 @@ def hotplug_servers(fleet) -> List[Booted]:
 def guarded_server(fleet) -> Booted:
     """A server whose security group is its own (SSH only), for adding and removing rules (S5)."""
     return fleet.get("guarded_server")[0]
+
+
+@pytest.fixture(scope="session")
+def far_servers(fleet) -> List[Booted]:
+    """Two servers on the self-service network on two different computes (an anti-affinity server group)."""
+    servers = fleet.get("far_servers")
+    hosts = [b.host for b in servers]
+    if len(set(hosts)) < 2:
+        pytest.fail(f"the anti-affinity group placed both servers on {hosts[0]}", pytrace=False)
+    return servers
+
+
+@pytest.fixture(scope="session")
+def cold_mover(fleet) -> Booted:
+    """A server of its own that X7 cold-migrates to another compute."""
+    return fleet.get("cold_mover")[0]
+
+
+@pytest.fixture(scope="session")
+def live_mover(fleet) -> Booted:
+    """A server of its own that X7 live-migrates to another compute."""
+    return fleet.get("live_mover")[0]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import paramiko
 
@@ -41,10 +41,33 @@ class Route:
     namespace: Optional[str] = None
     node: object = None  # access.inventory.Node
 
+    lacking: Tuple[str, ...] = ()  # hosts tried before ``node`` that did not hold ``namespace``
+
     def __str__(self) -> str:
         if self.namespace:
-            return f"{self.address} via {self.namespace} on {getattr(self.node, 'name', self.node)}"
+            text = f"{self.address} via {self.namespace} on {getattr(self.node, 'name', self.node)}"
+            return text + (f" (not on {', '.join(self.lacking)})" if self.lacking else "")
         return f"{self.address} directly"
+
+
+def route_hosts(serving: Iterable[str], server_host: Optional[str] = None) -> List[str]:
+    """The hosts to reach a guest through, best first: those ``serving`` its network (DHCP agents; on OVN the
+    metadata agents), its own host first when it is one of them (on OVN, ``ovnmeta-<net>`` exists only on chassis
+    hosting a port of the network, and the guest's own host hosts one), then the others by name."""
+    hosts = sorted(set(serving))
+    short = (server_host or "").split(".")[0]
+    own = [h for h in hosts if short and h.split(".")[0] == short]
+    return own + [h for h in hosts if h not in own]
+
+
+def first_holding(hosts: Sequence[str], holds: Callable[[str], bool]) -> Tuple[Optional[str], List[str]]:
+    """(the first of ``hosts`` for which ``holds(host)``, or None; the hosts asked before it that did not)."""
+    lacking = []
+    for host in hosts:
+        if holds(host):
+            return host, lacking
+        lacking.append(host)
+    return None, lacking
 
 
 class Guest:

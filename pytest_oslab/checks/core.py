@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from pytest_oslab import evidence
 from pytest_oslab.evidence import bind  # noqa: F401 - the checks' name for it (tests bind an item by hand)
@@ -218,14 +219,66 @@ def _release(outer) -> None:
 
 def on_each(items, check: Callable[..., object]) -> None:
     """Run ``check(item)`` for every item (a node, a port...) and fail once with every failure, so that one bad node
-    does not hide another."""
+    does not hide another. Items judged on different nodes run in parallel (``per_node``)."""
     failures: List[CheckFailed] = []
-    for item in items:
-        try:
-            check(item)
-        except CheckFailed as failure:
+    for item, failure in per_node(items, check):
+        if failure is not None:
             failures.append(failure)
     _fail_with(failures)
+
+
+NODE_WORKERS = 4  # nodes asked at once; a node's own items run one after another on its one connection
+
+
+def node_name(item) -> Optional[str]:
+    """The node ``item`` is judged on: a NodeFacts (a ``name`` and a ``host``), or one as its ``node`` or first
+    element (``Served(node, port)``, ``(node, port)``); None when it names no node."""
+    for candidate in (item, getattr(item, "node", None), item[0] if isinstance(item, tuple) and item else None):
+        if candidate is not None and hasattr(candidate, "host") and isinstance(getattr(candidate, "name", None), str):
+            return candidate.name
+    return None
+
+
+def per_node(items, call: Callable[..., T]) -> List[Tuple[object, Optional[CheckFailed]]]:
+    """``call(item)`` for every item, the items of different nodes in parallel (at most NODE_WORKERS nodes at once),
+    each node's items in order; ``[(result, failure)]`` in the items' order. The evidence each call attached is
+    handed on in the items' order, as if they had run one after another; an error that is not a CheckFailed is
+    raised (the first in order) once every item ran."""
+    items = list(items)
+    groups: Dict[object, List[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(node_name(item) or ("item", index), []).append(index)
+    done: List[tuple] = [None] * len(items)
+
+    def run(indexes: List[int]) -> None:
+        for index in indexes:
+            outer, _STATE.held = getattr(_STATE, "held", None), []
+            sinks, _STATE.sinks = _sinks(), []  # the caller's recorded() blocks get the evidence once, below
+            try:
+                done[index] = (call(items[index]), None, None, _STATE.held)
+            except CheckFailed as failure:
+                done[index] = (None, failure, None, _STATE.held)
+            except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread, in order
+                done[index] = (None, None, error, _STATE.held)
+            finally:
+                _STATE.held, _STATE.sinks = outer, sinks
+
+    named = [g for g in groups if not isinstance(g, tuple)]
+    if len(named) < 2:
+        for indexes in groups.values():
+            run(indexes)
+    else:
+        with ThreadPoolExecutor(max_workers=min(NODE_WORKERS, len(groups)), thread_name_prefix="oslab-node") as pool:
+            for future in [pool.submit(run, indexes) for indexes in groups.values()]:
+                future.result()
+    out = []
+    for result, failure, error, held in done:
+        for title, text in held:
+            attach(title, text)
+        if error is not None:
+            raise error
+        out.append((result, failure))
+    return out
 
 
 def on_any(items, check: Callable[..., object]) -> None:

@@ -11,8 +11,8 @@ from typing import Dict, List, Optional
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import CheckFailed, attach
-from pytest_oslab.facts import (dnsmasq, iproute, iptables, libvirt, neigh, nova_status, openflow, ovs, processes,
-                                sockets)
+from pytest_oslab.facts import (bridge, dnsmasq, iproute, iptables, libvirt, neigh, nova_status, openflow, ovn, ovs,
+                                processes, sockets)
 
 
 class NodeFacts:
@@ -71,6 +71,10 @@ class NodeFacts:
         ns = f"-n {shlex.quote(namespace)} " if namespace else ""
         return self.run(f"ip {ns}-s -d link show dev {shlex.quote(device)}", ok=False).stdout
 
+    def fdb(self) -> List[bridge.FdbEntry]:
+        """The forwarding database of every bridge and vxlan device: ``bridge -j fdb show``."""
+        return bridge.parse_fdb(self.output("bridge -j fdb show"))
+
     def sockets(self, namespace: Optional[str] = None) -> List[sockets.Socket]:
         return sockets.parse_ss(self.output(self._in(namespace, "ss -Htulpn")))
 
@@ -108,6 +112,10 @@ class NodeFacts:
     def domain(self, name: str) -> libvirt.Domain:
         return libvirt.parse_domain_xml(self.output(f"virsh dumpxml {shlex.quote(name)}"))
 
+    def domains(self) -> List[libvirt.ListedDomain]:
+        """Every libvirt domain, running or not: ``virsh list --all``."""
+        return libvirt.parse_virsh_list(self.output("virsh list --all"))
+
     def domain_state(self, name: str) -> str:
         return self.output(f"virsh domstate {shlex.quote(name)}").strip()
 
@@ -123,6 +131,16 @@ class NodeFacts:
     def flows(self, bridge: str = "br-int") -> List[openflow.Flow]:
         """The bridge's OpenFlow flows (``ovs-ofctl dump-flows``): the native OVS firewall's rules live there."""
         return openflow.parse_dump_flows(self.output(f"ovs-ofctl dump-flows {shlex.quote(bridge)}"))
+
+    def sb_chassis(self, db: str = "") -> List[ovn.Chassis]:
+        """The OVN southbound DB's chassis (``db``: ovn-sbctl options, `` --db=...``)."""
+        return ovn.parse_chassis(self.output(f"ovn-sbctl{db} --format=json list Chassis"))
+
+    def sb_encaps(self, db: str = "") -> List[ovn.Encap]:
+        return ovn.parse_encaps(self.output(f"ovn-sbctl{db} --format=json list Encap"))
+
+    def sb_port_bindings(self, db: str = "") -> List[ovn.PortBinding]:
+        return ovn.parse_port_bindings(self.output(f"ovn-sbctl{db} --format=json list Port_Binding"))
 
     def ovs_controllers(self) -> List[ovs.Target]:
         return ovs.parse_targets(self.output("ovs-vsctl --format=json list Controller"))

@@ -3,7 +3,7 @@ the DHCP and instance ports of ``br-int`` with their local VLAN tags, the ``int-
 patch, the physical interface on ``br-<physnet>``, secure fail mode and connected controllers."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, Where
@@ -47,6 +47,19 @@ DEAD_VLAN_TAG = 4095
 def ovs_port_name(port_id: str, firewall: Optional[str]) -> str:
     """The neutron port's port on ``br-int``: ``qvo…`` with the hybrid iptables firewall, else ``tap…``."""
     return names.qvo(port_id) if firewall == "iptables_hybrid" else names.tap(port_id)
+
+
+def local_vlan(node: NodeFacts, port_id: str, firewall: Optional[str]) -> Optional[int]:
+    """The local VLAN tag of the neutron port's ``br-int`` port (I8); None when it is not there or untagged."""
+    member = _Db(node).members(INTEGRATION_BRIDGE).get(ovs_port_name(port_id, firewall))
+    return member.tag if member else None
+
+
+def interfaces_on(node: NodeFacts, bridge: str, kind: str) -> List[ovs.Interface]:
+    """The interfaces of type ``kind`` (``vxlan``, ``geneve``...) of ``bridge``'s ports."""
+    db = _Db(node)
+    return [db.iface_by_uuid[u] for p in db.members(bridge).values() for u in p.interfaces
+            if u in db.iface_by_uuid and db.iface_by_uuid[u].type == kind]
 
 
 def check_dhcp_port_tagged(node: NodeFacts, network, dhcp_port) -> None:

@@ -200,7 +200,8 @@ def discover(conn, admin_conn=None, declared_driver: Optional[str] = None) -> Ca
 def skip_reason(marks: Mapping[str, Mapping], caps: Capabilities) -> Optional[str]:
     """Why a test with these marks does not apply to a cloud of these capabilities (None: it applies). ``marks``
     maps a mark's name to its keyword arguments: the driver marks (linuxbridge, openvswitch, ovn), dhcp_agent,
-    iptables_firewall, ovs_firewall, and requires(driver=, extension=, network_type=, firewall=)."""
+    iptables_firewall, ovs_firewall, multinode (two compute nodes or more), and requires(driver=, extension=,
+    network_type=, firewall=)."""
     drivers = caps.mechanism_drivers
     if not drivers and any(name in marks for name in DRIVER_MARKERS + ("dhcp_agent", "iptables_firewall",
                                                                         "ovs_firewall")):
@@ -218,6 +219,11 @@ def skip_reason(marks: Mapping[str, Mapping], caps: Capabilities) -> Optional[st
     if "ovs_firewall" in marks and caps.firewall_driver != "openvswitch":
         return (f"needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this "
                 f"cloud's ports use the {caps.firewall_driver or 'unknown'} firewall")
+    if "multinode" in marks and len(caps.compute_hosts) < 2:
+        if not caps.hypervisors:
+            return "needs admin credentials to count the compute nodes (facts between nodes)"
+        return (f"needs two compute nodes or more (facts between nodes); this cloud has one: "
+                f"{', '.join(caps.compute_hosts)}")
     needs = marks.get("requires") or {}
     for key, have in (("driver", drivers), ("extension", caps.extensions), ("network_type", caps.type_drivers),
                       ("firewall", {caps.firewall_driver})):

@@ -1,5 +1,5 @@
 """OVN: ``ovn-nbctl --format=json list Logical_Switch|Logical_Switch_Port|DHCP_Options|Port_Group|ACL`` and
-``ovn-sbctl --format=json list Port_Binding|Chassis`` (same OVSDB JSON as ``ovs-vsctl``, decoded by
+``ovn-sbctl --format=json list Port_Binding|Chassis|Encap`` (same OVSDB JSON as ``ovs-vsctl``, decoded by
 ``ovs.parse_records``)."""
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -123,6 +123,15 @@ class Chassis:
         return dict(item.split(":", 1) for item in raw.split(",") if ":" in item)
 
 
+@dataclass(frozen=True)
+class Encap:
+    uuid: str
+    type: str                                  # "geneve", "vxlan", "stt"
+    ip: str                                    # the chassis' tunnel endpoint (its ovn-encap-ip)
+    chassis_name: str = ""                     # the chassis' system-id
+    options: Dict[str, str] = columns()
+
+
 def parse_logical_switches(text) -> List[LogicalSwitch]:
     return [LogicalSwitch(uuid=r["_uuid"], name=r["name"], ports=tuple(as_list(r.get("ports", []))),
                           external_ids=r.get("external_ids", {}), other_config=r.get("other_config", {}))
@@ -171,3 +180,9 @@ def parse_chassis(text) -> List[Chassis]:
                     encaps=tuple(as_list(r.get("encaps", []))), external_ids=r.get("external_ids", {}),
                     other_config=r.get("other_config", {}))
             for r in _rows(text, "ovn-sbctl list Chassis", ("_uuid", "name"))]
+
+
+def parse_encaps(text) -> List[Encap]:
+    return [Encap(uuid=r["_uuid"], type=r["type"], ip=r["ip"], chassis_name=r.get("chassis_name", ""),
+                  options=r.get("options", {}))
+            for r in _rows(text, "ovn-sbctl list Encap", ("_uuid", "type", "ip"))]

@@ -1,10 +1,10 @@
 """``oslab cleanup --cloud NAME``: remove what earlier pytest-oslab runs left behind, and nothing else.
 
 A resource is a leftover when it carries the suite's tag ``oslab`` (servers, ports, networks, subnets, routers,
-security groups, floating IPs), or, for kinds without tags (keypairs, flavors), when its name has the shape
-``oslab-<runid>-`` that only the suite gives. ``--run RUNID`` narrows to one run, ``--dry-run`` only lists.
+security groups, floating IPs), or, for kinds without tags (server groups, keypairs, flavors), when its name has
+the shape ``oslab-<runid>-`` that only the suite gives. ``--run RUNID`` narrows to one run, ``--dry-run`` only lists.
 Deletion goes in dependency order (servers, floating IPs, router interfaces, routers, ports, subnets,
-networks, security groups, keypairs, flavors), each waited for.
+networks, security groups, server groups, keypairs, flavors), each waited for.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from pytest_oslab.cloud.connection import connect
 from pytest_oslab.cloud.errors import CloudError
 from pytest_oslab.provision.stack import ResourceStack
 
-ORDER = ["server", "floating ip", "router", "port", "subnet", "network", "security group", "keypair", "flavor"]
-UNTAGGED = {"keypair", "flavor"}
+ORDER = ["server", "floating ip", "router", "port", "subnet", "network", "security group", "server group", "keypair",
+         "flavor"]
+UNTAGGED = {"server group", "keypair", "flavor"}
 
 
 @dataclass
@@ -71,6 +72,7 @@ def list_candidates(conn, admin_conn=None) -> Dict[str, List[Any]]:
         "subnet": list(n.subnets(tags=TAG)),
         "network": list(n.networks(tags=TAG)),
         "security group": list(n.security_groups(tags=TAG)),
+        "server group": list(c.server_groups()),
         "keypair": list(c.keypairs()),
         "flavor": list((admin_conn or conn).compute.flavors(details=False)),
     }
@@ -101,6 +103,8 @@ def deleters(conn, admin_conn=None) -> Dict[str, Callable]:
                     lambda r: n.find_network(r.id, ignore_missing=True) is not None),
         "security group": (lambda r: n.delete_security_group(r.id, ignore_missing=True),
                            lambda r: n.find_security_group(r.id, ignore_missing=True) is not None),
+        "server group": (lambda r: c.delete_server_group(r.id, ignore_missing=True),
+                         lambda r: c.find_server_group(r.id, ignore_missing=True) is not None),
         "keypair": (lambda r: c.delete_keypair(r.name, ignore_missing=True),
                     lambda r: c.find_keypair(r.name, ignore_missing=True) is not None),
         "flavor": (lambda r: fc.delete_flavor(r.id, ignore_missing=True),

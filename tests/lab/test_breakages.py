@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from pytest_oslab.checks import names
-from pytest_oslab.lab import daemons, switch
+from pytest_oslab.lab import daemons, switch, node as lab_node
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
 
@@ -385,6 +385,78 @@ def guest_unreachable(args):
     return (lambda: sh("ip", "link", "set", "dev", tap, "up")), [f"guest {b.server.name}", "no SSH"]
 
 
+# --- between nodes (X2-X7): on the node that holds the device, the controller being this machine ----------------
+
+def on_host(host: str, *argv: str, check: bool = True) -> str:
+    """Run ``argv`` on the lab's node ``host``: here for the controller, inside the compute node otherwise."""
+    if host.split(".")[0] == Lab().hostname.split(".")[0]:
+        return sh(*argv, check=check)
+    pid = lab_node.init_pid(lab_node.named(host.split(".")[0]))
+    assert pid, f"lab node {host} does not run"
+    return sh(*lab_node.enter(pid, *argv), check=check)
+
+
+def tunnel_ip(args, host: str) -> str:
+    agents = [a for a in args["capabilities"].agents if a.host == host and a.configurations.get("tunneling_ip")]
+    assert agents, f"no L2 agent with a tunneling_ip on {host}"
+    return agents[0].configurations["tunneling_ip"]
+
+
+def flood_entry_deleted(args):
+    """X3: the flood entry of one far server's host to the other's tunnel IP deleted from vxlan-<vni>."""
+    here, peer = args["far_servers"]
+    device, dst = names.vxlan(here.network.provider_segmentation_id), tunnel_ip(args, peer.host)
+    on_host(here.host, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", device, "dst", dst)
+    return (lambda: on_host(here.host, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", device, "dst", dst)), [
+        f"flood entry 00:00:00:00:00:00 dst {dst} ({peer.host}): expected", f"device {device}", f"node {here.host}"]
+
+
+def remote_mac_deleted(args):
+    """X3: the other far server's MAC deleted from this host's vxlan-<vni>."""
+    here, peer = args["far_servers"]
+    device, dst, mac = (names.vxlan(here.network.provider_segmentation_id), tunnel_ip(args, peer.host),
+                        peer.port.mac_address.lower())
+    on_host(here.host, "bridge", "fdb", "del", mac, "dev", device, "dst", dst)
+    return (lambda: on_host(here.host, "bridge", "fdb", "replace", mac, "dev", device, "dst", dst)), [
+        f"entry {mac} dst (port on peer {peer.host}): expected {dst}", f"device {device}", f"node {here.host}"]
+
+
+def underlay_mtu_lowered(args):
+    """X2: the device holding a compute's tunnel IP lowered below the network MTU + 50."""
+    here = next(b for b in args["far_servers"] if b.host.split(".")[0] != Lab().hostname.split(".")[0])
+    ip = tunnel_ip(args, here.host)
+    links = json.loads(on_host(here.host, "ip", "-j", "addr", "show"))
+    device = next(e for e in links if any(a.get("local") == ip for a in e.get("addr_info", [])))
+    low = here.network.mtu + 49
+    on_host(here.host, "ip", "link", "set", "dev", device["ifname"], "mtu", str(low))
+    return (lambda: on_host(here.host, "ip", "link", "set", "dev", device["ifname"], "mtu", str(device["mtu"]))), [
+        f"device {device['ifname']} (tunnel IP {ip}) MTU: expected at least {here.network.mtu + 50} (network MTU "
+        f"{here.network.mtu} + 50), actual {low}", f"node {here.host}"]
+
+
+def tunnel_port_removed(args):
+    """X4: br-tun's tunnel port to the other far server's host removed (put back with its options and ofport)."""
+    here, peer = args["far_servers"]
+    dst = tunnel_ip(args, peer.host)
+    rows = json.loads(on_host(here.host, "ovs-vsctl", "--format=json", "--columns=name,options,ofport", "find",
+                              "Interface", "type=vxlan", f"options:remote_ip={dst}"))["data"]
+    name, options, ofport = rows[0][0], dict(rows[0][1][1]), rows[0][2]
+    on_host(here.host, "ovs-vsctl", "del-port", "br-tun", name)
+    opts = [f"options:{k}={v}" for k, v in options.items()]
+    return (lambda: on_host(here.host, "ovs-vsctl", "--may-exist", "add-port", "br-tun", name, "--", "set",
+                            "Interface", name, "type=vxlan", f"ofport_request={ofport}", *opts)), [
+        f"vxlan port to peer {dst} ({peer.host}): expected on br-tun", f"node {here.host}"]
+
+
+def stale_tap_left(args):
+    """X7: a tap named after the moved server's port left on the compute it left."""
+    moved = args["moved"]
+    tap = names.tap(moved.booted.port.id)
+    on_host(moved.old_host, "ip", "tuntap", "add", "dev", tap, "mode", "tap")
+    return (lambda: on_host(moved.old_host, "ip", "link", "del", "dev", tap)), [
+        f"{tap} on {moved.old_host} (old host): expected gone, actual still there", f"port {moved.booted.port.id}"]
+
+
 @dataclass
 class Breakage:
     id: str
@@ -395,6 +467,7 @@ class Breakage:
     driver: str = "linuxbridge"     # the lab's driver it needs, as `oslab lab up` records it
     rejudge: bool = True            # judge again once healed (an unreachable guest stays remembered by the run)
     evidence: Tuple[str, ...] = ()  # titles the failure's evidence must hold
+    computes: int = 1               # the compute nodes it needs (the controller counts): 2 for facts between nodes
 
 
 INST = "suites/test_instances.py::"
@@ -447,6 +520,19 @@ BREAKAGES = [
              agent_stopped, heal_timeout=300),
 ]
 HYBRID, NATIVE, OVN = "openvswitch iptables_hybrid", "openvswitch openvswitch", "ovn"
+BETWEEN = "suites/test_between_nodes.py::"
+BREAKAGES += [
+    Breakage("fdb-flood-entry-deleted", "X3", BETWEEN + "test_each_vxlan_device_floods_to_its_peers_and_knows_each_"
+             "remote_mac", flood_entry_deleted, computes=2),
+    Breakage("fdb-remote-mac-deleted", "X3", BETWEEN + "test_each_vxlan_device_floods_to_its_peers_and_knows_each_"
+             "remote_mac", remote_mac_deleted, computes=2),
+    Breakage("underlay-mtu-lowered", "X2", BETWEEN + "test_every_nodes_underlay_carries_the_network_mtu_plus_the_"
+             "encapsulation", underlay_mtu_lowered, computes=2),
+    Breakage("stale-tap-left", "X7", BETWEEN + "test_a_migrated_server_is_on_the_new_compute_and_gone_from_the_old"
+             "[cold]", stale_tap_left, computes=2),
+    Breakage("tunnel-port-removed", "X4", BETWEEN + "test_br_tun_holds_a_tunnel_port_to_each_peer_host",
+             tunnel_port_removed, driver=NATIVE, computes=2),
+]
 BREAKAGES += [
     Breakage("hybrid-ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_"
              "falls_back[provider]", hybrid_ingress_allow_all_inserted, driver=HYBRID),
@@ -467,7 +553,29 @@ def lab_driver() -> str:
     return " ".join(words) if words[0] == "openvswitch" else words[0]
 
 
-BY_TEST = {b.test: b for b in BREAKAGES if b.driver == lab_driver()}
+def lab_computes() -> int:
+    """The lab's compute nodes, the controller counted (`oslab lab up --nodes N` records N)."""
+    recorded = Lab().state / "nodes"
+    return int(recorded.read_text()) if recorded.exists() else 1
+
+
+def compute_access() -> List[str]:
+    """How the suite reaches the lab's compute nodes (found through the API): the lab's node user and key; their
+    host keys are made anew with each node, so none is written to known_hosts."""
+    if lab_computes() < 2:
+        return []
+    return ["--oslab-node-user", lab_node.NODE_USER, "--oslab-node-key", str(lab_node.key_file(Lab())),
+            "--oslab-host-key-policy", "ignore"]
+
+
+def applies(breakage: Breakage) -> bool:
+    return breakage.driver == lab_driver() and lab_computes() >= breakage.computes
+
+
+BY_TEST: Dict[str, List[Breakage]] = {}
+for _b in BREAKAGES:
+    if applies(_b):
+        BY_TEST.setdefault(_b.test, []).append(_b)
 
 
 # --- the plugin (active in the suite session started below) ----------------------------------------------------
@@ -489,19 +597,25 @@ def _record(entry: dict) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
-    breakage = BY_TEST.get(pyfuncitem.nodeid)
-    if breakage is None or OUT_ENV not in os.environ:
+    breakages = BY_TEST.get(pyfuncitem.nodeid)
+    if not breakages or OUT_ENV not in os.environ:
         return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    for breakage in breakages:  # one after another, each healed before the next (two may judge one test)
+        _break_and_heal(pyfuncitem, breakage, args)
+    return True
+
+
+def _break_and_heal(pyfuncitem, breakage: Breakage, args) -> None:
     from pytest_oslab.evidence import EVIDENCE
     function = pyfuncitem.obj
-    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     entry = {"id": breakage.id, "fact": breakage.fact, "test": breakage.test}
     if breakage.rejudge:
         entry["baseline"] = _judge(function, args)
         if not entry["baseline"][0]:
             _record(entry)
             pytest.fail(f"{breakage.id}: the check fails before any breakage:\n{entry['baseline'][1]}", pytrace=False)
-    heal, entry["expect"] = breakage.apply(args)
+    heal, entry["expect"] = breakage.apply(dict(pyfuncitem.funcargs))  # every fixture of the test, not only its own
     try:
         pyfuncitem.stash[EVIDENCE] = []
         entry["broken"] = _judge(function, args)
@@ -516,7 +630,6 @@ def pytest_pyfunc_call(pyfuncitem):
                 break
             time.sleep(5)
     _record(entry)
-    return True
 
 
 # --- the tests -------------------------------------------------------------------------------------------------
@@ -527,13 +640,14 @@ def breakage_run(tmp_path_factory, request):
     this module as its plugin."""
     selected = {item.callspec.params["breakage"].id for item in request.session.items
                 if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
-    on_lab = [b for b in BREAKAGES if b.driver == lab_driver()]
+    on_lab = [b for b in BREAKAGES if applies(b)]
     chosen = [b for b in on_lab if b.id in selected] or on_lab
     out = tmp_path_factory.mktemp("breakages") / "breakages.json"
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
-    command = [sys.executable, "-m", "pytest", *[b.test for b in chosen], "--cloud", "lab", "-p", "test_breakages",
-               "-p", "no:cacheprovider", "--oslab-ssh-timeout", "60", "-q", "-rfE"]
+    tests = dict.fromkeys(b.test for b in chosen)  # once each: a test may carry several breakages
+    command = [sys.executable, "-m", "pytest", *tests, "--cloud", "lab", "-p", "test_breakages", "-p", "no:cacheprovider",
+               "--oslab-ssh-timeout", "60", "-q", "-rfE", *compute_access()]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     results = {entry["id"]: entry for entry in json.loads(out.read_text())} if out.exists() else {}
     return results, done.stdout[-6000:] + done.stderr[-2000:]
@@ -543,6 +657,9 @@ def breakage_run(tmp_path_factory, request):
 def test_the_breakage_fails_its_check_naming_the_object_and_healing_passes_it(breakage, request):
     if breakage.driver != lab_driver():
         pytest.skip(f"needs the lab on {breakage.driver} (`oslab lab up --driver ...`), it runs {lab_driver()}")
+    if lab_computes() < breakage.computes:
+        pytest.skip(f"needs the lab with {breakage.computes} compute nodes or more (`oslab lab up --nodes N`), it has "
+                    f"{lab_computes()}")
     results, output = request.getfixturevalue("breakage_run")
     entry = results.get(breakage.id)
     assert entry is not None, f"{breakage.id} was not judged; the suite session said:\n{output}"

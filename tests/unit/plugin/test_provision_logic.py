@@ -79,12 +79,13 @@ def test_cleanup_selects_only_what_the_suite_tagged_or_named():
         "keypair": [NS(id=f"oslab-{run}-key", name=f"oslab-{run}-key"), NS(id="mykey", name="mykey"),
                     NS(id="oslab-key", name="oslab-key")],
         "flavor": [NS(id="0", name="m1.nano"), NS(id="9", name=f"oslab-{run}-gw1-flavor")],
+        "server group": [NS(id="g1", name=f"oslab-{run}-far"), NS(id="g2", name="web-anti-affinity")],
     }
     chosen = cleanup.select(listing)
     assert [(c.kind, c.resource.id, c.run) for c in chosen] == [
-        ("server", "1", run), ("router", "5", "0000000000ffff"), ("keypair", f"oslab-{run}-key", run),
-        ("flavor", "9", run)]
-    assert [c.resource.id for c in cleanup.select(listing, run=run)] == ["1", f"oslab-{run}-key", "9"]
+        ("server", "1", run), ("router", "5", "0000000000ffff"), ("server group", "g1", run),
+        ("keypair", f"oslab-{run}-key", run), ("flavor", "9", run)]
+    assert [c.resource.id for c in cleanup.select(listing, run=run)] == ["1", "g1", f"oslab-{run}-key", "9"]
 
 
 def test_cleanup_without_a_cloud_is_one_line(clouds, capsys):
