@@ -22,7 +22,7 @@ from pytest_oslab.cloud import capabilities as caps_mod
 from pytest_oslab.cloud.connection import connect, is_admin
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.provision.naming import Naming
-from pytest_oslab.provision.resources import Provisioner
+from pytest_oslab.provision.resources import Provisioner, external_network
 from pytest_oslab.provision.stack import ResourceStack
 
 
@@ -45,6 +45,7 @@ class Settings:
     ssh_client: str = "paramiko"
     node_user: Optional[str] = None
     node_key: Optional[str] = None
+    external_network: Optional[str] = None
     run_id: str = ""
     worker: str = ""
     subnet_pool: str = "10.199.0.0/16"
@@ -131,6 +132,12 @@ class OslabSession:
     # --- networks the run needs ------------------------------------------------------------------------------
     def visible_networks(self):
         return list((self.admin_or_none() or self.cloud).network.networks())
+
+    def external_network(self):
+        """The external network of routers and floating IPs: --oslab-external-network, else clouds.yaml's
+        ``oslab.external_network``, else the first external network by name; None when the cloud has none."""
+        configured = self.settings.external_network or self.choice.oslab.external_network
+        return external_network(self.visible_networks(), configured)
 
     def free_cidr(self) -> str:
         """A /24 from the pool that no subnet visible to us uses; stable per run and worker, unique per worker."""
