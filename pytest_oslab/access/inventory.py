@@ -27,7 +27,7 @@ from pytest_oslab.access import ansible
 from pytest_oslab.secrets import SECRETS
 
 ROLES = ("controller", "network", "compute")
-UNCONFIGURED = "discovered through the API"  # the source of a node no configuration names
+UNCONFIGURED = "the API alone"  # the source of a node no configuration names (clouds.yaml, inventory)
 
 
 class InventoryError(Exception):

@@ -68,7 +68,7 @@ def test_a_node_only_the_api_names_that_the_defaults_do_not_reach_is_a_skip_sayi
         with outcome():
             pool.host(node)
     reason = str(skipped.value.msg)
-    assert reason.startswith("node devstack-vm (ssh://root@127.0.0.1:") and "from discovered through the API): " \
+    assert reason.startswith("node devstack-vm (ssh://root@127.0.0.1:") and "from the API alone): " \
         "unreachable: Connection refused; say how to reach it in clouds.yaml (oslab.nodes), an inventory " \
         "(--oslab-inventory) or ssh_config" in reason
     with pytest.raises(pytest.skip.Exception):  # remembered, and still a skip
