@@ -28,6 +28,10 @@ A cloud entry may carry an ``oslab:`` key; every field is optional::
           image_user: root            # optional: login user of that image (default: known per image name)
           flavor: m1.nano             # optional: flavor name or id (default: the smallest that fits)
           provider_network: provider  # optional: the flat/external network to use (default: discovered)
+          provider_network_shared: true  # optional: whether that network is meant to be shared (N1 judges it so;
+                                      # default: shared, as the install guide makes it; reported either way)
+          external_network: public    # optional: the external network of routers and floating IPs (as
+                                      # --oslab-external-network; default: the first external one by name)
           driver: linuxbridge         # optional: the ML2 driver the deployer says it runs; used when discovery
                                       # cannot tell (no admin credentials); a disagreement with discovery (its
                                       # alive agents) is reported in the cloud summary, discovery wins
@@ -55,7 +59,7 @@ from pytest_oslab.secrets import SECRETS, Secrets
 
 OSLAB_KEYS = frozenset({
     "nodes", "inventory", "node_user", "node_key", "image", "image_user", "flavor", "provider_network", "driver",
-    "compute_log", "bastion", "deployment",
+    "compute_log", "bastion", "deployment", "external_network", "provider_network_shared",
 })
 
 
@@ -79,6 +83,8 @@ class OslabConfig:
     compute_log: List[str] = field(default_factory=list)
     bastion: Optional[str] = None
     deployment: Any = None  # as written; read by pytest_oslab.access.deployment
+    external_network: Optional[str] = None
+    provider_network_shared: Optional[bool] = None  # None: as the install guide documents (shared)
 
     @classmethod
     def from_entry(cls, cloud: str, data: Any) -> "OslabConfig":
@@ -98,9 +104,14 @@ class OslabConfig:
         if not isinstance(logs, list) or not all(isinstance(x, str) and x for x in logs):
             raise ConfigError(f"clouds.yaml: cloud {cloud!r}: 'oslab.compute_log' must be a path, journal:UNIT, "
                               f"or a list of them")
+        shared = data.get("provider_network_shared")
+        if shared is not None and not isinstance(shared, bool):
+            raise ConfigError(f"clouds.yaml: cloud {cloud!r}: 'oslab.provider_network_shared' must be true or false, "
+                              f"not {shared!r}")
         values = {k: (None if data.get(k) is None else str(data[k]))
-                  for k in OSLAB_KEYS - {"nodes", "compute_log", "deployment"}}
-        return cls(nodes=nodes, compute_log=logs, deployment=data.get("deployment"), **values)
+                  for k in OSLAB_KEYS - {"nodes", "compute_log", "deployment", "provider_network_shared"}}
+        return cls(nodes=nodes, compute_log=logs, provider_network_shared=shared,
+                   deployment=data.get("deployment"), **values)
 
 
 @dataclass

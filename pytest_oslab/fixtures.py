@@ -18,7 +18,6 @@ import pytest
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.capabilities import DRIVER_MARKERS, skip_reason
 from pytest_oslab.outcomes import outcome
-from pytest_oslab.provision.resources import external_network as external_network_of
 from pytest_oslab.provision.resources import find_flavor, find_image, pick_provider_network
 from pytest_oslab.provision.resources import image_user as image_user_of
 from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
@@ -117,7 +116,7 @@ def provider_subnet(cloud, provider_network):
 def external_network(oslab):
     """The cloud's external network (router gateways, floating IPs); skips when there is none."""
     with outcome():
-        found = external_network_of(oslab.visible_networks())
+        found = oslab.external_network()
         if found is None:
             raise Unavailable("the cloud has no external network")
         return found
@@ -143,7 +142,7 @@ def router(oslab, selfservice_subnet):
     """A tagged router of this run: an interface on ``selfservice_subnet``, the gateway on the external network
     when the cloud has one."""
     with outcome("creating the router"):
-        router = oslab.provisioner.router(oslab.stack, external=external_network_of(oslab.visible_networks()))
+        router = oslab.provisioner.router(oslab.stack, external=oslab.external_network())
         oslab.provisioner.router_interface(oslab.stack, router, selfservice_subnet)
         return router
 
@@ -206,7 +205,7 @@ def make_server(oslab, image, flavor, keypair, security_group):
                 raise
             for i, (spec, server) in enumerate(zip(merged, servers)):
                 if spec.floating_ip:
-                    external = external_network_of(oslab.visible_networks())
+                    external = oslab.external_network()
                     if external is None:
                         raise Unavailable("the cloud has no external network for a floating IP")
                     port = next(iter(oslab.cloud.network.ports(device_id=server.id)))

@@ -11,8 +11,9 @@ from openstack.exceptions import SDKException
 
 from pytest_oslab.access.guests import GuestError
 from pytest_oslab.access.inventory import InventoryError
-from pytest_oslab.access.nodes import NodeError
+from pytest_oslab.access.nodes import NodeError, NodeNotConfigured
 from pytest_oslab.access.ssh import CommandTimeout, SSHError
+from pytest_oslab.checks.guests import NotRoot
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.config import ConfigError
 from pytest_oslab.provision.resources import NotFound
@@ -39,7 +40,7 @@ def outcome(what: str = ""):
     skip = fail = None
     try:
         yield
-    except (Unavailable, NotFound) as e:
+    except (Unavailable, NotFound, NodeNotConfigured, NotRoot) as e:
         skip = str(e)
     except Exception as e:
         fail = one_line(e, what)

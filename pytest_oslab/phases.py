@@ -39,7 +39,7 @@ from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision import cleanup as cleanup_run
 from pytest_oslab.provision.naming import RUN_TAG_PREFIX, TAG, Naming, new_run_id, run_of
-from pytest_oslab.provision.resources import Provisioner, external_network, find_flavor, find_image, image_user
+from pytest_oslab.provision.resources import Provisioner, find_flavor, find_image, image_user
 from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
 from pytest_oslab.provision.stack import ResourceStack
 from pytest_oslab.report import dataplane, html, snapshot
@@ -107,7 +107,7 @@ def create_workload(oslab) -> Workload:
     oslab.progress(f"oslab: creating workload {wid} (tag {WORKLOAD_TAG}); it stays until --oslab-phase cleanup")
     network = prov.network(stack, "workload-net")
     subnet = prov.subnet(stack, network, oslab.free_cidr(), "workload-subnet", enable_dhcp=True)
-    external = external_network(oslab.visible_networks())
+    external = oslab.external_network()
     router = prov.router(stack, "workload-router", external=external)
     prov.router_interface(stack, router, subnet)
     group = prov.security_group(stack, "workload-sg")

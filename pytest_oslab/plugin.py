@@ -56,6 +56,9 @@ OPTIONS = [
     ("--oslab-ssh-client", "oslab_ssh_client",
      "how nodes are reached: paramiko (one transport per node) or openssh (ssh itself, ControlMaster); "
      "default paramiko", "str"),
+    ("--oslab-external-network", "oslab_external_network",
+     "the external network (name or id) of routers and floating IPs; default: clouds.yaml's oslab.external_network, "
+     "else the first external network by name", "str"),
     ("--oslab-node-user", "oslab_node_user", "SSH user for nodes without one in the inventory (default: yours)",
      "str"),
     ("--oslab-node-key", "oslab_node_key", "SSH private key file for nodes without one in the inventory", "str"),
@@ -128,6 +131,7 @@ def settings_from(config) -> Settings:
                     node_user=values["oslab_node_user"], node_key=values["oslab_node_key"], run_id=run_id,
                     command_timeout=values["oslab_command_timeout"],
                     host_key_policy=values["oslab_host_key_policy"] or "accept-new",
+                    external_network=values["oslab_external_network"],
                     ssh_config=values["oslab_ssh_config"], ssh_client=values["oslab_ssh_client"] or "paramiko",
                     worker=(workerinput or {}).get("workerid", ""))
 

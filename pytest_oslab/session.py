@@ -24,7 +24,7 @@ from pytest_oslab.cloud.connection import connect, is_admin
 from pytest_oslab.cloud.errors import CloudError, describe
 from pytest_oslab.facts import iproute
 from pytest_oslab.provision.naming import Naming
-from pytest_oslab.provision.resources import Provisioner
+from pytest_oslab.provision.resources import Provisioner, external_network
 from pytest_oslab.provision.stack import ResourceStack
 
 
@@ -50,6 +50,7 @@ class Settings:
     ssh_client: str = "paramiko"
     node_user: Optional[str] = None
     node_key: Optional[str] = None
+    external_network: Optional[str] = None
     run_id: str = ""
     worker: str = ""
     subnet_pool: str = "10.199.0.0/16"
@@ -136,6 +137,12 @@ class OslabSession:
     # --- networks the run needs ------------------------------------------------------------------------------
     def visible_networks(self):
         return list((self.admin_or_none() or self.cloud).network.networks())
+
+    def external_network(self):
+        """The external network of routers and floating IPs: --oslab-external-network, else clouds.yaml's
+        ``oslab.external_network``, else the first external network by name; None when the cloud has none."""
+        configured = self.settings.external_network or self.choice.oslab.external_network
+        return external_network(self.visible_networks(), configured)
 
     def free_cidr(self) -> str:
         """A /24 from the pool that no subnet visible to us uses; stable per run and worker, unique per worker."""

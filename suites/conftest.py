@@ -23,6 +23,7 @@ from pytest_oslab.checks import core, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
+from pytest_oslab.provision.resources import attach_refusal
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.stash import NO_CLOUD, SESSION
 
@@ -243,6 +244,7 @@ class Fleet:
         self.oslab = oslab
         self.booted: Dict[str, List[Booted]] = {}
         self.failed: Dict[str, str] = {}
+        self.refused: Dict[str, str] = {}  # a role whose network this cloud's user may not attach to: why
         self.failed_logs: Dict[str, List[tuple]] = {}  # a failed role's nova-compute log excerpts
         self.stack = oslab.new_stack()
         self.guarded_group = None
@@ -261,6 +263,8 @@ class Fleet:
             except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
                 self.failed.update({r: str(failure) for r in roles})
                 raise
+        if role in self.refused:
+            pytest.skip(self.refused[role])
         if role in self.failed:
             for title, text in self.failed_logs.get(role, []):
                 evidence.attach(title, text)
@@ -274,8 +278,13 @@ class Fleet:
         keypair, group = rq.getfixturevalue("keypair"), rq.getfixturevalue("security_group")
         admin = rq.getfixturevalue("admin_cloud")
         specs, owners = [], []
+        project = self.oslab.cloud.current_project_id
         with outcome("booting the suite's servers"):
             for role in roles:
+                refusal = attach_refusal(nets[role].network, project)
+                if refusal:  # booting there would be refused (403): not this cloud's fault, not this user's place
+                    self.refused[role] = f"{refusal}; a {role.replace('_', ' ')} needs a network it may use"
+                    continue
                 groups, placement = None, None
                 if role == "far_servers":  # on two different computes: a (hard) anti-affinity server group
                     self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")

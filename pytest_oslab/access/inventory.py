@@ -27,6 +27,7 @@ from pytest_oslab.access import ansible
 from pytest_oslab.secrets import SECRETS
 
 ROLES = ("controller", "network", "compute")
+UNCONFIGURED = "the API alone"  # the source of a node no configuration names (clouds.yaml, inventory)
 
 
 class InventoryError(Exception):
@@ -132,7 +133,7 @@ class Inventory:
         """The node for an API host name, adding a discovered one (SSH to ``address`` or the name) if unknown."""
         found = self.find(name)
         if found is None:
-            found = Node(name=name, host=f"ssh://{address or name}", source="discovered through the API")
+            found = Node(name=name, host=f"ssh://{address or name}", source=UNCONFIGURED)
             self.nodes.append(found)
         return found
 

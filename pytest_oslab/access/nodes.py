@@ -20,13 +20,18 @@ import testinfra
 import testinfra.host
 
 from pytest_oslab.access import backends, deployment, ssh
-from pytest_oslab.access.inventory import Inventory, Node
+from pytest_oslab.access.inventory import UNCONFIGURED, Inventory, Node
 
 SSH_CLIENTS = ("paramiko", "openssh")
 
 
 class NodeError(Exception):
     """A node that cannot be used; the message is one line naming the node and the cause."""
+
+
+class NodeNotConfigured(NodeError):
+    """A node known only from the API (no clouds.yaml entry, no inventory) that the defaults do not reach: what
+    needs it cannot be judged until the operator says how to reach it (a skip, not the cloud's failure)."""
 
 
 def host_spec(node: Node, default_user: Optional[str], default_key: Optional[str],
@@ -85,7 +90,7 @@ class NodePool:
         self._ssh_config = None
         self._hosts: Dict[str, object] = {}
         self._deployed: Dict[str, deployment.DeployedHost] = {}
-        self._errors: Dict[str, str] = {}
+        self._errors: Dict[str, NodeError] = {}
         self._sudo: Dict[str, bool] = {}
         self._bastions: Dict[str, object] = {}
         self._lock = threading.RLock()
@@ -98,13 +103,18 @@ class NodePool:
         NodeError (one line) when it cannot be reached or sudo is refused."""
         with self._lock:
             if node.name in self._errors:
-                raise NodeError(self._errors[node.name])
+                known = self._errors[node.name]
+                raise type(known)(str(known))
             if node.name not in self._hosts:
                 try:
                     self._hosts[node.name] = self._connect(node)
                 except NodeError as e:
-                    self._errors[node.name] = str(e)
-                    raise
+                    if node.source == UNCONFIGURED:
+                        e = NodeNotConfigured(f"{e}; say how to reach it in clouds.yaml (oslab.nodes), an inventory "
+                                              f"(--oslab-inventory) or ssh_config (--oslab-node-user and "
+                                              f"--oslab-node-key for every node)")
+                    self._errors[node.name] = e
+                    raise e from None
                 self._deployed[node.name] = deployment.DeployedHost(
                     self._hosts[node.name], node.name, self.deployments.for_node(node.name))
             return self._deployed[node.name]

@@ -5,22 +5,37 @@ import ipaddress
 from typing import Optional
 
 from pytest_oslab.checks import names
-from pytest_oslab.checks.core import Check, Where
+from pytest_oslab.checks.core import Check, Where, attach
 from pytest_oslab.checks.nodes import NodeFacts
 
 VXLAN_OVERHEAD = 50  # outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14)
 
 
-def check_provider_network(network) -> None:
-    """N1: the flat provider network is ACTIVE, ``provider:network_type`` flat, on a physical network, shared,
-    external, with an MTU."""
-    with Check("the provider network is ACTIVE, flat on a physical network, shared, external, with an MTU",
-               Where(network=network)) as c:
+INSTALL_GUIDE_SHARED = True  # the install guide makes the provider network with --share --external
+
+
+def shared_expectation(configured: Optional[bool]) -> tuple:
+    """(shared or not, where that comes from): what the deployer says (``oslab.provider_network_shared``), else
+    what the install guide documents."""
+    if configured is None:
+        return INSTALL_GUIDE_SHARED, ("the install guide's provider network; set oslab.provider_network_shared "
+                                      "in clouds.yaml if this one is meant otherwise")
+    return configured, "oslab.provider_network_shared in clouds.yaml"
+
+
+def check_provider_network(network, shared: Optional[bool] = None) -> None:
+    """N1: the flat provider network is ACTIVE, ``provider:network_type`` flat, on a physical network, external,
+    with an MTU, and shared as it is meant to be (``shared``: what the deployer says; None: as the install guide
+    makes it). The expectation and where it comes from are reported either way."""
+    meant, source = shared_expectation(shared)
+    attach(f"N1: network {network.name} is meant to be {'shared' if meant else 'not shared'}", f"from {source}")
+    with Check(f"the provider network is ACTIVE, flat on a physical network, {'' if meant else 'not '}shared, "
+               f"external, with an MTU", Where(network=network)) as c:
         c.expect("status", "ACTIVE", network.status)
         c.expect("provider:network_type", "flat", network.provider_network_type)
         c.require(network.provider_physical_network, "provider:physical_network: expected a physical network, "
                                                      "actual none")
-        c.expect("shared", True, bool(network.is_shared))
+        c.expect("shared", meant, bool(network.is_shared), source)
         c.expect("router:external", True, bool(network.is_router_external))
         c.require((network.mtu or 0) >= 68, f"mtu: expected a usable MTU, actual {network.mtu}")
 

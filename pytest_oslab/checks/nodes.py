@@ -3,10 +3,15 @@
 ``NodeFacts(host, name)`` wraps a testinfra host (anything with ``run(command)`` returning ``rc``/``stdout``/
 ``stderr``) and the name the API gives the node. ``node.links("qdhcp-…")["ns-1234"].mtu`` reads like the fact;
 the command and its output are attached to the running test as it goes (``core.attach``).
+
+The OVS and OVN tools (``ovs-vsctl``, ``ovs-ofctl``, ``ovn-nbctl``, ``ovn-sbctl``) wait for their database or
+switch as long as it takes; each is given its own ``--timeout=N``, a little under the node's command bound
+(--oslab-command-timeout), so a wedged database is told by the tool itself before the bound stops the command.
 """
 from __future__ import annotations
 
 import shlex
+import re
 from typing import Dict, List, Optional
 
 from pytest_oslab.checks import names
@@ -15,10 +20,29 @@ from pytest_oslab.facts import (bridge, dnsmasq, iproute, iptables, libvirt, nei
                                 processes, sockets)
 
 
+OVS_TOOLS = ("ovs-vsctl", "ovs-ofctl", "ovn-nbctl", "ovn-sbctl")
+DEFAULT_BOUND = 60.0  # --oslab-command-timeout's default, for a host that does not say its bound
+
+
+def tool_timeout(bound: float) -> int:
+    """The ``--timeout`` of an OVS/OVN tool under a command bound of ``bound`` seconds: 5 s (or a fifth) less."""
+    return max(1, int(bound - min(5.0, bound / 5)))
+
+
+def with_tool_timeout(command: str, bound: float) -> str:
+    """``command`` with ``--timeout=N`` after the OVS/OVN tool it starts with (other commands as they are)."""
+    tool, _, rest = command.partition(" ")
+    if tool not in OVS_TOOLS or re.search(r"(^| )--timeout[= ]", rest):
+        return command
+    return f"{tool} --timeout={tool_timeout(bound)}" + (f" {rest}" if rest else "")
+
+
 class NodeFacts:
     def __init__(self, host, name: str):
         self.host = host
         self.name = name
+        backend = getattr(host, "backend", None)
+        self.bound = float(getattr(backend, "bound", None) or DEFAULT_BOUND)  # the access layer's bound
 
     def __repr__(self) -> str:
         return f"NodeFacts({self.name!r})"
@@ -26,6 +50,7 @@ class NodeFacts:
     # --- commands ----------------------------------------------------------------------------------------------
     def run(self, command: str, ok: bool = True, quiet: bool = False):
         """Run ``command`` on the node and keep its output as evidence; CheckFailed when it fails and ``ok``."""
+        command = with_tool_timeout(command, self.bound)
         result = self.host.run(command)
         rc, out, err = result.rc, result.stdout or "", result.stderr or ""
         if not quiet:
@@ -56,7 +81,8 @@ class NodeFacts:
         return iproute.parse_routes(self.output(f"ip {ns}-j route show"))
 
     def namespaces(self) -> List[str]:
-        return iproute.parse_netns(self.output("ip netns list"))
+        """The named network namespaces: ``ip -j netns`` (nothing printed when there is none)."""
+        return iproute.parse_netns(self.output("ip -j netns"))
 
     def neighbours(self, namespace: Optional[str] = None) -> List[neigh.Neighbour]:
         ns = f"-n {shlex.quote(namespace)} " if namespace else ""
@@ -146,7 +172,10 @@ class NodeFacts:
         return ovs.parse_targets(self.output("ovs-vsctl --format=json list Controller"))
 
     def upgrade_check(self) -> List[nova_status.UpgradeCheck]:
-        """``nova-status upgrade check`` (it exits 1 on warnings, 2 on failures: the table says which)."""
+        """``nova-status upgrade check`` (it exits 1 on warnings, 2 on failures: the table says which).
+
+        The table, not ``--json``: oslo.upgradecheck's ``--json`` is offered by ``neutron-status`` but not by the
+        ``nova-status`` of Zed's nova (its ``upgrade check`` takes no option), and nova's is the check C2 names."""
         result = self.run("nova-status upgrade check", ok=False)
         if result.rc not in (0, 1, 2):
             raise CheckFailed(f"node {self.name}: `nova-status upgrade check` exited {result.rc}: "

@@ -134,9 +134,28 @@ def pick_provider_network(networks: List[Any], configured: Optional[str] = None)
     return sorted(candidates, key=rank)[0]
 
 
-def external_network(networks: List[Any]):
+def external_network(networks: List[Any], configured: Optional[str] = None):
+    """The external network of routers and floating IPs: the configured one (name or id; NotFound when it is not
+    a visible external network), else the first external network by name; None when there is none."""
     external = sorted((n for n in networks if n.is_router_external), key=lambda n: n.name or "")
+    if configured:
+        chosen = next((n for n in external if configured in (n.id, n.name)), None)
+        if chosen is None:
+            plain = any(configured in (n.id, n.name) for n in networks)
+            raise NotFound(f"external network {configured!r} (--oslab-external-network or oslab.external_network) "
+                           f"{'is not external (router:external false)' if plain else 'is not visible in this cloud'}"
+                           f"; external networks: {', '.join(n.name or n.id for n in external) or 'none'}")
+        return chosen
     return external[0] if external else None
+
+
+def attach_refusal(network, project_id: Optional[str]) -> Optional[str]:
+    """Why a user of project ``project_id`` may not attach a server to ``network`` (neutron answers 403), or
+    None when it may: a network is usable when it is shared or the project's own."""
+    if network.is_shared or (project_id and network.project_id == project_id):
+        return None
+    return (f"network {network.name} ({network.id[:8]}) is not shared and belongs to another project: this "
+            f"cloud's user cannot boot on it (neutron would answer 403)")
 
 
 class Provisioner:

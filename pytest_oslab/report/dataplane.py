@@ -15,7 +15,7 @@ import threading
 from typing import Callable, Dict, Iterable, List, Optional, Set, TypeVar
 
 from pytest_oslab.checks.names import dhcp_dir, ovnmeta, port_chains, qdhcp, qrouter, vxlan
-from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.checks.nodes import NodeFacts, with_tool_timeout
 from pytest_oslab.cloud.errors import describe
 from pytest_oslab.facts import dnsmasq
 
@@ -239,6 +239,7 @@ class NodeReader(NodeFacts):
         self._last = ""
 
     def run(self, command: str, ok: bool = True, quiet: bool = True):
+        command = with_tool_timeout(command, self.bound)
         self._last = command
         try:
             result = self.host.run(command)

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import importlib
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -256,6 +257,35 @@ def pytest_unconfigure(config):
 
 # --- replay ---------------------------------------------------------------------------------------------------
 
+def recorded_as(command: str) -> str:
+    """The key a command is recorded under, whatever the recording's age: the OVS/OVN tools' own ``--timeout=N``
+    (derived from the run's command bound, so it differs between runs) is left out."""
+    return re.sub(r"^(ovs-vsctl|ovs-ofctl|ovn-nbctl|ovn-sbctl) --timeout=\d+", r"\1", command)
+
+
+NETNS_JSON, NETNS_TEXT = "ip -j netns", "ip netns list"  # recordings made before the checks read ip -j netns
+
+
+def netns_as_json(text: str) -> str:
+    """``ip netns list`` lines as ``ip -j netns`` prints them (``[{"name":…,"id":N}]``; nothing for none)."""
+    entries = []
+    for line in text.splitlines():
+        match = re.match(r"^(\S+)(?: \(id: (\d+)\))?$", line.strip())
+        if match:
+            entries.append({"name": match.group(1), **({"id": int(match.group(2))} if match.group(2) else {})})
+    return json.dumps(entries, separators=(",", ":")) + "\n" if entries else ""
+
+
+def answer(lookup, command: str):
+    """``lookup(key)`` of a command run now, on a recording of any age: (the recorded answer, a function that
+    turns its stdout into what the command prints now), or (None, None)."""
+    found = lookup(recorded_as(command))
+    if found is None and command == NETNS_JSON:
+        found = lookup(NETNS_TEXT)
+        return (found, netns_as_json) if found is not None else (None, None)
+    return (found, str) if found is not None else (None, None)
+
+
 class World:
     """The recorded outputs of one check call, served back in the order they were read (the last one repeats)."""
 
@@ -263,7 +293,7 @@ class World:
         self.outputs = outputs
         self.queues: Dict[tuple, List[dict]] = {}
         for event in call["events"]:
-            self.queues.setdefault((event["kind"], event["who"], event["command"]), []).append(event)
+            self.queues.setdefault((event["kind"], event["who"], recorded_as(event["command"])), []).append(event)
         self.used: Dict[tuple, int] = {}
         self.overrides: Dict[tuple, str] = {}
 
@@ -284,7 +314,7 @@ class World:
 
     def replace(self, kind: str, who: str, command: str, old: str, new: str, count: int = -1) -> None:
         """Change the recorded stdout of a command (every time it was read): a deliberate breakage offline."""
-        events = self.queues.get((kind, who, command))
+        events = self.queues.get((kind, who, recorded_as(command)))
         if not events:
             raise KeyError(f"no recorded {kind} command {command!r} on {who}; recorded: "
                            f"{sorted(c for k, w, c in self.queues if k == kind)}")
@@ -300,7 +330,7 @@ class World:
 
     def edit_json(self, kind: str, who: str, command: str, change) -> None:
         """Change the recorded JSON output of a command: ``change(data)`` edits it in place."""
-        events = self.queues.get((kind, who, command))
+        events = self.queues.get((kind, who, recorded_as(command)))
         if not events:
             raise KeyError(f"no recorded {kind} command {command!r} on {who}")
         for event in events:
@@ -313,7 +343,7 @@ class World:
 
     def set_result(self, kind: str, who: str, command: str, rc: int, stdout: str = "", stderr: str = "") -> None:
         """Make a recorded command answer ``rc`` and these outputs every time."""
-        events = self.queues.get((kind, who, command))
+        events = self.queues.get((kind, who, recorded_as(command)))
         if not events:
             raise KeyError(f"no recorded {kind} command {command!r} on {who}")
         for event in events:
@@ -325,10 +355,10 @@ class ReplayHost:
         self.world, self.name = world, name
 
     def run(self, command: str) -> Result:
-        event = self.world.next("node", self.name, command)
+        event, now = answer(lambda key: self.world.next("node", self.name, key), command)
         if event is None:
             return Result(127, "", f"replay: `{command}` was not recorded on {self.name}")
-        return Result(event["rc"], self.world.text(event["stdout"]), self.world.text(event["stderr"]))
+        return Result(event["rc"], now(self.world.text(event["stdout"])), self.world.text(event["stderr"]))
 
 
 class ReplayGuest:
@@ -426,11 +456,11 @@ class Replay:
         self.server = server
 
     def run(self, command, timeout=None):
-        answer = self.answers.get(command)
-        if answer is None:
+        given, now = answer(self.answers.get, command)
+        if given is None:
             return Result(127, "", f"not recorded: {command}")
-        text = answer if isinstance(answer, Text) else (DATA / answer).read_text()
-        return Result(0, text, "")
+        text = given if isinstance(given, Text) else (DATA / given).read_text()
+        return Result(0, now(text), "")
 
 
 def read(path) -> str:

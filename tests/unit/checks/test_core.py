@@ -127,5 +127,5 @@ def test_evidence_goes_to_the_bound_test_item():
 
 def test_a_failed_command_on_a_node_is_a_check_failure_naming_node_and_command(data_node):
     node = data_node({}, "compute1")
-    with pytest.raises(CheckFailed, match=r"^node compute1: `ip netns list` exited 127: not recorded"):
+    with pytest.raises(CheckFailed, match=r"^node compute1: `ip -j netns` exited 127: not recorded"):
         node.namespaces()

@@ -18,7 +18,7 @@ class Answer:
 
 
 class Host:
-    """A node's connection: answers ``ip netns list`` with the captured text; meets the others at a barrier."""
+    """A node's connection: answers ``ip -j netns`` with the captured text (both forms parse alike); meets the others at a barrier."""
 
     def __init__(self, barrier=None):
         self.barrier = barrier
@@ -39,7 +39,7 @@ def test_different_nodes_are_asked_at_the_same_time():
     nodes = [NodeFacts(Host(barrier), f"compute{i}") for i in range(3)]
     with core.recorded() as evidence:
         core.on_each(nodes, lambda node: node.namespaces())
-    assert [title for title, _ in evidence] == [f"compute{i}: ip netns list" for i in range(3)]
+    assert [title for title, _ in evidence] == [f"compute{i}: ip -j netns" for i in range(3)]
 
 
 def test_a_nodes_own_items_run_one_after_another_in_order():

@@ -94,7 +94,7 @@ def test_nodes_file_and_config_first(tmp_path):
 def test_nodes_missing_from_inventory_are_discovered_with_defaults():
     inv = Inventory([], default_user="stack", default_key="~/.ssh/k")
     node = inv.node("compute-7", "192.0.2.7")
-    assert node.host == "ssh://192.0.2.7" and node.source == "discovered through the API"
+    assert node.host == "ssh://192.0.2.7" and node.source == "the API alone"
     spec, kwargs, sudo = host_spec(node, inv.default_user, inv.default_key, 10)
     assert spec == "paramiko://stack@192.0.2.7" and kwargs["ssh_identity_file"].endswith("/.ssh/k") and sudo
     assert inv.node("compute-7") is node

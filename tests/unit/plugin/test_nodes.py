@@ -55,3 +55,26 @@ def test_namespace_relay_command_prefers_nc_and_falls_back_to_python():
     command = pool.relay_command(node, "qdhcp-abc", "10.0.0.5")
     assert command.startswith("ip netns exec qdhcp-abc sh -c ")
     assert "exec nc 10.0.0.5 22" in command and "exec python3 -c" in command
+
+
+def test_a_node_only_the_api_names_that_the_defaults_do_not_reach_is_a_skip_saying_what_to_add():
+    """devstack run with no ``oslab:`` section: the hypervisor's host_ip refuses root's SSH. What needs the node
+    cannot be judged (skipped, saying how to name the node); a configured node that refuses is still a failure."""
+    from pytest_oslab.outcomes import outcome
+    inventory = Inventory([], default_user="root")
+    node = inventory.node("devstack-vm", f"127.0.0.1:{_closed_port()}")
+    pool = NodePool(inventory, timeout=3)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        with outcome():
+            pool.host(node)
+    reason = str(skipped.value.msg)
+    assert reason.startswith("node devstack-vm (ssh://root@127.0.0.1:") and "from the API alone): " \
+        "unreachable: Connection refused; say how to reach it in clouds.yaml (oslab.nodes), an inventory " \
+        "(--oslab-inventory) or ssh_config" in reason
+    with pytest.raises(pytest.skip.Exception):  # remembered, and still a skip
+        with outcome():
+            pool.host(node)
+    configured = Node("cmp9", f"ssh://root@127.0.0.1:{_closed_port()}")
+    with pytest.raises(pytest.fail.Exception):
+        with outcome():
+            NodePool(Inventory([configured]), timeout=3).host(configured)

@@ -104,7 +104,7 @@ def test_a_node_view_reads_devices_namespaces_and_dhcp_files_through_the_facts_p
         "ip -j -d addr show": '[{"ifindex": 5, "ifname": "tap60ad2c85-f3", "mtu": 1450, "flags": ["UP"], '
                               '"operstate": "UNKNOWN", "address": "fe:16:3e:00:00:01", "master": "brq8cc956e4-a1", '
                               '"linkinfo": {"info_kind": "tun"}, "addr_info": []}]',
-        "ip netns list": f"qdhcp-{NET} (id: 0)\nqrouter-other (id: 1)\n",
+        "ip -j netns": f'[{{"name":"qdhcp-{NET}","id":0}},{{"name":"qrouter-other","id":1}}]\n',
         f"ip -n qdhcp-{NET} -j -d addr show": '[{"ifindex": 1, "ifname": "lo", "mtu": 65536, "flags": [], '
                                               '"addr_info": []}]',
         f"cat {base}/host": "fa:16:3e:00:00:01,host-10-10-0-11.openstacklocal,10.10.0.11\n",
