@@ -358,7 +358,9 @@ def take_snapshot(oslab, workload: Workload, phase: str) -> dict:
     picture = dataplane.collect(oslab, seen)
     drivers = {"mechanism": sorted(caps.mechanism_drivers), "firewall": caps.firewall_driver or ""}
     summary = gather(oslab).to_dict()
-    versions = {"services": summary.get("services", []), "packages": node_packages(oslab, picture)}
+    # packages as [name, version] pairs: a {"passwd": "1:4.13"} mapping would be masked as a password when saved
+    versions = {"services": summary.get("services", []),
+                "packages": {n: sorted(map(list, p.items())) for n, p in node_packages(oslab, picture).items()}}
     return snapshot.make(phase, oslab.settings.cloud, workload.id, oslab.settings.run_id, picture,
                          reachability(oslab, workload, ms), drivers, summary, versions)
 
@@ -518,6 +520,9 @@ class PhaseRun:
         self.changes = snapshot.diff(self.before, taken)
         taken["compared_with"] = str(self.before_path)
         taken["changes"] = [c.__dict__ for c in self.changes]
+        if self.probe is not None:  # what the guests felt in between, for whoever reads the snapshots
+            taken["probe"] = {k: v for k, v in self.probe.items() if k != "series"}
+            taken["probe"]["series"] = [{k: v for k, v in s.items() if k != "buckets"} for s in self.probe["series"]]
         self.after_path = snapshot.save(taken, self._path("post"))
         item.gate = snapshot.gate("post", taken["workload"], str(self.after_path), self.changes, str(self.before_path),
                                   snapshot.version_changes(self.before, taken))

@@ -10,8 +10,8 @@ reachability probes. ``facts`` flattens it into keyed facts, each with a severit
   bindings (host, VIF type, status), the devices on the nodes and their masters, local VLAN tags, libvirt
   interfaces, iptables chains. When the driver moves to OVN, the dnsmasq files go with it: reported, not failed.
 
-A snapshot also holds the versions it was taken at (``versions``: each node's installed packages, each service's
-API version document); ``version_changes`` lists what moved, for the report.
+A snapshot also holds the versions it was taken at (``versions``: each node's installed packages as ``[name,
+version]`` pairs, each service's API version document); ``version_changes`` lists what moved, for the report.
 
 ``diff`` returns the changes; a ``must`` change is worded like a check's mismatch (``what: expected X (pre
 snapshot), actual Y``) so the report shows it as expected against actual.
@@ -203,7 +203,7 @@ def version_changes(before: dict, after: dict) -> List[Tuple[str, str, str, str]
             rows.append(("API", kind, services_a.get(kind, "absent"), services_b.get(kind, "absent")))
     packages_a, packages_b = old.get("packages", {}), new.get("packages", {})
     for node in sorted(set(packages_a) & set(packages_b)):  # a node seen once only has nothing to compare
-        a, b = packages_a[node], packages_b[node]
+        a, b = dict(map(tuple, packages_a[node])), dict(map(tuple, packages_b[node]))  # [name, version] pairs
         for pkg in sorted(set(a) | set(b)):
             if a.get(pkg) != b.get(pkg):
                 rows.append((f"node {node}", pkg, a.get(pkg, "absent"), b.get(pkg, "absent")))

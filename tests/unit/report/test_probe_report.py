@@ -69,15 +69,22 @@ def test_versions_before_and_after_show_each_package_and_api_that_moved():
     before = dict(after, **{"python3-nova": "2:26.2.2-1~deb12u4", "neutron-common": "2:21.0.0-7"})
     del before["adduser"]
     rows = snapshot.version_changes(
-        {"versions": {"services": [["compute", "v2.1, microversions 2.1-2.93"]], "packages": {"vm": before}}},
-        {"versions": {"services": [["compute", "v2.1, microversions 2.1-2.95"]], "packages": {"vm": after,
-                                                                                             "compute1": after}}})
+        {"versions": {"services": [["compute", "v2.1, microversions 2.1-2.93"]],
+                      "packages": {"vm": sorted(map(list, before.items()))}}},
+        {"versions": {"services": [["compute", "v2.1, microversions 2.1-2.95"]],
+                      "packages": {"vm": sorted(map(list, after.items())), "compute1": list(after.items())}}})
     assert rows == [("API", "compute", "v2.1, microversions 2.1-2.93", "v2.1, microversions 2.1-2.95"),
                     ("node vm", "adduser", "absent", after["adduser"]),
                     ("node vm", "neutron-common", "2:21.0.0-7", "2:21.0.0-7+deb12u1"),
                     ("node vm", "python3-nova", "2:26.2.2-1~deb12u4", "2:26.2.2-1~deb12u5")]
     html = snapshot.gate_html(snapshot.gate("post", "w", "b.json", [], "a.json", rows))
     assert "Versions before and after (4 changed)" in html and "2:26.2.2-1~deb12u5" in html
+
+
+def test_a_package_named_passwd_keeps_its_version_through_the_saved_snapshot(tmp_path):
+    saved = snapshot.save({"versions": {"packages": {"vm": [["passwd", "1:4.13+dfsg1-1+deb12u2"]]}}},
+                          tmp_path / "s.json")
+    assert '"1:4.13+dfsg1-1+deb12u2"' in saved.read_text()
 
 
 def test_a_half_installed_package_is_not_counted():
