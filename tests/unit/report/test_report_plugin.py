@@ -101,6 +101,15 @@ def test_phase_is_one_of_three_and_cleanup_deselects_the_rest(pytester, unreacha
     assert "2 deselected" in result.stdout.str()
 
 
+def test_the_probe_limits_are_numbers_checked_before_anything_runs(pytester, unreachable_cloud):
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "--oslab-max-loss", "lots",
+                                           "-p", "no:cacheprovider")
+    assert result.ret != 0 and "oslab_max_loss: 'lots' is not a number" in result.stderr.str()
+    pytester.makeini("[pytest]\noslab_max_gap = -2\n")
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "-p", "no:cacheprovider")
+    assert result.ret != 0 and "oslab_max_gap: '-2' is negative" in result.stderr.str()
+
+
 def test_a_phase_against_an_unreachable_cloud_fails_in_one_line_and_still_reports(pytester, unreachable_cloud):
     result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "pre", "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(failed=1, skipped=5)  # the four checks and the probe's start
