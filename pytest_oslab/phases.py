@@ -200,10 +200,16 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
 
 
 def remove_workloads(oslab) -> List[str]:
-    """Delete every workload of the cloud, in dependency order, and their keys; one line per workload."""
+    """Delete every workload of the cloud, in dependency order, and their keys (a probe a pre left running
+    stopped first); one line per workload."""
     cloud, admin = oslab.cloud, oslab.admin_or_none()
     lines = []
     for wid in workload_ids(cloud):
+        record = probe_path(oslab.settings.cloud, wid)
+        if record.exists():  # a pre whose post never ran: its probe is stopped, not left to ping for hours
+            _, stopped = stop_probe(oslab, probe.Record.load(record), record.with_suffix(""))
+            record.unlink()
+            lines += stopped
         leftovers = cleanup_run.select(cleanup_run.list_candidates(cloud, admin), run=wid)
         problems = cleanup_run.remove(leftovers, cloud, admin, oslab.settings.timeout, report=oslab.progress)
         if problems:
