@@ -12,16 +12,21 @@
   servers created at once in a soft-anti-affinity group (spread over the computes) and each one's create ->
   SSH-ready, the memory at rest of the lab's processes and its nodes' (the lab is left on N nodes);
 - with ``--upgrade``: ``oslab lab up --release point`` (the downgrade) then ``oslab lab upgrade`` to the security
-  updates, each step's time from its progress line, and the upgrade's ratio to its budget (issue 16).
+  updates, each step's time from its progress line, and the upgrade's ratio to its budget (issue 16); the gate's
+  pre phase runs before the upgrade and its post after, so the loss the probe measured meanwhile is printed too
+  (per guest and path, from the post snapshot; the workload is removed after).
 
 Speed lives here and nowhere in the tests. Run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -227,18 +232,42 @@ def step_times(output: str):
     return found
 
 
+def gate_phase(phase: str, where: Path) -> None:
+    """A phase of the upgrade gate against the lab, only its steps (an empty directory), reports under ``where``."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(where),
+                           "--cloud", "lab", "--oslab-phase", phase, "--oslab-report-dir", str(where / "reports"),
+                           "-q"], cwd=where, env=dict(os.environ, OSLAB_STATE_DIR=str(where / "state")),
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        sys.exit(f"bench: gate phase {phase} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+
+
 def bench_upgrade() -> None:
-    """The lab down to the point release, then upgraded; the lab is left at the security release."""
+    """The lab down to the point release, the gate's pre, the upgrade, the gate's post (the probe's loss), the
+    workload removed; the lab is left at the security release."""
     runs = (("downgrade", OSLAB + ["lab", "up", "--release", "point"]), ("upgrade", OSLAB + ["lab", "upgrade"]))
-    for what, argv in runs:
-        t0 = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True)
-        took = time.monotonic() - t0
-        if proc.returncode != 0:
-            sys.exit(f"bench: {' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        steps = ", ".join(f"{name} {secs:.1f}" for name, secs in step_times(proc.stdout))
-        ratio = f"  ratio to budget {UPGRADE_BUDGET:.0f} s: {took / UPGRADE_BUDGET:.2f}" if what == "upgrade" else ""
-        print(f"{what:24} {took:7.1f} s{ratio}\n{'':24} steps (s): {steps}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="oslab-bench-gate-") as tmp:
+        where = Path(tmp)
+        try:
+            for what, argv in runs:
+                if what == "upgrade":
+                    gate_phase("pre", where)
+                t0 = time.monotonic()
+                proc = subprocess.run(argv, capture_output=True, text=True)
+                took = time.monotonic() - t0
+                if proc.returncode != 0:
+                    sys.exit(f"bench: {' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+                steps = ", ".join(f"{name} {secs:.1f}" for name, secs in step_times(proc.stdout))
+                ratio = (f"  ratio to budget {UPGRADE_BUDGET:.0f} s: {took / UPGRADE_BUDGET:.2f}"
+                         if what == "upgrade" else "")
+                print(f"{what:24} {took:7.1f} s{ratio}\n{'':24} steps (s): {steps}", flush=True)
+            gate_phase("post", where)
+            post = json.loads(sorted((where / "reports").glob("*-post.json"))[-1].read_text())
+            print("measured by the gate's probe from pre to post (the upgrade inside):")
+            for series in post.get("probe", {}).get("series", []):
+                print(f"{'':24} {series['line']}", flush=True)
+        finally:
+            gate_phase("cleanup", where)
 
 
 def main() -> int:

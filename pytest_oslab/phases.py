@@ -13,6 +13,14 @@
   change is reported (see ``pytest_oslab.report.snapshot``).
 - ``cleanup`` removes the workload (all of them, for that cloud) and its key; the run's other tests are deselected.
 
+Between the two, the workload is watched: ``pre`` ends by starting the probe agent (``pytest_oslab.probe``) on
+the node whose namespace reaches the guests (the DHCP node's ``qdhcp-``, OVN's ``ovnmeta-``), detached and
+bounded, and records it in the state directory (``<cloud>-probe-<workload>.json``: node, PID, directory);
+``post`` first stops that agent by its PID and reads its files back (kept in ``<cloud>-probe-<workload>/``), and
+last fails when a guest's loss or longest gap along a path is over ``--oslab-max-loss`` / ``--oslab-max-gap``.
+Each snapshot also holds the versions it was taken at (each node's packages, each API's version document), so
+that the post report shows what the upgrade changed.
+
 The phase's steps are test items of their own (``workload::pre::...``), run first and in order, whatever ``-k``
 or ``-m`` select; the suite's tests run after them as usual. Under pytest-xdist they stay on one worker, in
 order (``--dist load`` becomes ``loadgroup``, the steps one group; ``loadscope`` and ``loadfile`` keep them
@@ -35,14 +43,17 @@ from pytest_oslab.checks import dhcp, firewall, guests, instances
 from pytest_oslab.checks.core import CheckFailed, on_each
 from pytest_oslab.checks import names
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.facts import packages
 from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
+from pytest_oslab.probe import control as probe
 from pytest_oslab.provision import cleanup as cleanup_run
 from pytest_oslab.provision.naming import RUN_TAG_PREFIX, TAG, Naming, new_run_id, run_of
 from pytest_oslab.provision.resources import Provisioner, find_flavor, find_image, image_user
 from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
 from pytest_oslab.provision.stack import ResourceStack
 from pytest_oslab.report import dataplane, html, snapshot
+from pytest_oslab.report.probe import figures
 from pytest_oslab.report.plugin import report_dir, state_of
 from pytest_oslab.report.snapshot import CATEGORIES
 from pytest_oslab.report.summary import gather
@@ -75,6 +86,12 @@ def state_dir() -> Path:
 
 def key_path(cloud: str, workload: str) -> Path:
     return state_dir() / f"{cloud}-workload-{workload}.key"
+
+
+def probe_path(cloud: str, workload: str) -> Path:
+    """The record of the probe agents a pre phase started (the files brought back go beside it, in a directory
+    of the same name without ``.json``)."""
+    return state_dir() / f"{cloud}-probe-{workload}.json"
 
 
 @dataclass
@@ -183,10 +200,16 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
 
 
 def remove_workloads(oslab) -> List[str]:
-    """Delete every workload of the cloud, in dependency order, and their keys; one line per workload."""
+    """Delete every workload of the cloud, in dependency order, and their keys (a probe a pre left running
+    stopped first); one line per workload."""
     cloud, admin = oslab.cloud, oslab.admin_or_none()
     lines = []
     for wid in workload_ids(cloud):
+        record = probe_path(oslab.settings.cloud, wid)
+        if record.exists():  # a pre whose post never ran: its probe is stopped, not left to ping for hours
+            _, stopped = stop_probe(oslab, probe.Record.load(record), record.with_suffix(""))
+            record.unlink()
+            lines += stopped
         leftovers = cleanup_run.select(cleanup_run.list_candidates(cloud, admin), run=wid)
         problems = cleanup_run.remove(leftovers, cloud, admin, oslab.settings.timeout, report=oslab.progress)
         if problems:
@@ -319,6 +342,20 @@ def ssh_banner(address: str, timeout: float = 10.0, tries: int = 3) -> bool:
     return False
 
 
+def node_packages(oslab, picture: dict) -> Dict[str, Dict[str, str]]:
+    """{node: {package: version}} of each node the picture shows, from its package manager (a node whose
+    listing fails is left out, with its output as evidence)."""
+    found = {}
+    for n in picture.get("nodes", []):
+        facts = NodeFacts(oslab.nodes.host(oslab.node_named(n["name"])), n["name"])
+        result = facts.run(packages.COMMAND, ok=False, quiet=True)
+        if result.rc == 0:
+            found[n["name"]] = packages.installed(result.stdout)
+        else:
+            evidence.attach(f"{n['name']}: packages not listed", f"{packages.COMMAND}\n{result.stderr}")
+    return found
+
+
 def take_snapshot(oslab, workload: Workload, phase: str) -> dict:
     caps = oslab.capabilities
     ms = members(oslab, workload)
@@ -326,8 +363,42 @@ def take_snapshot(oslab, workload: Workload, phase: str) -> dict:
             "server": [s.id for s in workload.servers], "port": [p.id for p in workload.spare_ports]}
     picture = dataplane.collect(oslab, seen)
     drivers = {"mechanism": sorted(caps.mechanism_drivers), "firewall": caps.firewall_driver or ""}
+    summary = gather(oslab).to_dict()
+    # packages as [name, version] pairs: a {"passwd": "1:4.13"} mapping would be masked as a password when saved
+    versions = {"services": summary.get("services", []),
+                "packages": {n: sorted(map(list, p.items())) for n, p in node_packages(oslab, picture).items()}}
     return snapshot.make(phase, oslab.settings.cloud, workload.id, oslab.settings.run_id, picture,
-                         reachability(oslab, workload, ms), drivers, gather(oslab).to_dict())
+                         reachability(oslab, workload, ms), drivers, summary, versions)
+
+
+# --- the probe ------------------------------------------------------------------------------------------------
+
+def probe_agents(oslab, workload: Workload) -> List[probe.Agent]:
+    """One agent, on the first node serving the workload network's DHCP (OVN: its metadata agent's node), in the
+    namespace from which the guests are reached, watching every server of the workload."""
+    ms = members(oslab, workload)
+    net = ms[0].network
+    nodes = oslab.dhcp_node_list(net)
+    if not nodes:
+        raise WorkloadMissing(f"no node serves network {net.id} of workload {workload.id}: nowhere to probe from")
+    ovn = oslab.capabilities.driver == "ovn"
+    targets = [probe.Target(display_name(m.server.name), m.ip, m.port.mac_address) for m in ms]
+    return [probe.Agent(nodes[0].name, oslab.namespace_of(net.id), probe.remote_dir(workload.id), targets,
+                        leases="" if ovn else f"{names.dhcp_dir(net.id)}/leases")]
+
+
+def _node_facts(oslab, name: str) -> NodeFacts:
+    return NodeFacts(oslab.nodes.host(oslab.node_named(name)), name)
+
+
+def stop_probe(oslab, record: probe.Record, keep: Path) -> tuple:
+    """Stop a record's agents and read them back: (series, one line per agent)."""
+    series, lines = [], []
+    for agent in record.agents:
+        node = _node_facts(oslab, agent.node)
+        lines.append(probe.stop(node, agent))
+        series += probe.series(agent, probe.fetch(node, agent, keep))
+    return series, lines
 
 
 # --- the phase's test items ----------------------------------------------------------------------------------
@@ -366,6 +437,7 @@ class PhaseRun:
         self.changes = None
         self.after_path: Optional[Path] = None
         self.broken: Optional[str] = None  # why the step that makes or finds the workload failed
+        self.probe: Optional[dict] = None  # the probe's figures (pytest_oslab.report.probe.figures)
 
     @property
     def oslab(self):
@@ -454,8 +526,12 @@ class PhaseRun:
         self.changes = snapshot.diff(self.before, taken)
         taken["compared_with"] = str(self.before_path)
         taken["changes"] = [c.__dict__ for c in self.changes]
+        if self.probe is not None:  # what the guests felt in between, for whoever reads the snapshots
+            taken["probe"] = {k: v for k, v in self.probe.items() if k != "series"}
+            taken["probe"]["series"] = [{k: v for k, v in s.items() if k != "buckets"} for s in self.probe["series"]]
         self.after_path = snapshot.save(taken, self._path("post"))
-        item.gate = snapshot.gate("post", taken["workload"], str(self.after_path), self.changes, str(self.before_path))
+        item.gate = snapshot.gate("post", taken["workload"], str(self.after_path), self.changes, str(self.before_path),
+                                  snapshot.version_changes(self.before, taken))
         lines = [c.line() for c in self.changes] or ["no difference"]
         evidence.attach("changes since the pre snapshot", "\n".join(lines))
 
@@ -477,6 +553,43 @@ class PhaseRun:
         told = [c for c in self.changes if c.severity == "may"]
         evidence.attach("what may change and did", "\n".join(c.line() for c in told) or "nothing")
 
+    def start_probe(self, item: PhaseItem) -> None:
+        oslab, workload = self.oslab, self.need_workload()
+        path = probe_path(oslab.settings.cloud, workload.id)
+        if path.exists():  # a second pre: the earlier agents are stopped, their figures dropped
+            stop_probe(oslab, probe.Record.load(path), path.with_suffix(""))
+        record = probe.Record(workload.id)
+        for agent in probe_agents(oslab, workload):
+            record.agents.append(probe.start(_node_facts(oslab, agent.node), agent))
+        record.save(path)
+        evidence.attach("probe started", "\n".join(
+            f"agent {a.pid} on {a.node} in {a.namespace} ({a.directory}), at most {probe.LIFETIME} s: "
+            + ", ".join(f"{t.name} ({t.ip})" for t in a.targets) + f"; paths: {', '.join(a.paths())}"
+            for a in record.agents) + f"\nrecord: {path}")
+
+    def read_probe(self, item: PhaseItem) -> None:
+        oslab, workload = self.oslab, self.need_workload()
+        path = probe_path(oslab.settings.cloud, workload.id)
+        if not path.exists():
+            pytest.skip(f"no probe was started for workload {workload.id} (no {path}): its pre phase ran elsewhere "
+                        f"or before the probe existed")
+        series, lines = stop_probe(oslab, probe.Record.load(path), path.with_suffix(""))
+        path.unlink()
+        max_loss, max_gap = limit_of(self.config, "oslab_max_loss"), limit_of(self.config, "oslab_max_gap")
+        self.probe = figures(series, max_loss, max_gap, lines)
+        item.gate = {"phase": "post", "probe": self.probe}
+        evidence.attach("probe", "\n".join(lines + [s.line() for s in series]
+                                           + [f"files: {path.with_suffix('')}"]))
+
+    def probe_limits(self, item: PhaseItem) -> None:
+        if self.probe is None:
+            pytest.skip("no probe figures (see the step that reads the probe back)")
+        if self.probe["over"]:
+            raise CheckFailed("the workload's data plane during the upgrade, per guest and path, over the limits:\n"
+                              + "\n".join(f"  - {line}" for line in self.probe["over"]))
+        if self.probe["limits"]["max_loss"] is None and self.probe["limits"]["max_gap"] is None:
+            evidence.attach("probe limits", "no --oslab-max-loss nor --oslab-max-gap: figures reported only")
+
     def cleanup(self, item: PhaseItem) -> None:
         lines = remove_workloads(self.oslab)
         evidence.attach("cleanup",
@@ -489,13 +602,17 @@ class PhaseRun:
                   ("guests: SSH, NIC, the peer answers ping (G1-G2)", self.guests)]
         if self.phase == "pre":
             return ([("create or reuse the workload", self.first(self.create))] + common
-                    + [("snapshot the workload's data plane", self.save)])
+                    + [("snapshot the workload's data plane", self.save),
+                       ("probe: start watching the guests (ICMP, TCP 22, DHCP leases)", self.start_probe)])
         if self.phase == "post":
-            return ([("find the workload of the pre snapshot", self.first(self.find))] + common
+            return ([("find the workload of the pre snapshot", self.first(self.find)),
+                     ("probe: stop it and read back what the guests felt", self.read_probe)] + common
                     + [("compare with the pre snapshot", self.compare)]
                     + [(f"unchanged: {snapshot_category}", self.unchanged(key))
                        for key, snapshot_category in _must_categories()]
-                    + [("reported: what may change", self.reported)])
+                    + [("reported: what may change", self.reported),
+                       ("probe: loss and longest gap within --oslab-max-loss and --oslab-max-gap",
+                        self.probe_limits)])
         return [("remove the workload", self.cleanup)]
 
 
@@ -525,6 +642,33 @@ def pytest_addoption(parser):
                     help="the pre snapshot --oslab-phase post compares with (default: the newest of the cloud in "
                          "the report directory)")
     parser.addini("oslab_phase", "upgrade gating phase: pre, post or cleanup", default="")
+    for option, ini, text in LIMITS:
+        group.addoption(option, dest=ini, default=None, metavar=option.split("-")[-1].upper(),
+                        help=f"{text} [ini: {ini}]")
+        parser.addini(ini, text, default="")
+
+
+LIMITS = [
+    ("--oslab-max-loss", "oslab_max_loss", "post fails when a guest lost more than this percent of its probes "
+     "along a path (ICMP, TCP 22, DHCP lease) during the upgrade; default: reported only"),
+    ("--oslab-max-gap", "oslab_max_gap", "post fails when a guest went longer than these seconds without an answer "
+     "along a path during the upgrade; default: reported only"),
+]
+
+
+def limit_of(config, ini: str) -> Optional[float]:
+    value = config.getoption(ini)
+    if value in (None, ""):
+        value = config.getini(ini) or None
+    if value is None:
+        return None
+    try:
+        number = float(str(value).rstrip("%s").strip())
+    except ValueError:
+        raise pytest.UsageError(f"oslab: {ini}: {value!r} is not a number") from None
+    if number < 0:
+        raise pytest.UsageError(f"oslab: {ini}: {value!r} is negative")
+    return number
 
 
 def phase_of(config) -> Optional[str]:
@@ -540,6 +684,8 @@ def pytest_configure(config):
     if phase is None:
         return
     config.option.oslab_phase = phase
+    for _, ini, _ in LIMITS:
+        limit_of(config, ini)  # a wrong value stops the run before the workload is touched
     config.stash[PHASE] = PhaseRun(config, phase)
     if getattr(config, "workerinput", None) is None and config.pluginmanager.hasplugin("xdist"):
         if getattr(config.option, "dist", "no") in ("load", "worksteal"):  # the steps stay together, in order

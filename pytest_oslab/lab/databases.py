@@ -65,7 +65,7 @@ class DatabasesStep(Step):
 
 def _sync_commands(lab):
     neutron = ["neutron-db-manage", "--config-file", "/etc/neutron/neutron.conf",
-               "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini", "upgrade", "head"]
+               "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini", "upgrade", "heads"]
     nova = [
         ["nova-manage", "api_db", "sync"],
         ["nova-manage", "cell_v2", "map_cell0"],

@@ -29,7 +29,7 @@ RELEASES = ("security", "point")
 DEFAULT_RELEASE = "security"
 PIN = Path("/etc/apt/preferences.d/oslab-release")
 OPENSTACK_TEAM = "team+openstack@tracker.debian.org"
-DPKG_FORMAT = "${Package}\t${Version}\t${db:Status-Abbrev}\t${Maintainer}\n"
+DPKG_FORMAT = "${Package}\t${Version}\t${db:Status-Abbrev}\t${Maintainer}\t${source:Package}\n"
 DPKG_INFO = Path("/var/lib/dpkg/info")
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 # keep the lab's own configuration files when a package ships a new default one
@@ -45,6 +45,7 @@ class Candidate:
     installed: str
     point: str
     security: str
+    source: str = ""  # its source package (``nova`` for ``python3-nova``), when dpkg said
 
     def wanted(self, release: str) -> str:
         return self.point if release == "point" else self.security
@@ -58,9 +59,14 @@ def installed_openstack(dpkg_text: str) -> Dict[str, str]:
     found = {}
     for line in dpkg_text.splitlines():
         fields = line.split("\t")
-        if len(fields) == 4 and fields[2].startswith("ii") and OPENSTACK_TEAM in fields[3]:
+        if len(fields) in (4, 5) and fields[2].startswith("ii") and OPENSTACK_TEAM in fields[3]:
             found[fields[0]] = fields[1]
     return found
+
+
+def sources_of(dpkg_text: str) -> Dict[str, str]:
+    """{package: source package} from the same ``dpkg-query`` output (its fifth field)."""
+    return {f[0]: f[4] for f in (line.split("\t") for line in dpkg_text.splitlines()) if len(f) == 5 and f[4]}
 
 
 def parse_madison(text: str) -> Dict[str, List[tuple]]:
@@ -78,24 +84,35 @@ def parse_madison(text: str) -> Dict[str, List[tuple]]:
     return found
 
 
-def candidates(installed: Dict[str, str], madison: Dict[str, List[tuple]]) -> List[Candidate]:
+def candidates(installed: Dict[str, str], madison: Dict[str, List[tuple]],
+               sources: Optional[Dict[str, str]] = None) -> List[Candidate]:
     """The installed packages that the archive serves at a newer version in a ``-security`` suite than in the
     point release: the newest version of each, and the newest outside the security suites."""
+    sources = sources or {}
     found = []
     for package, version in sorted(installed.items()):
         rows = madison.get(package, [])
         point = next((v for v, suite in rows if not suite.endswith("-security")), None)
         if not rows or point is None or not rows[0][1].endswith("-security") or rows[0][0] == point:
             continue
-        found.append(Candidate(package, version, point=point, security=rows[0][0]))
+        found.append(Candidate(package, version, point=point, security=rows[0][0], source=sources.get(package, "")))
     return found
 
 
 def pin_text(cands: Iterable[Candidate], release: str) -> Optional[str]:
-    """The lab's apt preferences for a release: a pin per package on the point release, none on the newest."""
+    """The lab's apt preferences for a release: a pin per package on the point release, none on the newest.
+    Each source package is pinned too (``Package: src:neutron``), so that a package of it installed later (the
+    agent of a driver switch: ``neutron-openvswitch-agent``) comes at the same point version as the rest."""
     if release != "point":
         return None
+    cands = list(cands)
     stanzas = [f"Package: {c.package}\nPin: version {c.point}\nPin-Priority: 1001\n" for c in cands]
+    points: Dict[str, set] = {}
+    for c in cands:
+        if c.source:
+            points.setdefault(c.source, set()).add(c.point)
+    stanzas += [f"Package: src:{src}\nPin: version {next(iter(v))}\nPin-Priority: 1001\n"
+                for src, v in sorted(points.items()) if len(v) == 1]  # a binNMU'd binary: its own pin only
     return "# written by pytest-oslab: the lab runs OpenStack's point release (`oslab lab upgrade` removes it)\n\n" \
         + "\n".join(stanzas)
 
@@ -123,10 +140,11 @@ def installed_versions() -> Dict[str, str]:
 
 def lab_candidates() -> List[Candidate]:
     """This machine's OpenStack packages that differ between the point release and the security suite."""
-    installed = installed_versions()
+    text = _sh(["dpkg-query", "-W", "-f", DPKG_FORMAT])
+    installed = installed_openstack(text)
     if not installed:
         return []
-    return candidates(installed, parse_madison(_sh(["apt-cache", "madison", *sorted(installed)])))
+    return candidates(installed, parse_madison(_sh(["apt-cache", "madison", *sorted(installed)])), sources_of(text))
 
 
 def recorded(lab) -> str:

@@ -26,6 +26,7 @@ from _pytest import junitxml  # its LogXML's stash key: suite-level properties
 from pytest_oslab import evidence
 from pytest_oslab.outcomes import one_line
 from pytest_oslab.report import dataplane, snapshot, topology
+from pytest_oslab.report.probe import probe_html
 from pytest_oslab.report import html as report_html
 from pytest_oslab.report.summary import gather, summary_html
 from pytest_oslab.stash import cloud_session
@@ -249,7 +250,7 @@ class _Writer:
             files = {"JUnit XML": str(state.junit)} if state.junit else {}
             parts.append(summary_html(state.summary, files))
         for gate in state.gates:
-            parts.append(snapshot.gate_html(gate))
+            parts.append(probe_html(gate["probe"]) if "probe" in gate else snapshot.gate_html(gate))
         picture = dataplane.merge(state.pictures) if state.pictures else None
         cloud = state.summary.cloud if state.summary is not None else ""
         parts.append(topology.topology_html(picture, f"What the run built in cloud {cloud}".strip()))

@@ -10,6 +10,9 @@ reachability probes. ``facts`` flattens it into keyed facts, each with a severit
   bindings (host, VIF type, status), the devices on the nodes and their masters, local VLAN tags, libvirt
   interfaces, iptables chains. When the driver moves to OVN, the dnsmasq files go with it: reported, not failed.
 
+A snapshot also holds the versions it was taken at (``versions``: each node's installed packages as ``[name,
+version]`` pairs, each service's API version document); ``version_changes`` lists what moved, for the report.
+
 ``diff`` returns the changes; a ``must`` change is worded like a check's mismatch (``what: expected X (pre
 snapshot), actual Y``) so the report shows it as expected against actual.
 """
@@ -189,13 +192,40 @@ def failure_text(changes: List[Change], category: str, snapshot_path: str) -> st
     return f"{CATEGORIES[category]} [snapshot {snapshot_path}]:\n{lines}"
 
 
+def version_changes(before: dict, after: dict) -> List[Tuple[str, str, str, str]]:
+    """(where, what, before, after) for each service API version and node package that differs between two
+    snapshots' ``versions``; a package installed or removed shows ``absent`` on its missing side."""
+    old, new = before.get("versions") or {}, after.get("versions") or {}
+    rows = []
+    services_a, services_b = dict(map(tuple, old.get("services", []))), dict(map(tuple, new.get("services", [])))
+    for kind in sorted(set(services_a) | set(services_b)):
+        if services_a.get(kind) != services_b.get(kind):
+            rows.append(("API", kind, services_a.get(kind, "absent"), services_b.get(kind, "absent")))
+    packages_a, packages_b = old.get("packages", {}), new.get("packages", {})
+    for node in sorted(set(packages_a) & set(packages_b)):  # a node seen once only has nothing to compare
+        a, b = dict(map(tuple, packages_a[node])), dict(map(tuple, packages_b[node]))  # [name, version] pairs
+        for pkg in sorted(set(a) | set(b)):
+            if a.get(pkg) != b.get(pkg):
+                rows.append((f"node {node}", pkg, a.get(pkg, "absent"), b.get(pkg, "absent")))
+    return rows
+
+
+def versions_html(rows: List[list]) -> str:
+    if not rows:
+        return "<p>Versions: no service API version and no package changed between the snapshots.</p>"
+    trs = "".join(f"<tr><td>{esc(w)}</td><td>{esc(what)}</td><td>{esc(a)}</td><td>{esc(b)}</td></tr>"
+                  for w, what, a, b in rows)
+    return (f"<h3>Versions before and after ({len(rows)} changed)</h3><table class=\"oslab-changes\"><tr><th>where</th>"
+            f"<th>what</th><th>before (pre)</th><th>after (post)</th></tr>{trs}</table>")
+
+
 # --- files --------------------------------------------------------------------------------------------------
 
 def make(phase: str, cloud: str, workload: str, run: str, picture: dict, reachability: Dict[str, bool],
-         drivers: dict, summary: Optional[dict] = None) -> dict:
+         drivers: dict, summary: Optional[dict] = None, versions: Optional[dict] = None) -> dict:
     return {"format": FORMAT, "phase": phase, "cloud": cloud, "workload": workload, "run": run,
             "taken": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "drivers": drivers,
-            "summary": summary or {}, "reachability": reachability, "picture": picture}
+            "summary": summary or {}, "reachability": reachability, "picture": picture, "versions": versions or {}}
 
 
 def save(snapshot: dict, path: Path) -> Path:
@@ -253,10 +283,12 @@ def gate_html(gate: dict) -> str:
                  f"</tr>{trs}</table>")
     elif gate.get("phase") == "post":
         body += "<p>No difference between the snapshots.</p>"
+    if gate.get("phase") == "post":
+        body += versions_html(gate.get("versions") or [])
     return section("Upgrade gate", body, "oslab-gate")
 
 
 def gate(phase: str, workload: str, snapshot_path: str, changes: List[Change],
-         compared_with: str = "") -> dict:
+         compared_with: str = "", versions: Optional[List[tuple]] = None) -> dict:
     return {"phase": phase, "workload": workload, "snapshot": snapshot_path, "compared_with": compared_with,
-            "changes": [asdict(c) for c in changes]}
+            "changes": [asdict(c) for c in changes], "versions": [list(r) for r in versions or []]}

@@ -165,7 +165,7 @@ def test_pre_post_passes_across_an_agent_restart_and_fails_naming_a_changed_dhcp
         return cases, done.stdout
 
     cases, _ = phase("pre", "pre")
-    assert len(cases) == 5 and not any(cases.values())
+    assert len(cases) == 6 and not any(cases.values())  # with the probe started
     pre = json.loads(newest(reports, "oslab-lab-*-pre.json").read_text())
     wid = pre["workload"]
     key = tmp_path / "state" / f"lab-workload-{wid}.key"
@@ -175,7 +175,7 @@ def test_pre_post_passes_across_an_agent_restart_and_fails_naming_a_changed_dhcp
         attempts = restart_agents()
         timings["lab up attempts after the restart"] = attempts
         cases, _ = phase("post", "post after the agents' restart")
-        assert len(cases) == 10 and not any(cases.values()), cases
+        assert len(cases) == 12 and not any(cases.values()), cases  # with the probe read back and judged
         post = json.loads(newest(reports, "oslab-lab-*-post.json").read_text())
         assert not [c for c in post["changes"] if c["severity"] == "must"]
 

@@ -1,18 +1,29 @@
-"""A real upgrade of the lab (issue 16): down to OpenStack's point release, a server booted there, then `oslab lab
-upgrade` to the security updates; the packages change version, the lab is healthy, the server and its domain
-survive. The lab is left at the security release, unpinned, whatever happens."""
+"""A real upgrade of the lab, gated (issue 16): down to OpenStack's point release, the gate's pre phase (a workload
+that stays, its snapshot, the probe started), `oslab lab upgrade` to the security updates while the probe watches,
+then post: it passes, and its report shows the packages that changed and the loss the probe measured. Then the
+same workload once more with a regression planted between pre and post (the SSH rule of a guest's ingress chain
+dropped, as a bad agent upgrade would leave it): post fails naming the chain and the probe's TCP loss. The lab is
+left at the security release, unpinned, and the workload removed, whatever happens."""
+import json
+import os
+import re
 import subprocess
 import sys
+import time
 
 import openstack
 import pytest
 
+from pytest_oslab.checks import names
 from pytest_oslab.lab import release
 from pytest_oslab.lab.context import Lab
+from pytest_oslab.phases import WORKLOAD_TAG
+from pytest_oslab.report.topology import display_name
 
 OSLAB = [sys.executable, "-m", "pytest_oslab.cli", "lab"]
 STEPS = ("upgrade-packages", "db-migrations", "restart-control-plane", "restart-network-agents", "restart-computes",
          "compute-and-agents-ready", "dhcp-served", "nova-status")
+LIMITS = ["--oslab-max-loss", "5", "--oslab-max-gap", "10"]
 
 
 def oslab(*args):
@@ -39,24 +50,39 @@ def back_to_security():
 
 
 @pytest.fixture
-def server(back_to_security):
-    conn = openstack.connect(cloud="lab")
-    made = []
+def gate(back_to_security, tmp_path):
+    """Runs a phase of the gate against the lab, in an empty directory (no suite tests: only the phase's steps),
+    reports and state (the workload's key, the probe's record) under tmp_path; the workload removed at the end."""
+    env = dict(os.environ, OSLAB_STATE_DIR=str(tmp_path / "state"))
+    reports = tmp_path / "reports"
 
-    def make():
-        net = conn.network.find_network("selfservice")
-        made.append(conn.compute.create_server(
-            name="oslab-upgrade-survivor", image_id=conn.image.find_image("guest").id,
-            flavor_id=conn.compute.find_flavor("m1.nano").id, networks=[{"uuid": net.id}]))
-        return conn.compute.wait_for_server(made[-1], status="ACTIVE", wait=300)
-    yield conn, make
-    for s in made:
-        conn.compute.delete_server(s, ignore_missing=True)
-        conn.compute.wait_for_delete(s, wait=120)
+    def run(phase, *more):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                               "--cloud", "lab", "--oslab-phase", phase, "--oslab-report-dir", str(reports),
+                               "-q", "-rfs", *more], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=900)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    run.reports = reports
+    yield run
+    rc, out = run("cleanup")
+    assert rc == 0, out[-3000:]
 
 
-def test_upgrade_from_the_point_release_keeps_the_server_running(server):
-    conn, make = server
+def newest(reports, pattern):
+    return sorted(reports.glob(pattern))[-1]
+
+
+def drop_ssh_rule(port_id):
+    """Remove the TCP 22 RETURN of the port's ingress chain (what a broken agent upgrade could leave)."""
+    chain = names.chains(port_id)["in"]
+    rules = subprocess.run(["iptables", "-w", "10", "-S", chain], capture_output=True, text=True, timeout=60).stdout
+    rule = next(r for r in rules.splitlines() if "--dport 22" in r and r.endswith("-j RETURN"))
+    subprocess.run(["iptables", "-w", "10"] + rule.replace("-A ", "-D ", 1).split(), check=True, timeout=60)
+    return chain
+
+
+def test_upgrade_from_the_point_release_gated_by_the_workload(gate):
     assert release.lab_candidates(), "apt serves no OpenStack package at two versions: nothing to upgrade"
 
     done = oslab("up", "--release", "point")
@@ -66,10 +92,12 @@ def test_upgrade_from_the_point_release_keeps_the_server_running(server):
     again = oslab("up")
     assert again.returncode == 0 and at("point") == {}, "a plain `lab up` left the point release"
 
-    survivor = make()
+    rc, out = gate("pre")
+    assert rc == 0, out[-4000:]
     admin = openstack.connect(cloud="lab-admin")
-    domain = admin.compute.get_server(survivor.id).instance_name
-    assert domain_state(domain) == "running"
+    servers = [admin.compute.get_server(s.id) for s in admin.compute.servers(tags=WORKLOAD_TAG, all_projects=True)]
+    assert len(servers) == 2
+    domains = [s.instance_name for s in servers]
 
     upgraded = oslab("upgrade")
     assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr
@@ -77,12 +105,37 @@ def test_upgrade_from_the_point_release_keeps_the_server_running(server):
         assert f"{step} ..." in upgraded.stdout, f"step {step} missing from:\n{upgraded.stdout}"
     assert at("security") == {}, "not at the security release after `lab upgrade`"
     assert not release.PIN.exists() and release.recorded(Lab()) == "security"
-
     status = oslab("status")
     assert status.returncode == 0, status.stdout
-    assert conn.compute.get_server(survivor.id).status == "ACTIVE"
-    assert domain_state(domain) == "running", f"domain {domain} of the server made before the upgrade"
+    assert [domain_state(d) for d in domains] == ["running", "running"], domains
+
+    rc, out = gate("post", *LIMITS)
+    assert rc == 0, out[-6000:]
+    post = json.loads(newest(gate.reports, "*-post.json").read_text())
+    before = dict(map(tuple, json.loads(newest(gate.reports, "*-pre.json").read_text())["versions"]["packages"]["vm"]))
+    after = dict(map(tuple, post["versions"]["packages"]["vm"]))
+    assert (before["python3-nova"], after["python3-nova"]) == ("2:26.2.2-1~deb12u4", "2:26.2.2-1~deb12u5")
+    page = newest(gate.reports, "*-post.html").read_text()
+    assert "Versions before and after" in page and "2:26.2.2-1~deb12u4" in page and "2:26.2.2-1~deb12u5" in page
+    measured = [s["line"] for s in post["probe"]["series"]]
+    assert len(measured) == 6 and all(re.search(r": lost \d+ of [1-9]\d*, longest gap", m) for m in measured)
+    assert "Data plane during the upgrade (probe)" in page and "<svg" in page and measured[0] in page
+    print("\nmeasured during the upgrade:\n" + "\n".join(measured))
 
     second = oslab("upgrade")
     lines = [l for l in second.stdout.splitlines() if " ... " in l]
     assert second.returncode == 0 and lines and all(l.endswith("already done") for l in lines), second.stdout
+
+    # the regression, planted between a new pre (same workload, the probe started again) and post
+    rc, out = gate("pre")
+    assert rc == 0, out[-4000:]
+    port = next(admin.network.ports(device_id=servers[0].id))
+    chain = drop_ssh_rule(port.id)
+    time.sleep(12)  # the probe's TCP connects to the guest's SSH fail meanwhile
+    rc, out = gate("post", *LIMITS, "--oslab-ssh-timeout", "20")  # the guest's SSH is refused, as planted
+    assert rc != 0, out[-4000:]
+    failed = "\n".join(l for l in out.splitlines() if l.startswith("FAILED"))
+    assert "security groups: the ports' chains" in failed and chain in out, out[-6000:]
+    name = display_name(servers[0].name)
+    assert re.search(rf"{re.escape(name)} TCP 22 from qdhcp-\S+: lost \d+ of \d+, longest gap [\d.]+ s: ", out), \
+        out[-6000:]

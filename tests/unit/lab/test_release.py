@@ -61,6 +61,19 @@ def test_going_to_the_point_release_downgrades_each_and_pins_it():
     assert release.pin_text(cands, "security") is None
 
 
+def test_the_pin_holds_each_source_so_a_driver_switchs_agent_comes_at_the_point_release_too():
+    text = (CAPTURED / "dpkg-query-W-source.txt").read_text()
+    installed, madison = release.installed_openstack(text), release.parse_madison(
+        (CAPTURED / "apt-cache-madison.txt").read_text())
+    cands = release.candidates(installed, madison, release.sources_of(text))
+    assert {c.source for c in cands} == {"nova", "neutron", "keystone", "glance"}
+    pin = release.pin_text(cands, "point")
+    # neutron-openvswitch-agent is not installed: only its source's pin holds it at the point release
+    assert "Package: src:neutron\nPin: version 2:21.0.0-7\nPin-Priority: 1001\n" in pin
+    assert "Package: src:nova\nPin: version 2:26.2.2-1~deb12u4\n" in pin
+    assert pin.count("Package: ") == 23 + 4
+
+
 def test_a_package_already_at_the_point_release_is_left_alone():
     installed, madison = _captured()
     installed["python3-nova"] = "2:26.2.2-1~deb12u4"

@@ -101,9 +101,18 @@ def test_phase_is_one_of_three_and_cleanup_deselects_the_rest(pytester, unreacha
     assert "2 deselected" in result.stdout.str()
 
 
+def test_the_probe_limits_are_numbers_checked_before_anything_runs(pytester, unreachable_cloud):
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "--oslab-max-loss", "lots",
+                                           "-p", "no:cacheprovider")
+    assert result.ret != 0 and "oslab_max_loss: 'lots' is not a number" in result.stderr.str()
+    pytester.makeini("[pytest]\noslab_max_gap = -2\n")
+    result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "-p", "no:cacheprovider")
+    assert result.ret != 0 and "oslab_max_gap: '-2' is negative" in result.stderr.str()
+
+
 def test_a_phase_against_an_unreachable_cloud_fails_in_one_line_and_still_reports(pytester, unreachable_cloud):
     result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "pre", "-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(failed=1, skipped=4)
+    result.assert_outcomes(failed=1, skipped=5)  # the four checks and the probe's start
     assert "no workload to check: cloud 'lab': cannot connect" in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
     assert any(n.endswith("-pre.html") for n in reports(pytester.path))
@@ -136,7 +145,7 @@ def test_under_xdist_the_phase_steps_stay_on_one_worker_in_order(pytester, unrea
     pytester.makepyfile("import pytest\n@pytest.mark.parametrize('n', range(6))\ndef test_x(n): pass")
     result = pytester.runpytest_subprocess("--cloud", "lab", "--oslab-phase", "post", "-n", "2", "-v",
                                            "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6, failed=1, skipped=9)
+    result.assert_outcomes(passed=6, failed=1, skipped=11)
     steps = [line for line in result.stdout.lines if "workload::post::" in line and line.startswith("[gw")]
-    assert len(steps) == 10 and len({line.split("]")[0] for line in steps}) == 1, steps
-    assert "find the workload of the pre snapshot" in steps[0] and "reported: what may change" in steps[-1]
+    assert len(steps) == 12 and len({line.split("]")[0] for line in steps}) == 1, steps
+    assert "find the workload of the pre snapshot" in steps[0] and "probe: loss and longest gap" in steps[-1]
