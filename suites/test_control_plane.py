@@ -17,10 +17,11 @@ def test_every_compute_service_is_enabled_and_up(admin_cloud):
 @pytest.mark.admin
 def test_nova_status_upgrade_check_reports_success(admin_cloud, node_facts):
     """Run on a node of the nova-conductor service (a controller), where nova-status reads nova.conf."""
-    hosts = sorted({s.host for s in admin_cloud.compute.services() if s.binary == "nova-conductor"})
+    services = list(admin_cloud.compute.services())
+    hosts = sorted({s.host for s in services if s.binary == "nova-conductor"})
     if not hosts:
         pytest.fail("no nova-conductor service is listed: nowhere to run nova-status", pytrace=False)
-    control_plane.check_upgrade_check(node_facts(hosts[0]))
+    control_plane.check_upgrade_check(node_facts(hosts[0]), services)
 
 
 @pytest.mark.fact("C3")

@@ -32,14 +32,22 @@ def check_compute_services(services: Iterable) -> None:
             c.expect(f"{s.binary} on {s.host} state", "up", s.state)
 
 
-def check_upgrade_check(node: NodeFacts) -> None:
-    """C2: ``nova-status upgrade check`` reports every check as Success."""
-    with Check("nova-status upgrade check reports Success for every check", Where(node=node.name)) as c:
+def check_upgrade_check(node: NodeFacts, services: Iterable = ()) -> None:
+    """C2: ``nova-status upgrade check`` reports every check as Success, over compute services that are all in
+    service: nova-status counts a disabled ``nova-compute`` like an enabled one (its checks read the cells' and
+    placement's records, never a service's status), so each of ``services`` (the API's list) must be enabled."""
+    services = list(services)
+    with Check("nova-status upgrade check reports Success for every check, every compute service enabled",
+               Where(node=node.name)) as c:
         results = node.upgrade_check()
         c.require(results, "nova-status upgrade check: expected a table of checks, actual none")
         for r in results:
             detail = f" ({r.details})" if r.details else ""
             c.require(r.ok, f"check {r.name!r}: expected Success, actual {r.result}{detail}")
+        for s in services:
+            reason = f" (disabled reason: {s.disabled_reason})" if getattr(s, "disabled_reason", None) else ""
+            c.require(s.status == "enabled", f"{s.binary} on {s.host} status: expected enabled, actual "
+                                             f"{s.status}{reason}")
 
 
 def check_network_agents(agents: Iterable, compute_hosts: Sequence[str] = (), drivers: Iterable[str] = ()) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -376,6 +377,35 @@ def agent_stopped(args):
     return heal, [f"Metadata agent on {agent.host} (neutron-metadata-agent) alive: expected True, actual False"]
 
 
+def compute_service_disabled(args):
+    """C2: the compute node's nova-compute disabled through the API (`openstack compute service set --disable`)."""
+    admin = args["admin_cloud"]
+    service = next(s for s in admin.compute.services() if s.binary == "nova-compute")
+    admin.compute.disable_service(service, service.host, service.binary, disabled_reason="oslab breakage")
+    return (lambda: admin.compute.enable_service(service, service.host, service.binary)), [
+        f"nova-compute on {service.host} status: expected enabled, actual disabled (disabled reason: oslab breakage)"]
+
+
+def interface_detached(args):
+    """I5: the port's interface detached from the running domain behind nova's back (`virsh detach-interface`);
+    the heal attaches the same XML again (same MAC, tap name, bridge and PCI slot)."""
+    b = args["instance"]
+    name, mac = b.instance_name, b.port.mac_address.lower()
+    xml = sh("virsh", "dumpxml", name)
+    device = next(m.group(0) for m in re.finditer(r"<interface .*?</interface>", xml, re.S) if mac in m.group(0))
+    device = "\n".join(line for line in device.splitlines() if "<alias " not in line)  # libvirt's own name
+    sh("virsh", "detach-interface", name, "bridge", "--mac", mac, "--live")
+    wait_for(f"{mac} gone from {name}", lambda: mac not in sh("virsh", "domiflist", name), 30, 1)
+    saved = Path(f"/tmp/oslab-breakage-{name}-{mac.replace(':', '')}.xml")
+    saved.write_text(device + "\n")
+
+    def heal():
+        sh("virsh", "attach-device", name, str(saved), "--live")
+        saved.unlink()
+    return heal, [f"port {b.port.id} (MAC {mac}): expected an <interface> with its MAC in domain {name}, actual none",
+                  f"server {b.server.name}"]
+
+
 def guest_unreachable(args):
     """D1: the guest's tap is set down before the suite first reaches it (the agent leaves a tap's state alone,
     where it would restore a deleted rule when it refreshes the group's chains)."""
@@ -443,6 +473,10 @@ BREAKAGES = [
              interface_file_changed),
     Breakage("dnsmasq-stopped", "N10", NETS + "test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain"
              "[selfservice]", dnsmasq_stopped, heal_timeout=150),
+    Breakage("compute-service-disabled", "C2", "suites/test_control_plane.py::test_nova_status_upgrade_check_"
+             "reports_success", compute_service_disabled),
+    Breakage("interface-detached", "I5", INST + "test_the_libvirt_domain_runs_on_the_compute_host[provider]",
+             interface_detached),
     Breakage("agent-stopped", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_admin_up",
              agent_stopped, heal_timeout=300),
 ]

@@ -1,6 +1,8 @@
 """Deliberate breakages, offline: the outputs a real suite run read on the lab, changed the way a broken cloud
 would show them, make the matching check fail with a message that names the object and shows expected against
 actual (tests/lab/test_breakages.py does the same to the live lab)."""
+import json
+
 import pytest
 
 import recording
@@ -64,6 +66,44 @@ def test_a_domain_shut_off_fails_i5(lab):
     message, _ = broken(lab, "instances.check_domain_running", "[provider]", lambda w, c: w.set_result(
         "node", NODE, f"virsh domstate {name}", 0, "shut off\n"))
     assert f"domain {name} state: expected running, actual 'shut off'" in message
+
+
+def _domain_with_its_ports(lab, test):
+    """I5's recorded call given the server's port (I6's) and the domain's XML as I6 read it on the lab."""
+    call = lab.call("instances.check_domain_running", test)
+    i6 = lab.call("instances.check_domain_interface", test)
+    name = call["args"][2]
+    call["args"].append([i6["args"][3]])
+    call["events"] += [e for e in i6["events"] if e["command"] == f"virsh dumpxml {name}"]
+    return call, name, body(i6, 3)
+
+
+def test_a_domain_with_an_interface_per_port_passes_i5(lab):
+    call, _, _ = _domain_with_its_ports(lab, "[provider]")
+    assert lab.replay(call) is None
+
+
+def test_an_interface_detached_behind_novas_back_fails_i5_naming_server_port_and_mac(lab):
+    call, name, port = _domain_with_its_ports(lab, "[provider]")
+    world = lab.world(call)
+    text = world.outputs[world.queues[("node", NODE, f"virsh dumpxml {name}")][0]["stdout"]]
+    start, end = text.index("<interface"), text.index("</interface>") + len("</interface>")
+    world.set_result("node", NODE, f"virsh dumpxml {name}", 0, text[:start] + text[end:])
+    failure = lab.replay(call, world)
+    assert isinstance(failure, CheckFailed), "I5 passed with the port's interface detached"
+    message = str(failure)
+    assert f"port {port['id']} (MAC {port['mac_address']}): expected an <interface> with its MAC in domain {name}, " \
+           f"actual none (its interfaces: none)" in message
+    assert call["args"][1]["body"]["name"] in message and f"node {NODE}" in message
+
+
+def test_an_interface_of_no_port_fails_i5_naming_its_mac(lab):
+    call, name, port = _domain_with_its_ports(lab, "[provider]")
+    world = lab.world(call)
+    world.replace("node", NODE, f"virsh dumpxml {name}", port["mac_address"], "fa:16:3e:00:00:01")
+    message = str(lab.replay(call, world))
+    assert "<interface> MAC fa:16:3e:00:00:01 (target tap" in message
+    assert f"expected one of the server's ports, actual none of them has it (ports: {port['id'][:8]} " in message
 
 
 def test_a_libvirt_interface_at_another_mtu_fails_i6(lab):
@@ -379,6 +419,23 @@ def test_an_upgrade_check_failure_fails_c2(lab):
     message, _ = broken(lab, "control_plane.check_upgrade_check", "", lambda w, c: w.replace(
         "node", NODE, "nova-status upgrade check", "| Result: Success", "| Result: Failure", 1))
     assert "expected Success, actual Failure" in message and f"node {NODE}" in message
+
+
+def test_a_disabled_compute_service_fails_c2_naming_host_binary_and_reason(lab):
+    """nova-status reads no service's status: the API's services, as C1 recorded them, are judged with its table."""
+    services = lab.call("control_plane.check_compute_services")["args"][0]
+
+    def edit(world, call):
+        call["args"].append(services)
+        for service in services:
+            if service["body"]["binary"] == "nova-compute":
+                service["body"].update(status="disabled", disabled_reason="oslab breakage")
+    call = lab.call("control_plane.check_upgrade_check")
+    call["args"].append(json.loads(json.dumps(services)))
+    assert lab.replay(call) is None, "C2 failed on the recorded, enabled services"
+    message, _ = broken(lab, "control_plane.check_upgrade_check", "", edit)
+    assert f"nova-compute on {NODE} status: expected enabled, actual disabled (disabled reason: oslab breakage)" \
+        in message and f"node {NODE}" in message
 
 
 def test_a_default_group_without_egress_fails_c4(lab):
