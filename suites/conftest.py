@@ -370,6 +370,24 @@ def triage_of(oslab, node_facts, dhcp_facts, capabilities):
 
 
 @pytest.fixture(scope="session")
+def neighbour_views(oslab):
+    """``neighbour_views(booted) -> {"<namespace> on <node>": [Neighbour]}``: the neighbour tables of the namespaces
+    that serve the server's network (``qdhcp-``, or ``ovnmeta-`` on OVN), where the guest's own traffic shows
+    which address it holds; best effort (a view that cannot be read is left out)."""
+    def views(booted: Booted):
+        found = {}
+        try:
+            namespace = oslab.namespace_of(booted.network.id)
+            for node in oslab.dhcp_node_list(booted.network):
+                facts = NodeFacts(oslab.nodes.host(node), node.name)
+                found[f"{namespace} on {node.name}"] = facts.neighbours(namespace)
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception):  # evidence only
+            pass
+        return found
+    return views
+
+
+@pytest.fixture(scope="session")
 def reach(guest, triage_of):
     """``reach(booted) -> Guest``: SSH into a booted server; when it cannot be reached, the D1 triage (console log,
     DHCP leases, ARP from the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""

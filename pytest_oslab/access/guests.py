@@ -6,7 +6,7 @@ and serves as paramiko's ``sock``. ``connect`` retries until SSH answers with th
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
 
 A session that dies mid-run (the guest's NIC re-plugged, its address changed, a relay that ended) is noticed
-when a command cannot run over it: it is reopened once, by the same route within ``REOPEN_TIMEOUT`` (the guest
+when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once, by the same route within ``REOPEN_TIMEOUT`` (the guest
 has booted already), the command runs again, and ``note`` (the run's evidence) says so. When reopening fails,
 ``GuestError`` names why the session died and why it could not be reopened; the next command tries again.
 """
@@ -23,7 +23,8 @@ import paramiko
 
 from pytest_oslab.access import ssh
 
-REOPEN_TIMEOUT = 60.0  # seconds to reopen a session that died: the guest answered SSH once already
+REOPEN_TIMEOUT = 30.0  # seconds to reopen a session that died: the guest answered SSH once already
+OPEN_WITHIN = 10.0     # seconds for a live session to open a channel (it takes milliseconds): else it is dead
 Note = Callable[[str, str], None]  # (title, text) into the run's evidence
 
 
@@ -90,7 +91,7 @@ class Guest:
         if transport is None or not transport.is_active():
             raise EOFError("the SSH session is closed")
         try:
-            return ssh.run(transport, command, bound)
+            return ssh.run(transport, command, bound, open_within=OPEN_WITHIN)
         except ssh.CommandTimeout:
             raise ssh.CommandTimeout(f"guest {self.server.name}: `{command}` did not finish within {bound:.0f}s "
                                      f"(--oslab-command-timeout); stopped it") from None

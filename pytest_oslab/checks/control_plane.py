@@ -2,9 +2,10 @@
 and what a boot needs (an active image, a flavor that fits it, the run's keypair, ICMP and SSH allowed)."""
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from pytest_oslab.checks.core import Check, Where, attach
+from pytest_oslab.checks import ovn
 from pytest_oslab.checks.nodes import NodeFacts
 
 # agent types whose absence leaves a documented fact without its actor (ML2/OVN has none of the first three)
@@ -72,6 +73,26 @@ def check_network_agents(agents: Iterable, compute_hosts: Sequence[str] = (), dr
             c.require(any(h == host or h.split(".")[0] == short for h in l2_hosts),
                       f"L2 agent on compute node {host}: expected, actual none "
                       f"(L2 agents on: {', '.join(sorted(l2_hosts)) or 'no host'})")
+
+
+def check_ovn_controllers_answer(agents: Iterable, states: Mapping[str, Sequence[ovn.ControllerState]]) -> None:
+    """C3 on ML2/OVN, judged where it is decided: each OVN Controller agent's chassis runs an ovn-controller that
+    answers at once, connected to the southbound DB (``states``: host -> ``ovn.controller_states`` of its node).
+    The API's ``is_alive`` for OVN agents is refreshed only when agents are listed and survives a missed beat, so
+    a frozen ovn-controller looks alive there for minutes."""
+    controllers = [a for a in agents if a.agent_type in ("OVN Controller agent", "OVN Controller Gateway agent")]
+    with Check("every OVN chassis' ovn-controller answers, connected to the southbound DB") as c:
+        c.require(controllers, "OVN Controller agent: expected at least one, actual none listed")
+        for a in controllers:
+            found = states.get(a.host, ())
+            who = f"ovn-controller on {a.host} ({a.agent_type})"
+            if not c.require(found, f"{who}: expected a running process, actual none"):
+                continue
+            for s in found:
+                state = f"process {s.pid} state {s.stat}" + (": stopped" if s.stopped else "")
+                if c.require(s.answered, f"{who}: expected to answer `ovn-appctl connection-status` within "
+                                         f"{ovn.ANSWER_WITHIN}s, actual no answer ({s.answer}; {state})"):
+                    c.expect(f"{who} connection-status", "connected", s.answer, state)
 
 
 def check_image_active(image) -> None:

@@ -5,11 +5,11 @@ are the ones busybox and cirros have (``ip addr``, ``ping``), parsed with the fa
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, attach, wait_until
-from pytest_oslab.facts import iproute
+from pytest_oslab.facts import iproute, neigh
 
 
 def guest_run(guest, command: str, ok: bool = True):
@@ -48,6 +48,36 @@ def check_guest_nic(guest, port, network, subnet) -> None:
         c.expect(f"{nic.name} MTU", network.mtu, nic.mtu, "network MTU")
 
 
+def held_addresses(neighbours: Mapping[str, Sequence[neigh.Neighbour]], mac: str) -> Dict[str, List[str]]:
+    """Where the network saw ``mac`` (a view, e.g. ``qdhcp-<net> on node``, -> the IPs its neighbour table gives
+    that MAC): what the guest holds, learnt without logging in."""
+    mac = mac.lower()
+    return {view: sorted({n.ip for n in entries if (n.mac or "").lower() == mac and ":" not in n.ip
+                          and "FAILED" not in n.state})
+            for view, entries in neighbours.items()}
+
+
+def check_guest_holds_its_address(server, port, subnet, neighbours: Mapping[str, Sequence[neigh.Neighbour]],
+                                  unreachable: str) -> None:
+    """G1 when SSH does not answer (``unreachable`` says how): what the guest holds, seen from its network
+    (``neighbours``: each DHCP/metadata namespace's ``ip -j neigh``), against the port's address. Always fails:
+    it says why the guest is out of reach in the port's and address's words."""
+    ip = names.fixed_ip_on(port, subnet)
+    mac = port.mac_address.lower()
+    with Check("the guest holds its port's address and answers SSH there", Where(server=server, port=port)) as c:
+        seen = held_addresses(neighbours, mac)
+        views = ", ".join(seen) or "no view"
+        others = sorted({a for ips in seen.values() for a in ips if a != ip})
+        if others:
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual the guest holds "
+                   f"{', '.join(others)} (MAC {mac}'s neighbour entries in {views}); SSH: {unreachable}")
+        if any(ip in ips for ips in seen.values()):
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): held by the guest (neighbour entries in {views}), "
+                   f"but SSH there does not answer: {unreachable}")
+        c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual unknown: no neighbour "
+               f"entry for MAC {mac} in {views}; SSH: {unreachable}")
+
+
 def check_ping(guest, address: str, count: int = 3, timeout: float = 30, peer: str = "") -> None:
     """G2/H4: the guest pings ``address`` (retried up to ``timeout`` seconds: ARP and flows may need a moment)."""
     who = f" ({peer})" if peer else ""
@@ -66,6 +96,36 @@ def check_no_ping(guest, address: str, count: int = 2, peer: str = "") -> None:
     with Check(f"the guest no longer reaches {address}{who} by ping", Where(server=guest.server)) as c:
         result = guest_run(guest, f"ping -c {count} -W 2 {address}", ok=False)
         c.require(result.rc != 0, f"ping {address}: expected no reply, actual replies")
+
+
+ANSWERED, REFUSED, DROPPED = "answered", "refused (a reset: the packet reached the guest)", "no answer (dropped)"
+
+
+def tcp_probe(guest, address: str, port: int, wait: int = 3) -> str:
+    """What a TCP connection from the guest to ``address:port`` meets (busybox ``nc``): ANSWERED (it connected),
+    REFUSED (a reset: nothing listens, but the packet got there) or DROPPED (nothing within ``wait`` seconds)."""
+    result = guest_run(guest, f"echo | nc -w {wait} {address} {port}", ok=False)
+    if result.rc == 0 or result.stdout.strip():
+        return ANSWERED
+    return REFUSED if "refused" in (result.stderr + result.stdout).lower() else DROPPED
+
+
+def check_traffic_follows_the_groups(peer, address: str, opened: Sequence[int], closed: Sequence[int],
+                                     icmp_opened: bool = False, target: str = "") -> None:
+    """S4 by traffic: from ``peer``, the TCP ports the target's groups open answer, the others (nothing listens
+    there either) are dropped, not refused, and ping gets through only when ICMP is opened: the firewall is in
+    the path, whatever the driver (iptables on the bridge, OVS flows, OVN ACLs)."""
+    who = f" ({target})" if target else ""
+    with Check(f"traffic to {address}{who} follows its security groups: opened ports answer, the rest is dropped",
+               Where(server=peer.server)) as c:
+        for port, wanted in [(p, ANSWERED) for p in opened] + [(p, DROPPED) for p in closed]:
+            met = tcp_probe(peer, address, port)
+            c.require(met == wanted, f"TCP {address}:{port} (opened by {'a' if wanted == ANSWERED else 'no'} rule): "
+                                     f"expected {wanted}, actual {met}")
+        ping = "replies" if guest_run(peer, f"ping -c 2 -W 2 {address}", ok=False).rc == 0 else "no reply"
+        wanted = "replies" if icmp_opened else "no reply"
+        c.require(ping == wanted, f"ping {address} (ICMP opened by {'a' if icmp_opened else 'no'} rule): expected "
+                                  f"{wanted}, actual {ping}")
 
 
 def check_nic_shown(guest, port, present: bool = True, timeout: float = 60) -> Optional[iproute.Link]:

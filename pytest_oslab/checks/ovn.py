@@ -8,6 +8,7 @@ names, the northbound one beside it (see ``databases``).
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import List, Optional
 
 from pytest_oslab.checks import names
@@ -27,6 +28,44 @@ def databases(node: NodeFacts):
         return external.get("system-id"), "", ""
     north = ",".join(r.rsplit(":", 1)[0] + ":6641" for r in remote.split(","))
     return external.get("system-id"), f" --db={shlex.quote(north)}", f" --db={shlex.quote(remote)}"
+
+
+OVN_RUNDIR = "/var/run/ovn"   # where ovn-controller makes its control socket unless told otherwise
+ANSWER_WITHIN = 5             # seconds ovn-controller has to answer `ovn-appctl`: a live one answers at once
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    """What one ovn-controller process on a node says of itself (``ovn-appctl connection-status``)."""
+
+    pid: int
+    stat: str                 # ps's STAT: "Ssl" running or sleeping, "Tsl" stopped (SIGSTOP)
+    answered: bool
+    answer: str               # "connected", "not connected", or why there was no answer
+
+    @property
+    def stopped(self) -> bool:
+        return self.stat.startswith("T")
+
+
+def controller_socket(process) -> str:
+    """The control socket of an ovn-controller process: its ``--unixctl=`` or the default in the OVN rundir."""
+    given = next((a.split("=", 1)[1] for a in process.argv if a.startswith("--unixctl=")), None)
+    return given or f"{OVN_RUNDIR}/ovn-controller.{process.pid}.ctl"
+
+
+def controller_states(node: NodeFacts) -> List[ControllerState]:
+    """Each ovn-controller on ``node`` asked for its connection to the southbound DB, bounded: a frozen (stopped)
+    one accepts the request and never answers, while the API may still call its agent alive for minutes."""
+    states = []
+    for process in node.processes("ovn-controller"):
+        stat = node.run(f"ps -o stat= -p {process.pid}", ok=False).stdout.strip() or "?"
+        result = node.run(f"ovn-appctl --timeout={ANSWER_WITHIN} -t {shlex.quote(controller_socket(process))} "
+                          f"connection-status", ok=False)
+        error = (result.stderr.strip().splitlines() or [f"exit status {result.rc}"])[-1]
+        states.append(ControllerState(process.pid, stat, result.rc == 0,
+                                      result.stdout.strip() if result.rc == 0 else error))
+    return states
 
 
 def logical_switch_port(c: Check, node: NodeFacts, nb: str, port) -> ovn.LogicalSwitchPort:

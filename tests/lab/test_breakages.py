@@ -11,6 +11,7 @@ The lab is this machine: breakages are made with its own tools (``ip``, ``iptabl
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from typing import Callable, Dict, List, Tuple
 
 import pytest
 
-from pytest_oslab.checks import names
+from pytest_oslab.checks import guests, names
 from pytest_oslab.lab import daemons, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
@@ -218,6 +219,18 @@ def bridge_nf_call_off(args):
         f"{key}: expected 1 (bridged traffic through the iptables firewall), actual 0", f"server {b.server.name}"]
 
 
+def bridge_nf_call_off_traffic(args):
+    """S4 by traffic: the same kernel switch, seen from a peer guest: a closed port answers with a reset and ping
+    gets replies, the group opening neither."""
+    b = args["guarded_server"]
+    key = "net.bridge.bridge-nf-call-iptables"
+    before = sh("sysctl", "-n", key).strip()
+    sh("sysctl", "-q", "-w", f"{key}=0")
+    return (lambda: sh("sysctl", "-q", "-w", f"{key}={before}")), [
+        f"TCP {b.ip}:8080 (opened by no rule): expected no answer (dropped), actual refused",
+        f"ping {b.ip} (ICMP opened by no rule): expected no reply, actual replies"]
+
+
 def opts_mtu_changed(args):
     """N10: the network's ``opts`` file gives its subnet another MTU (a subnet's tag wins over the command line)."""
     net = args["net"]
@@ -283,6 +296,20 @@ def ovn_stray_acl(args):
     return (lambda: sh("ovn-nbctl", NB, "--type=port-group", "acl-del", group, "to-lport", "1002", match)), [
         f"{group}: expected only ACLs of the group's rules, actual an ACL of no rule: to-lport allow-related",
         "tcp.dst == 8080", f"port {b.port.id}"]
+
+
+def ovn_controller_frozen(args):
+    """C3 on ML2/OVN: this chassis' ovn-controller frozen (SIGSTOP by the PID the lab recorded; SIGCONT heals):
+    the API still calls its agent alive, the node's own ovn-controller does not answer."""
+    admin = args["admin_cloud"]
+    agent = next(a for a in admin.network.agents() if a.agent_type == "OVN Controller agent")
+    lab = Lab()
+    pid = daemons.recorded_pid(next(d for d in all_daemons(lab) if d.name == "ovn-controller"), lab.pids)
+    assert pid, "the lab's ovn-controller does not run"
+    os.kill(pid, signal.SIGSTOP)
+    return (lambda: os.kill(pid, signal.SIGCONT)), [
+        f"ovn-controller on {agent.host} (OVN Controller agent): expected to answer `ovn-appctl connection-status` "
+        f"within 5s, actual no answer (", f"process {pid} state T"]
 
 
 def dnsmasq_stopped(args):
@@ -415,6 +442,32 @@ def guest_unreachable(args):
     return (lambda: sh("ip", "link", "set", "dev", tap, "up")), [f"guest {b.server.name}", "no SSH"]
 
 
+def guest_address_changed(args):
+    """G1: the guest's address changed inside the guest (over the run's session, which then dies): it takes another
+    address of the subnet and talks to the DHCP port from it, so its network sees it; 80 s later the guest puts its
+    own address back (nothing else could reach it), which is the heal."""
+    b = args["instance"]
+    guest = args["reach"](b)
+    nic = next(name for name, link in guests.guest_links(guest).items()
+               if (link.mac or "").lower() == b.port.mac_address.lower())
+    subnet = ipaddress.ip_network(b.subnet.cidr)
+    other = str(next(a for a in reversed(list(subnet.hosts())) if str(a) != b.ip))
+    prefix, dhcp = subnet.prefixlen, names.fixed_ip_on(b.net.dhcp_ports[0], b.subnet)
+    route = f"ip route replace default via {b.subnet.gateway_ip}; " if b.subnet.gateway_ip else ""
+    script = (f"sleep 1; ip addr flush dev {nic}; ip addr add {other}/{prefix} dev {nic}; "
+              f"ping -c 3 -W 1 {dhcp}; sleep 80; ip addr flush dev {nic}; ip addr add {b.ip}/{prefix} dev {nic}; "
+              f"{route}ping -c 3 -W 1 {dhcp}")
+    sudo = "" if guest.user == "root" else "sudo "
+    guest.run(f"{sudo}sh -c {shlex.quote(script)} </dev/null >/dev/null 2>&1 &")
+    back = time.monotonic() + 85
+    time.sleep(5)  # the change made and the guest's pings sent before G1 looks
+
+    def heal():
+        time.sleep(max(0.0, back - time.monotonic()))
+    return heal, [f"port {b.port.id} address {b.ip} (MAC {b.port.mac_address.lower()}): expected held by the guest, "
+                  f"actual the guest holds {other}", f"server {b.server.name}"]
+
+
 @dataclass
 class Breakage:
     id: str
@@ -435,6 +488,9 @@ BREAKAGES = [
              "test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu[provider]", guest_unreachable,
              rejudge=False, evidence=("console log of", "DHCP leases of network", "arping", "counters of tap",
                                       "iptables chains of port")),
+    Breakage("guest-address-changed", "G1", "suites/test_guests.py::"
+             "test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu[selfservice]", guest_address_changed,
+             heal_timeout=90),
     Breakage("tap-mtu-changed", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
              "[selfservice]", tap_mtu),
     Breakage("tap-out-of-bridge", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
@@ -461,6 +517,8 @@ BREAKAGES = [
              sg_chain_jump_deleted),
     Breakage("bridge-nf-call-off", "S4", SECG + "test_the_kernel_passes_the_bridged_traffic_through_iptables"
              "[selfservice]", bridge_nf_call_off),
+    Breakage("bridge-nf-call-off-traffic", "S4", SECG + "test_the_groups_decide_the_traffic_opened_ports_answer_the_"
+             "rest_is_dropped", bridge_nf_call_off_traffic),
     Breakage("opts-mtu-changed", "N10", NETS + "test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu"
              "[selfservice]", opts_mtu_changed),
     Breakage("dhcp-device-mtu-changed", "N6", NETS + "test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu"
@@ -490,6 +548,8 @@ BREAKAGES += [
              native_extra_flow, driver=NATIVE),
     Breakage("dhcp-tap-retagged", "N12", NETS + "test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag"
              "[selfservice]", dhcp_tap_retagged, driver=NATIVE),
+    Breakage("ovn-controller-frozen", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_"
+             "admin_up", ovn_controller_frozen, driver=OVN),
     Breakage("ovn-stray-acl", "S1", SECG + "test_the_ports_groups_are_port_groups_whose_acls_are_the_rules"
              "[selfservice]", ovn_stray_acl, driver=OVN),
 ]
@@ -540,6 +600,7 @@ def pytest_pyfunc_call(pyfuncitem):
         pyfuncitem.stash[EVIDENCE] = []
         entry["broken"] = _judge(function, args)
         entry["evidence"] = [record.title for record in pyfuncitem.stash.get(EVIDENCE, [])]
+        entry["evidence_text"] = {record.title: record.text for record in pyfuncitem.stash.get(EVIDENCE, [])}
     finally:
         heal()
     if breakage.rejudge:
@@ -563,7 +624,7 @@ def breakage_run(tmp_path_factory, request):
                 if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
     on_lab = [b for b in BREAKAGES if b.driver == lab_driver()]
     chosen = [b for b in on_lab if b.id in selected] or on_lab
-    out = tmp_path_factory.mktemp("breakages") / "breakages.json"
+    out = Path(os.environ.get("OSLAB_BREAKAGES_KEEP") or tmp_path_factory.mktemp("breakages") / "breakages.json")
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
     command = [sys.executable, "-m", "pytest", *[b.test for b in chosen], "--cloud", "lab", "-p", "test_breakages",
