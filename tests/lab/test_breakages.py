@@ -152,6 +152,31 @@ def dhcp_tap_mtu_in_bridge(args):
         f"{mtu - 50}", f"network {net.network.name}"]
 
 
+def foreign_member_in_bridge(args):
+    """N13 judged whole: a device of no port of the network enslaved to its bridge (it would join what it carries
+    to the network)."""
+    net = args["net"]
+    bridge, device = names.brq(net.network.id), "oslab-foreign"
+    sh("ip", "link", "add", device, "type", "dummy")
+    sh("ip", "link", "set", "dev", device, "master", bridge, "up")
+    return (lambda: sh("ip", "link", "del", "dev", device)), [
+        f"member {device}: expected only {bridge}'s uplink and taps of network", f"actual {device} is neither",
+        f"network {net.network.name}"]
+
+
+def dhcp_device_extra_address(args):
+    """N7 judged whole: an address of no port on the DHCP device (it answers ARP for it on the network)."""
+    net = args["net"]
+    device, namespace = names.ns_device(net.dhcp_ports[0].id), names.qdhcp(net.network.id)
+    sh("ip", "-n", namespace, "addr", "add", "10.99.0.1/24", "dev", device)
+
+    def heal():
+        if "10.99.0.1" in sh("ip", "-n", namespace, "-4", "addr", "show", "dev", device):
+            sh("ip", "-n", namespace, "addr", "del", "10.99.0.1/24", "dev", device)
+    return heal, ["address 10.99.0.1/24: expected only the DHCP port's fixed IPs and 169.254.169.254, actual "
+                  "10.99.0.1/24 besides", f"namespace {namespace}"]
+
+
 def addn_hosts_line_removed(args):
     b = args["instance"]
     path = f"{names.dhcp_dir(b.network.id)}/addn_hosts"
@@ -501,6 +526,10 @@ BREAKAGES = [
              host_line_other_ip),
     Breakage("dhcp-tap-mtu-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
              "[selfservice]", dhcp_tap_mtu_in_bridge),
+    Breakage("foreign-member-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
+             "[provider]", foreign_member_in_bridge),
+    Breakage("dhcp-device-extra-address", "N7", NETS + "test_the_dhcp_device_holds_the_port_ip_and_the_metadata_"
+             "address[provider]", dhcp_device_extra_address),
     Breakage("addn-hosts-line-removed", "I3", INST + "test_dnsmasq_addn_hosts_names_the_ip[selfservice]",
              addn_hosts_line_removed),
     Breakage("vxlan-device-removed", "I9", INST + "test_the_vxlan_device_carries_the_vni_from_the_tunnel_address",
@@ -591,7 +620,9 @@ def pytest_pyfunc_call(pyfuncitem):
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     entry = {"id": breakage.id, "fact": breakage.fact, "test": breakage.test}
     if breakage.rejudge:
+        pyfuncitem.stash[EVIDENCE] = []
         entry["baseline"] = _judge(function, args)
+        entry["baseline_evidence_text"] = {r.title: r.text for r in pyfuncitem.stash.get(EVIDENCE, [])}
         if not entry["baseline"][0]:
             _record(entry)
             pytest.fail(f"{breakage.id}: the check fails before any breakage:\n{entry['baseline'][1]}", pytrace=False)

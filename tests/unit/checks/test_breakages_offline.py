@@ -522,6 +522,68 @@ def test_a_vxlan_member_down_and_not_forwarding_fails_n13(lab):
     assert f"member {vxlan} (vxlan uplink) bridge port state: expected forwarding, actual disabled" in message
 
 
+def _network_ports(lab, network_id):
+    """The recorded ports (API bodies) of the network, as every check of the run was given them."""
+    found = {}
+
+    def visit(value):
+        if isinstance(value, list):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            if value.get("$resource", "").endswith(".Port") and value["body"].get("network_id") == network_id:
+                found[value["body"]["id"]] = value
+            for v in value.values():
+                visit(v)
+    for call in lab.data["calls"]:
+        visit(call["args"])
+    return list(found.values())
+
+
+def _members_judged_whole(lab):
+    """N13's recorded call given the network's ports that the run's checks were given, and a world where the
+    bridge holds the taps of those only (the taps of the run's other servers, whose ports no check was given,
+    left out of ``ip addr`` as if those servers were elsewhere)."""
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    ports = _network_ports(lab, body(call, 1)["id"])
+    call["args"].append(ports)
+    taps = {"tap" + p["body"]["id"][:11] for p in ports}
+    world = lab.world(call)
+    world.edit_json("node", NODE, "ip -j -d addr show", lambda data: data.__setitem__(slice(None), [
+        e for e in data if not (e["ifname"].startswith("tap") and e.get("master") == "brq" + body(call, 1)["id"][:11]
+                                and e["ifname"] not in taps)]))
+    return call, world
+
+
+def test_the_network_bridge_of_only_the_networks_taps_passes_n13(lab):
+    call, world = _members_judged_whole(lab)
+    assert lab.replay(call, world) is None
+
+
+def test_a_device_of_another_network_in_the_bridge_fails_n13_naming_it(lab):
+    call, world = _members_judged_whole(lab)
+    bridge = "brq" + body(call, 1)["id"][:11]
+    provider = lab.call("linuxbridge.check_bridge_members", "[provider]")
+    foreign = "tap" + body(provider, 3)["id"][:11]  # the provider network's DHCP tap
+    world.edit_json("node", NODE, "ip -j -d addr show", link(foreign, lambda e: e.update(master=bridge)))
+    failure = lab.replay(call, world)
+    assert isinstance(failure, CheckFailed), "N13 passed with another network's tap in the bridge"
+    assert f"member {foreign}: expected only {bridge}'s uplink and taps of network" in str(failure)
+    assert f"actual {foreign} is neither" in str(failure)
+
+
+def test_an_address_of_no_port_on_the_dhcp_device_fails_n7(lab):
+    call = lab.call("dhcp.check_dhcp_addresses", "[provider]")
+    device, ns = "ns-" + body(call, 2)["id"][:11], "qdhcp-" + body(call, 1)["id"]
+
+    def add(entry):
+        entry["addr_info"].append(dict(entry["addr_info"][0], local="10.99.0.1", prefixlen=24))
+    message, _ = broken(lab, "dhcp.check_dhcp_addresses", "[provider]", lambda w, c: w.edit_json(
+        "node", NODE, f"ip -n {ns} -j -d addr show", link(device, add)))
+    assert "address 10.99.0.1/24: expected only the DHCP port's fixed IPs and 169.254.169.254, actual 10.99.0.1/24 " \
+           "besides" in message and f"device {device}" in message
+
+
 def test_a_physical_uplink_above_the_network_mtu_passes_n13(lab):
     call = lab.call("linuxbridge.check_bridge_members", "[provider]")
     uplink = call["args"][2]
