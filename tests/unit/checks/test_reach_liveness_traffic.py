@@ -1,0 +1,50 @@
+"""G1 when SSH does not answer (what the guest holds, from its network's neighbour tables), C3 on ML2/OVN (each
+chassis' ovn-controller asked on its node) and S4 by traffic (busybox ``nc`` and ``ping`` from a peer guest), on
+outputs captured on the lab and on this project's machine."""
+import pytest
+from openstack.compute.v2.server import Server
+from openstack.network.v2.port import Port
+from openstack.network.v2.subnet import Subnet
+
+from recording import read
+from pytest_oslab.checks import guests
+from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.facts import neigh
+
+# the guest of captured/linuxbridge/qdhcp-neigh.json (MAC fa:16:3e:3c:5d:7e, seen at 192.168.101.77)
+SUBNET = Subnet(id="4b9f8e35-0d2c-4c31-9a6d-0c0d4f0a1b2c", name="selfservice", cidr="192.168.101.0/24")
+SERVER = Server(id="0b3c6a1e-5d4f-4e8a-9c2b-7f1e2d3c4b5a", name="oslab-vm1")
+VIEW = "qdhcp-c08e7dcd-4acb-4cd0-ad08-ebd3b48467ee on vm"
+
+
+def port(ip):
+    return Port(id="7a8c0a54-7585-4d0e-9a43-1f2b3c4d5e6f", mac_address="fa:16:3e:3c:5d:7e",
+                fixed_ips=[{"ip_address": ip, "subnet_id": SUBNET.id}])
+
+
+def neighbours():
+    return {VIEW: neigh.parse_neigh(read("captured/linuxbridge/qdhcp-neigh.json"))}
+
+
+def test_the_guest_holding_another_address_is_said_with_the_port_and_its_address():
+    with pytest.raises(CheckFailed) as failure:
+        guests.check_guest_holds_its_address(SERVER, port("192.168.101.5"), SUBNET, neighbours(),
+                                             "guest oslab-vm1: the SSH session died mid-run")
+    message = str(failure.value)
+    assert "port 7a8c0a54-7585-4d0e-9a43-1f2b3c4d5e6f address 192.168.101.5 (MAC fa:16:3e:3c:5d:7e): expected " \
+           "held by the guest, actual the guest holds 192.168.101.77 (MAC fa:16:3e:3c:5d:7e's neighbour entries " \
+           f"in {VIEW}); SSH: guest oslab-vm1: the SSH session died mid-run" in message
+    assert "server oslab-vm1" in message
+
+
+def test_the_guest_holding_its_address_says_ssh_itself_does_not_answer():
+    with pytest.raises(CheckFailed, match=r"address 192.168.101.77 \(MAC fa:16:3e:3c:5d:7e\): held by the guest "
+                                          r"\(neighbour entries in qdhcp-.* on vm\), but SSH there does not answer"):
+        guests.check_guest_holds_its_address(SERVER, port("192.168.101.77"), SUBNET, neighbours(), "no SSH")
+
+
+def test_a_guest_its_network_never_saw_is_unknown_not_guessed():
+    quiet = {VIEW: [n for n in neighbours()[VIEW] if n.mac != "fa:16:3e:3c:5d:7e"]}
+    with pytest.raises(CheckFailed, match=r"expected held by the guest, actual unknown: no neighbour entry for MAC "
+                                          r"fa:16:3e:3c:5d:7e in qdhcp-"):
+        guests.check_guest_holds_its_address(SERVER, port("192.168.101.5"), SUBNET, quiet, "no SSH")
