@@ -115,8 +115,12 @@ def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Opt
 
 def _hybrid_veth(c: Check, links, port, network) -> None:
     """OVS hybrid plugging: ``qvb<port>``, the end of the veth pair that joins ``qbr<port>`` to ``br-int``
-    (``qvo<port>``), is UP in ``qbr<port>`` at the network's MTU (released from it, the guest is cut off)."""
+    (``qvo<port>``), is UP in ``qbr<port>`` at the network's MTU (released from it, the guest is cut off); and
+    ``qbr<port>`` holds nothing else than the tap and ``qvb<port>`` (another device there is on the port's wire,
+    outside its firewall)."""
     qvb, qbr = names.qvb(port.id), names.qbr(port.id)
+    for name in sorted(n for n, member in links.items() if member.master == qbr and n not in (qvb, names.tap(port.id))):
+        c.require(False, f"{qbr} member {name}: expected only {names.tap(port.id)} and {qvb}, actual {name} too")
     link = links.get(qvb)
     if not c.require(link is not None, f"device {qvb}: expected in {qbr}, actual absent"):
         return

@@ -653,6 +653,18 @@ def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
     assert f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing" in message and port in message
 
 
+def test_another_device_in_the_ports_qbr_fails_i7_naming_it(ovs_labs):
+    """Judged whole: qbr<port> holds the tap and qvb<port> only (here another port's qvb moved into it)."""
+    lab = ovs_labs["openvswitch-hybrid"]
+    call = lab.call("instances.check_tap", "[selfservice]")
+    other = body(lab.call("instances.check_tap", "[provider]"), 2)["id"]
+    qbr, stray = "qbr" + body(call, 2)["id"][:11], "qvb" + other[:11]
+    message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(stray, lambda e: e.update(master=qbr))))
+    assert f"{qbr} member {stray}: expected only tap{body(call, 2)['id'][:11]} and qvb{body(call, 2)['id'][:11]}, " \
+           f"actual {stray} too" in message
+
+
 def test_an_accept_before_the_ports_jumps_in_the_sg_chain_fails_s4(lab):
     def edit(world, call):
         command = "iptables-save -t filter"
