@@ -10,8 +10,8 @@ pytestmark = pytest.mark.oslab
 
 
 @pytest.mark.fact("G1")
-def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, reach, neighbour_views):
-    """When SSH does not answer, the failure says what the guest holds, as its network saw it."""
+def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, reach, network_views):
+    """When SSH does not answer, the failure says whether the guest holds its address, as its network sees it."""
     try:
         guest = reach(instance)
         guests.check_guest_nic(guest, instance.port, instance.network, instance.subnet)
@@ -19,7 +19,7 @@ def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, re
         if isinstance(unreachable, pytest.fail.Exception) and "SSH" not in str(unreachable):
             raise
         guests.check_guest_holds_its_address(instance.server, instance.port, instance.subnet,
-                                             neighbour_views(instance), str(unreachable).splitlines()[0])
+                                             network_views(instance), str(unreachable).splitlines()[0])
 
 
 @pytest.mark.fact("G2")

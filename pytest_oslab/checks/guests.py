@@ -5,7 +5,7 @@ are the ones busybox and cirros have (``ip addr``, ``ping``), parsed with the fa
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, attach, wait_until
@@ -48,34 +48,34 @@ def check_guest_nic(guest, port, network, subnet) -> None:
         c.expect(f"{nic.name} MTU", network.mtu, nic.mtu, "network MTU")
 
 
-def held_addresses(neighbours: Mapping[str, Sequence[neigh.Neighbour]], mac: str) -> Dict[str, List[str]]:
-    """Where the network saw ``mac`` (a view, e.g. ``qdhcp-<net> on node``, -> the IPs its neighbour table gives
-    that MAC): what the guest holds, learnt without logging in."""
-    mac = mac.lower()
-    return {view: sorted({n.ip for n in entries if (n.mac or "").lower() == mac and ":" not in n.ip
-                          and "FAILED" not in n.state})
-            for view, entries in neighbours.items()}
+class NetworkView(NamedTuple):
+    """How one namespace serving the guest's network sees it: a fresh ``arping`` of the port's address, and its
+    neighbour table (``ip -j neigh``)."""
+
+    arping: neigh.Arping
+    neighbours: Sequence[neigh.Neighbour]
 
 
-def check_guest_holds_its_address(server, port, subnet, neighbours: Mapping[str, Sequence[neigh.Neighbour]],
-                                  unreachable: str) -> None:
-    """G1 when SSH does not answer (``unreachable`` says how): what the guest holds, seen from its network
-    (``neighbours``: each DHCP/metadata namespace's ``ip -j neigh``), against the port's address. Always fails:
-    it says why the guest is out of reach in the port's and address's words."""
+def check_guest_holds_its_address(server, port, subnet, views: Mapping[str, NetworkView], unreachable: str) -> None:
+    """G1 when SSH does not answer (``unreachable`` says how): whether the guest holds its port's address, asked
+    from each namespace serving its network (``views``: ``"<namespace> on <node>"`` -> what it saw), and which other
+    address its MAC was seen at. Always fails: it says why the guest is out of reach in the port's words."""
     ip = names.fixed_ip_on(port, subnet)
     mac = port.mac_address.lower()
     with Check("the guest holds its port's address and answers SSH there", Where(server=server, port=port)) as c:
-        seen = held_addresses(neighbours, mac)
-        views = ", ".join(seen) or "no view"
-        others = sorted({a for ips in seen.values() for a in ips if a != ip})
-        if others:
-            c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual the guest holds "
-                   f"{', '.join(others)} (MAC {mac}'s neighbour entries in {views}); SSH: {unreachable}")
-        if any(ip in ips for ips in seen.values()):
-            c.fail(f"port {port.id} address {ip} (MAC {mac}): held by the guest (neighbour entries in {views}), "
+        where = ", ".join(views) or "no namespace (none could be read)"
+        answering = sorted({m.lower() for v in views.values() for m in v.arping.macs})
+        others = sorted({n.ip for v in views.values() for n in v.neighbours if (n.mac or "").lower() == mac
+                         and n.ip != ip and ":" not in n.ip and not {"FAILED", "INCOMPLETE"} & set(n.state)})
+        held = f"; its MAC was seen at {', '.join(others)} (neighbour entries)" if others else ""
+        if mac in answering:
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): held by the guest (it answers ARP for it from {where}), "
                    f"but SSH there does not answer: {unreachable}")
-        c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual unknown: no neighbour "
-               f"entry for MAC {mac} in {views}; SSH: {unreachable}")
+        if answering:
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual ARP for {ip} from "
+                   f"{where} answered by {', '.join(answering)} (another device holds it){held}; SSH: {unreachable}")
+        c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual no ARP answer for {ip} "
+               f"from {where} (the guest no longer holds it){held}; SSH: {unreachable}")
 
 
 def check_ping(guest, address: str, count: int = 3, timeout: float = 30, peer: str = "") -> None:

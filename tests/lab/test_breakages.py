@@ -469,8 +469,8 @@ def guest_unreachable(args):
 
 def guest_address_changed(args):
     """G1: the guest's address changed inside the guest (over the run's session, which then dies): it takes another
-    address of the subnet and talks to the DHCP port from it, so its network sees it; 80 s later the guest puts its
-    own address back (nothing else could reach it), which is the heal."""
+    address of the subnet and talks to the DHCP port from it (the agent's ARP protection keeps that from its
+    network); 80 s later the guest puts its own address back (nothing else could reach it), which is the heal."""
     b = args["instance"]
     guest = args["reach"](b)
     nic = next(name for name, link in guests.guest_links(guest).items()
@@ -490,7 +490,8 @@ def guest_address_changed(args):
     def heal():
         time.sleep(max(0.0, back - time.monotonic()))
     return heal, [f"port {b.port.id} address {b.ip} (MAC {b.port.mac_address.lower()}): expected held by the guest, "
-                  f"actual the guest holds {other}", f"server {b.server.name}"]
+                  f"actual no ARP answer for {b.ip} from {names.qdhcp(b.network.id)}", "(the guest no longer holds it)",
+                  f"server {b.server.name}"]
 
 
 @dataclass

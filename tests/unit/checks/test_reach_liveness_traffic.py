@@ -22,29 +22,38 @@ def port(ip):
                 fixed_ips=[{"ip_address": ip, "subnet_id": SUBNET.id}])
 
 
-def neighbours():
-    return {VIEW: neigh.parse_neigh(read("captured/linuxbridge/qdhcp-neigh.json"))}
+def views(arping="captured/linuxbridge/qdhcp-arping.txt"):
+    return {VIEW: guests.NetworkView(neigh.parse_arping(read(arping)),
+                                     neigh.parse_neigh(read("captured/linuxbridge/qdhcp-neigh.json")))}
 
 
-def test_the_guest_holding_another_address_is_said_with_the_port_and_its_address():
+NO_ANSWER = "captured/linuxbridge/qdhcp-arping-no-answer.txt"
+
+
+def test_a_guest_that_no_longer_holds_its_address_is_said_with_the_port_and_where_its_mac_was_seen():
     with pytest.raises(CheckFailed) as failure:
-        guests.check_guest_holds_its_address(SERVER, port("192.168.101.5"), SUBNET, neighbours(),
+        guests.check_guest_holds_its_address(SERVER, port("192.168.101.5"), SUBNET, views(NO_ANSWER),
                                              "guest oslab-vm1: the SSH session died mid-run")
     message = str(failure.value)
     assert "port 7a8c0a54-7585-4d0e-9a43-1f2b3c4d5e6f address 192.168.101.5 (MAC fa:16:3e:3c:5d:7e): expected " \
-           "held by the guest, actual the guest holds 192.168.101.77 (MAC fa:16:3e:3c:5d:7e's neighbour entries " \
-           f"in {VIEW}); SSH: guest oslab-vm1: the SSH session died mid-run" in message
+           f"held by the guest, actual no ARP answer for 192.168.101.5 from {VIEW} (the guest no longer holds " \
+           "it); its MAC was seen at 192.168.101.77 (neighbour entries); SSH: guest oslab-vm1: the SSH session " \
+           "died mid-run" in message
     assert "server oslab-vm1" in message
 
 
-def test_the_guest_holding_its_address_says_ssh_itself_does_not_answer():
+def test_a_guest_answering_arp_for_its_address_says_ssh_itself_does_not_answer():
     with pytest.raises(CheckFailed, match=r"address 192.168.101.77 \(MAC fa:16:3e:3c:5d:7e\): held by the guest "
-                                          r"\(neighbour entries in qdhcp-.* on vm\), but SSH there does not answer"):
-        guests.check_guest_holds_its_address(SERVER, port("192.168.101.77"), SUBNET, neighbours(), "no SSH")
+                                          r"\(it answers ARP for it from qdhcp-.* on vm\), but SSH there does not "
+                                          r"answer: no SSH"):
+        guests.check_guest_holds_its_address(SERVER, port("192.168.101.77"), SUBNET, views(), "no SSH")
 
 
-def test_a_guest_its_network_never_saw_is_unknown_not_guessed():
-    quiet = {VIEW: [n for n in neighbours()[VIEW] if n.mac != "fa:16:3e:3c:5d:7e"]}
-    with pytest.raises(CheckFailed, match=r"expected held by the guest, actual unknown: no neighbour entry for MAC "
-                                          r"fa:16:3e:3c:5d:7e in qdhcp-"):
-        guests.check_guest_holds_its_address(SERVER, port("192.168.101.5"), SUBNET, quiet, "no SSH")
+def test_another_device_answering_for_the_address_is_named():
+    with pytest.raises(CheckFailed, match=r"actual ARP for 192.168.101.77 from qdhcp-\S+ on vm answered by "
+                                          r"fa:16:3e:3c:5d:7e \(another device holds it\)"):
+        guests.check_guest_holds_its_address(SERVER, Port(id="7a8c0a54-7585-4d0e-9a43-1f2b3c4d5e6f",
+                                                          mac_address="fa:16:3e:00:00:01", fixed_ips=[
+                                                              {"ip_address": "192.168.101.77",
+                                                               "subnet_id": SUBNET.id}]),
+                                             SUBNET, views(), "no SSH")
