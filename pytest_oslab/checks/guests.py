@@ -75,7 +75,8 @@ def check_guest_holds_its_address(server, port, subnet, views: Mapping[str, Netw
             c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual ARP for {ip} from "
                    f"{where} answered by {', '.join(answering)} (another device holds it){held}; SSH: {unreachable}")
         c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual no ARP answer for {ip} "
-               f"from {where} (the guest no longer holds it){held}; SSH: {unreachable}")
+               f"from {where} (the guest does not hold it, or its traffic does not get through){held}; SSH: "
+               f"{unreachable}")
 
 
 def check_ping(guest, address: str, count: int = 3, timeout: float = 30, peer: str = "") -> None:

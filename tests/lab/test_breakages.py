@@ -490,7 +490,7 @@ def guest_address_changed(args):
     def heal():
         time.sleep(max(0.0, back - time.monotonic()))
     return heal, [f"port {b.port.id} address {b.ip} (MAC {b.port.mac_address.lower()}): expected held by the guest, "
-                  f"actual no ARP answer for {b.ip} from {names.qdhcp(b.network.id)}", "(the guest no longer holds it)",
+                  f"actual no ARP answer for {b.ip} from {names.qdhcp(b.network.id)}",
                   f"server {b.server.name}"]
 
 

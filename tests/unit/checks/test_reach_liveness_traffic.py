@@ -36,9 +36,9 @@ def test_a_guest_that_no_longer_holds_its_address_is_said_with_the_port_and_wher
                                              "guest oslab-vm1: the SSH session died mid-run")
     message = str(failure.value)
     assert "port 7a8c0a54-7585-4d0e-9a43-1f2b3c4d5e6f address 192.168.101.5 (MAC fa:16:3e:3c:5d:7e): expected " \
-           f"held by the guest, actual no ARP answer for 192.168.101.5 from {VIEW} (the guest no longer holds " \
-           "it); its MAC was seen at 192.168.101.77 (neighbour entries); SSH: guest oslab-vm1: the SSH session " \
-           "died mid-run" in message
+           f"held by the guest, actual no ARP answer for 192.168.101.5 from {VIEW} (the guest does not hold it, or " \
+           "its traffic does not get through); its MAC was seen at 192.168.101.77 (neighbour entries); SSH: guest " \
+           "oslab-vm1: the SSH session died mid-run" in message
     assert "server oslab-vm1" in message
 
 
