@@ -30,8 +30,9 @@ def databases(node: NodeFacts):
     return external.get("system-id"), f" --db={shlex.quote(north)}", f" --db={shlex.quote(remote)}"
 
 
-OVN_RUNDIR = "/var/run/ovn"   # where ovn-controller makes its control socket unless told otherwise
+OVN_RUNDIR = "/var/run/ovn"   # where ovn-controller makes its control socket, ovn-controller.<pid>.ctl
 ANSWER_WITHIN = 5             # seconds ovn-controller has to answer `ovn-appctl`: a live one answers at once
+TIMED_OUT = 128 + 14          # ovn-appctl's exit status when its --timeout passes (its own SIGALRM)
 
 
 @dataclass(frozen=True)
@@ -48,23 +49,22 @@ class ControllerState:
         return self.stat.startswith("T")
 
 
-def controller_socket(process) -> str:
-    """The control socket of an ovn-controller process: its ``--unixctl=`` or the default in the OVN rundir."""
-    given = next((a.split("=", 1)[1] for a in process.argv if a.startswith("--unixctl=")), None)
-    return given or f"{OVN_RUNDIR}/ovn-controller.{process.pid}.ctl"
-
-
 def controller_states(node: NodeFacts) -> List[ControllerState]:
-    """Each ovn-controller on ``node`` asked for its connection to the southbound DB, bounded: a frozen (stopped)
-    one accepts the request and never answers, while the API may still call its agent alive for minutes."""
+    """Each ovn-controller on ``node`` asked for its connection to the southbound DB through its control socket
+    (``<OVN rundir>/ovn-controller.<pid>.ctl``), bounded: a frozen (stopped) one takes the request and never
+    answers, while the API may still call its agent alive for minutes."""
     states = []
     for process in node.processes("ovn-controller"):
         stat = node.run(f"ps -o stat= -p {process.pid}", ok=False).stdout.strip() or "?"
-        result = node.run(f"ovn-appctl --timeout={ANSWER_WITHIN} -t {shlex.quote(controller_socket(process))} "
+        result = node.run(f"ovn-appctl --timeout={ANSWER_WITHIN} -t {OVN_RUNDIR}/ovn-controller.{process.pid}.ctl "
                           f"connection-status", ok=False)
+        if result.rc == 0:
+            states.append(ControllerState(process.pid, stat, True, result.stdout.strip()))
+            continue
         error = (result.stderr.strip().splitlines() or [f"exit status {result.rc}"])[-1]
-        states.append(ControllerState(process.pid, stat, result.rc == 0,
-                                      result.stdout.strip() if result.rc == 0 else error))
+        if result.rc == TIMED_OUT:
+            error = f"none within {ANSWER_WITHIN}s"
+        states.append(ControllerState(process.pid, stat, False, error))
     return states
 
 

@@ -18,7 +18,7 @@ import importlib
 import json
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from pytest_oslab.access.guests import Result  # rc, stdout, stderr: what a node or a guest answers
 
@@ -418,8 +418,21 @@ class Text(str):
     """An answer given as text (a real output, edited by the test) rather than as a file of tests/data."""
 
 
+class Exited(NamedTuple):
+    """An answer that failed: its exit status and its outputs (each a path under tests/data, a Text, or none)."""
+
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _text(answer) -> str:
+    return answer if isinstance(answer, Text) or not answer else (DATA / answer).read_text()
+
+
 class Replay:
-    """A node (or guest) that answers commands with real outputs: ``{command: path under tests/data | Text}``."""
+    """A node (or guest) that answers commands with real outputs: ``{command: path under tests/data | Text |
+    Exited}``."""
 
     def __init__(self, answers, server=None):
         self.answers = answers
@@ -429,8 +442,9 @@ class Replay:
         answer = self.answers.get(command)
         if answer is None:
             return Result(127, "", f"not recorded: {command}")
-        text = answer if isinstance(answer, Text) else (DATA / answer).read_text()
-        return Result(0, text, "")
+        if isinstance(answer, Exited):
+            return Result(answer.rc, _text(answer.stdout), _text(answer.stderr))
+        return Result(0, _text(answer), "")
 
 
 def read(path) -> str:

@@ -3,12 +3,14 @@ chassis' ovn-controller asked on its node) and S4 by traffic (busybox ``nc`` and
 outputs captured on the lab and on this project's machine."""
 import pytest
 from openstack.compute.v2.server import Server
+from openstack.network.v2.agent import Agent
 from openstack.network.v2.port import Port
 from openstack.network.v2.subnet import Subnet
 
-from recording import read
-from pytest_oslab.checks import guests
+from recording import Exited, Replay, Text, read
+from pytest_oslab.checks import control_plane, guests, ovn
 from pytest_oslab.checks.core import CheckFailed
+from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.facts import neigh
 
 # the guest of captured/linuxbridge/qdhcp-neigh.json (MAC fa:16:3e:3c:5d:7e, seen at 192.168.101.77)
@@ -57,3 +59,41 @@ def test_another_device_answering_for_the_address_is_named():
                                                               {"ip_address": "192.168.101.77",
                                                                "subnet_id": SUBNET.id}]),
                                              SUBNET, views(), "no SSH")
+
+
+# --- C3 on ML2/OVN: each chassis' ovn-controller asked on its node ----------------------------------------------
+
+OVNC = "captured/ovn-controller/"
+PID = int(read(OVNC + "ps-C-ovn-controller.txt").split()[2])
+PS = "ps -ww -C ovn-controller -o pid,args"
+STAT = f"ps -o stat= -p {PID}"
+APPCTL = f"ovn-appctl --timeout=5 -t /var/run/ovn/ovn-controller.{PID}.ctl connection-status"
+AGENTS = [Agent(agent_type="OVN Controller agent", host="vm", binary="ovn-controller"),
+          Agent(agent_type="OVN Metadata agent", host="vm", binary="neutron-ovn-metadata-agent")]
+
+
+def chassis(stat, appctl):
+    node = NodeFacts(Replay({PS: OVNC + "ps-C-ovn-controller.txt", STAT: OVNC + stat, APPCTL: appctl}), "vm")
+    return {"vm": ovn.controller_states(node)}
+
+
+def test_a_frozen_ovn_controller_fails_c3_naming_the_host_the_process_and_its_state():
+    states = chassis("ps-stat-stopped.txt", Exited(142, stderr=OVNC + "appctl-connection-status-stopped.stderr"))
+    with pytest.raises(CheckFailed) as failure:
+        control_plane.check_ovn_controllers_answer(AGENTS, states)
+    assert f"ovn-controller on vm (OVN Controller agent): expected to answer `ovn-appctl connection-status` within " \
+           f"5s, actual no answer (none within 5s; process {PID} state Tsl: stopped)" in str(failure.value)
+
+
+def test_an_ovn_controller_not_connected_to_the_southbound_db_fails_c3():
+    states = chassis("ps-stat-running.txt", OVNC + "appctl-connection-status-not-connected.txt")
+    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller agent\) connection-status: expected "
+                                          rf"connected \(process {PID} state Ssl\), actual 'not connected'"):
+        control_plane.check_ovn_controllers_answer(AGENTS, states)
+
+
+def test_a_chassis_without_ovn_controller_fails_c3():
+    node = NodeFacts(Replay({PS: Text("  PID COMMAND\n")}), "vm")
+    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller agent\): expected a running "
+                                          r"process, actual none"):
+        control_plane.check_ovn_controllers_answer(AGENTS, {"vm": ovn.controller_states(node)})
