@@ -41,7 +41,7 @@ class ControllerState:
 
     pid: int
     stat: str                 # ps's STAT: "Ssl" running or sleeping, "Tsl" stopped (SIGSTOP)
-    answered: bool
+    answered: Optional[bool]  # None: it could not be asked (no ovn-appctl on the node: e.g. only in a container)
     answer: str               # "connected", "not connected", or why there was no answer
 
     @property
@@ -64,7 +64,7 @@ def controller_states(node: NodeFacts) -> List[ControllerState]:
         error = (result.stderr.strip().splitlines() or [f"exit status {result.rc}"])[-1]
         if result.rc == TIMED_OUT:
             error = f"none within {ANSWER_WITHIN}s"
-        states.append(ControllerState(process.pid, stat, False, error))
+        states.append(ControllerState(process.pid, stat, None if result.rc == 127 else False, error))
     return states
 
 
