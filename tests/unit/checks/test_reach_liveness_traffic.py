@@ -97,3 +97,41 @@ def test_a_chassis_without_ovn_controller_fails_c3():
     with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller agent\): expected a running "
                                           r"process, actual none"):
         control_plane.check_ovn_controllers_answer(AGENTS, {"vm": ovn.controller_states(node)})
+
+
+# --- S4 by traffic: what a peer guest meets ----------------------------------------------------------------------
+
+TRAFFIC = "captured/guest-traffic/"
+GUARDED = "192.168.101.5"
+ANSWERED = Exited(0, stdout=TRAFFIC + "nc-22-answered.stdout")
+REFUSED = Exited(1, stderr=TRAFFIC + "nc-8080-refused.stderr")
+DROPPED = Exited(1, stderr=TRAFFIC + "nc-8081-dropped.stderr")
+REPLIES, NO_REPLY = TRAFFIC + "ping-replies.txt", Exited(1, stdout=TRAFFIC + "ping-no-reply.txt")
+
+
+def peer(on_22, on_8080, ping):
+    return Replay({f"echo | nc -w 3 {GUARDED} 22": on_22, f"echo | nc -w 3 {GUARDED} 8080": on_8080,
+                   f"ping -c 2 -W 2 {GUARDED}": ping}, server=SERVER)
+
+
+def test_a_firewall_in_the_path_passes_s4_by_traffic():
+    guests.check_traffic_follows_the_groups(peer(ANSWERED, DROPPED, NO_REPLY), GUARDED, opened=[22], closed=[8080])
+
+
+def test_a_firewall_out_of_the_path_fails_s4_by_traffic_naming_each_port():
+    with pytest.raises(CheckFailed) as failure:
+        guests.check_traffic_follows_the_groups(peer(ANSWERED, REFUSED, REPLIES), GUARDED, opened=[22],
+                                                closed=[8080], target="server oslab-guarded")
+    message = str(failure.value)
+    assert "traffic to 192.168.101.5 (server oslab-guarded) follows its security groups" in message
+    assert "TCP 192.168.101.5:8080 (opened by no rule): expected no answer (dropped), actual refused (a reset: the " \
+           "packet reached the guest)" in message
+    assert "ping 192.168.101.5 (ICMP opened by no rule): expected no reply, actual replies" in message
+    assert "server oslab-vm1" in message  # the peer the traffic came from
+
+
+def test_an_opened_port_dropped_fails_s4_by_traffic():
+    with pytest.raises(CheckFailed, match=r"TCP 192.168.101.5:22 \(opened by a rule\): expected answered, actual no "
+                                          r"answer \(dropped\)"):
+        guests.check_traffic_follows_the_groups(peer(DROPPED, DROPPED, NO_REPLY), GUARDED, opened=[22],
+                                                closed=[8080])
