@@ -6,9 +6,10 @@ and serves as paramiko's ``sock``. ``connect`` retries until SSH answers with th
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
 
 A session that dies mid-run (the guest's NIC re-plugged, its address changed, a relay that ended) is noticed
-when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once, by the same route within ``REOPEN_TIMEOUT`` (the guest
-has booted already), the command runs again, and ``note`` (the run's evidence) says so. When reopening fails,
-``GuestError`` names why the session died and why it could not be reopened; the next command tries again.
+when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once, by
+the same route within ``REOPEN_TIMEOUT`` (the guest has booted already), the command runs again, and ``note`` (the
+run's evidence) says so. When reopening fails, ``GuestError`` names why the session died and why it could not be
+reopened; the next command tries again.
 """
 from __future__ import annotations
 
