@@ -157,7 +157,7 @@ def foreign_member_in_bridge(args):
     to the network)."""
     net = args["net"]
     bridge, device = names.brq(net.network.id), "oslab-foreign"
-    sh("ip", "link", "add", device, "type", "dummy")
+    sh("ip", "link", "add", device, "type", "veth", "peer", "name", "oslab-foreignp")
     sh("ip", "link", "set", "dev", device, "master", bridge, "up")
     return (lambda: sh("ip", "link", "del", "dev", device)), [
         f"member {device}: expected only {bridge}'s uplink and taps of network", f"actual {device} is neither",
