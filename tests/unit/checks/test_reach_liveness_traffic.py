@@ -135,3 +135,19 @@ def test_an_opened_port_dropped_fails_s4_by_traffic():
                                           r"answer \(dropped\)"):
         guests.check_traffic_follows_the_groups(peer(DROPPED, DROPPED, NO_REPLY), GUARDED, opened=[22],
                                                 closed=[8080])
+
+
+def test_the_lab_guest_that_moved_itself_fails_g1_with_no_arp_answer_and_no_guess():
+    """The outputs G1 read on the lab while the guest-address-changed breakage held (captured/lab-g1)."""
+    moved = Port(id="afbe50e9-5669-4536-b428-6ffed102d461", mac_address="fa:16:3e:00:37:52",
+                 fixed_ips=[{"ip_address": "10.199.210.95", "subnet_id": SUBNET.id}])
+    view = "qdhcp-96636259-90ce-487b-aea7-5268adb335ea on vm"
+    seen = {view: guests.NetworkView(neigh.parse_arping(read("captured/lab-g1/qdhcp-arping-no-answer.txt")),
+                                     neigh.parse_neigh(read("captured/lab-g1/qdhcp-neigh.json")))}
+    with pytest.raises(CheckFailed) as failure:
+        guests.check_guest_holds_its_address(SERVER, moved, SUBNET, seen, "the SSH session died mid-run")
+    message = str(failure.value)
+    assert "port afbe50e9-5669-4536-b428-6ffed102d461 address 10.199.210.95 (MAC fa:16:3e:00:37:52): expected held " \
+           f"by the guest, actual no ARP answer for 10.199.210.95 from {view} (the guest does not hold it, or its " \
+           "traffic does not get through); SSH: the SSH session died mid-run" in message
+    assert "was seen at" not in message  # a FAILED entry of its old address is no sighting
