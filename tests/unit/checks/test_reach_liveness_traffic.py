@@ -63,39 +63,46 @@ def test_another_device_answering_for_the_address_is_named():
 
 # --- C3 on ML2/OVN: each chassis' ovn-controller asked on its node ----------------------------------------------
 
-OVNC = "captured/ovn-controller/"
-PID = int(read(OVNC + "ps-C-ovn-controller.txt").split()[2])
-PS = "ps -ww -C ovn-controller -o pid,args"
-STAT = f"ps -o stat= -p {PID}"
-APPCTL = f"ovn-appctl --timeout=5 -t /var/run/ovn/ovn-controller.{PID}.ctl connection-status"
-AGENTS = [Agent(agent_type="OVN Controller agent", host="vm", binary="ovn-controller"),
+LAB = "captured/lab-ovn-controller/"   # the lab's own ovn-controller, in its OVN mode
+OVNC = "captured/ovn-controller/"      # one started by hand with no southbound DB ("not connected")
+AGENTS = [Agent(agent_type="OVN Controller Gateway agent", host="vm", binary="ovn-controller"),
           Agent(agent_type="OVN Metadata agent", host="vm", binary="neutron-ovn-metadata-agent")]
 
 
-def chassis(stat, appctl):
-    node = NodeFacts(Replay({PS: OVNC + "ps-C-ovn-controller.txt", STAT: OVNC + stat, APPCTL: appctl}), "vm")
-    return {"vm": ovn.controller_states(node)}
+def chassis(stat, appctl, data=LAB):
+    pid = int(read(data + "ps-C-ovn-controller.txt").split()[2])
+    node = NodeFacts(Replay({
+        "ps -ww -C ovn-controller -o pid,args": data + "ps-C-ovn-controller.txt",
+        f"ps -o stat= -p {pid}": data + stat,
+        f"ovn-appctl --timeout=5 -t /var/run/ovn/ovn-controller.{pid}.ctl connection-status": appctl}), "vm")
+    return pid, {"vm": ovn.controller_states(node)}
+
+
+def test_the_labs_live_ovn_controller_passes_c3():
+    _, states = chassis("ps-stat-running.txt", LAB + "appctl-connection-status.txt")
+    control_plane.check_ovn_controllers_answer(AGENTS, states)
+    assert f"ovn-controller.{read(LAB + 'ps-C-ovn-controller.txt').split()[2]}.ctl" in read(LAB + "ls-var-run-ovn.txt")
 
 
 def test_a_frozen_ovn_controller_fails_c3_naming_the_host_the_process_and_its_state():
-    states = chassis("ps-stat-stopped.txt", Exited(142, stderr=OVNC + "appctl-connection-status-stopped.stderr"))
+    pid, states = chassis("ps-stat-stopped.txt", Exited(142, stderr=LAB + "appctl-connection-status-stopped.stderr"))
     with pytest.raises(CheckFailed) as failure:
         control_plane.check_ovn_controllers_answer(AGENTS, states)
-    assert f"ovn-controller on vm (OVN Controller agent): expected to answer `ovn-appctl connection-status` within " \
-           f"5s, actual no answer (none within 5s; process {PID} state Tsl: stopped)" in str(failure.value)
+    assert f"ovn-controller on vm (OVN Controller Gateway agent): expected to answer `ovn-appctl connection-status` " \
+           f"within 5s, actual no answer (none within 5s; process {pid} state Tsl: stopped)" in str(failure.value)
 
 
 def test_an_ovn_controller_not_connected_to_the_southbound_db_fails_c3():
-    states = chassis("ps-stat-running.txt", OVNC + "appctl-connection-status-not-connected.txt")
-    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller agent\) connection-status: expected "
-                                          rf"connected \(process {PID} state Ssl\), actual 'not connected'"):
+    pid, states = chassis("ps-stat-running.txt", OVNC + "appctl-connection-status-not-connected.txt", OVNC)
+    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller Gateway agent\) connection-status: "
+                                          rf"expected connected \(process {pid} state Ssl\), actual 'not connected'"):
         control_plane.check_ovn_controllers_answer(AGENTS, states)
 
 
 def test_a_chassis_without_ovn_controller_fails_c3():
-    node = NodeFacts(Replay({PS: Text("  PID COMMAND\n")}), "vm")
-    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller agent\): expected a running "
-                                          r"process, actual none"):
+    node = NodeFacts(Replay({"ps -ww -C ovn-controller -o pid,args": Text("  PID COMMAND\n")}), "vm")
+    with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller Gateway agent\): expected a "
+                                          r"running process, actual none"):
         control_plane.check_ovn_controllers_answer(AGENTS, {"vm": ovn.controller_states(node)})
 
 
