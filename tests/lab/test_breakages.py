@@ -324,13 +324,13 @@ def ovn_stray_acl(args):
 
 
 def ovn_controller_frozen(args):
-    """C3 on ML2/OVN: this chassis' ovn-controller frozen (SIGSTOP by the PID the lab recorded; SIGCONT heals):
-    the API still calls its agent alive, the node's own ovn-controller does not answer."""
+    """C3 on ML2/OVN: this chassis' ovn-controller frozen (SIGSTOP by its PID; SIGCONT heals): the API still calls
+    its agent alive, the node's own ovn-controller does not answer."""
     admin = args["admin_cloud"]
     agent = next(a for a in admin.network.agents() if a.agent_type.startswith("OVN Controller"))  # or Gateway
-    lab = Lab()
-    pid = daemons.recorded_pid(next(d for d in all_daemons(lab) if d.name == "ovn-controller"), lab.pids)
-    assert pid, "the lab's ovn-controller does not run"
+    found = processes_with("/usr/bin/ovn-controller\0")  # the lab's one, by its program (argv[0])
+    assert len(found) == 1, f"expected the lab's one ovn-controller, found PIDs {found}"
+    pid = found[0]
     os.kill(pid, signal.SIGSTOP)
     return (lambda: os.kill(pid, signal.SIGCONT)), [
         f"ovn-controller on {agent.host} ({agent.agent_type}): expected to answer `ovn-appctl connection-status` "
