@@ -256,7 +256,8 @@ def check_instances(oslab, workload: Workload) -> None:
     for m in members(oslab, workload):
         node = _node(oslab, m.server)
         steps.append(lambda m=m: instances.check_server_active(m.server, m.port, m.subnet))
-        steps.append(lambda m=m, node=node: instances.check_domain_running(node, m.server, m.server.instance_name))
+        steps.append(lambda m=m, node=node: instances.check_domain_running(
+            node, m.server, m.server.instance_name, oslab.cloud.network.ports(device_id=m.server.id)))
         steps.append(lambda m=m, node=node: instances.check_domain_interface(
             node, m.server, m.server.instance_name, m.port, m.network, driver, firewall))
         steps.append(lambda m=m, node=node: instances.check_tap(node, m.server, m.port, m.network, driver, firewall))

@@ -291,7 +291,8 @@ class OslabSession:
                 return self.nodes.open_direct(route.address)
         try:
             guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, open_sock,
-                                   progress=self.progress, command_timeout=self.settings.command_timeout)
+                                   progress=self.progress, command_timeout=self.settings.command_timeout,
+                                   note=evidence.attach)
         except guests.GuestError as e:
             with self._lock:
                 self._guest_errors[server.id] = str(e)

@@ -19,9 +19,10 @@ import pytest
 
 from pytest_oslab import evidence
 from pytest_oslab.booted import Booted, Net, admin_view, read_booted
-from pytest_oslab.checks import core, triage
+from pytest_oslab.checks import core, guests, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.cloud.capabilities import skip_reason
+from pytest_oslab.facts import neigh
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.resources import attach_refusal
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
@@ -416,6 +417,26 @@ def triage_of(oslab, node_facts, dhcp_facts, capabilities):
             return oslab.cloud.compute.get_server_console_output(booted.server, length=80).get("output", "")
         return triage.gather(booted.server, booted.port, booted.network, compute, dhcp, console, driver)
     return gather
+
+
+@pytest.fixture(scope="session")
+def network_views(oslab):
+    """``network_views(booted) -> {"<namespace> on <node>": NetworkView}``: how each namespace serving the server's
+    network (``qdhcp-``, or ``ovnmeta-`` on OVN) sees the guest: a fresh arping of its port's address and the
+    neighbour table; best effort (a namespace that cannot be read is left out)."""
+    def views(booted: Booted):
+        found = {}
+        try:
+            namespace = oslab.namespace_of(booted.network.id)
+            for node in oslab.dhcp_node_list(booted.network):
+                facts = NodeFacts(oslab.nodes.host(node), node.name)
+                device = triage.namespace_device(facts, namespace)
+                found[f"{namespace} on {node.name}"] = guests.NetworkView(
+                    neigh.parse_arping(facts.arping(namespace, device, booted.ip)), facts.neighbours(namespace))
+        except (Exception, pytest.fail.Exception, pytest.skip.Exception):  # evidence only
+            pass
+        return found
+    return views
 
 
 @pytest.fixture(scope="session")

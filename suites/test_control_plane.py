@@ -2,7 +2,7 @@
 ``openstack network agent list``; and what "Launch an instance" needs first: image, flavor, keypair, rules)."""
 import pytest
 
-from pytest_oslab.checks import control_plane
+from pytest_oslab.checks import control_plane, ovn
 
 pytestmark = pytest.mark.oslab
 
@@ -17,17 +17,22 @@ def test_every_compute_service_is_enabled_and_up(admin_cloud):
 @pytest.mark.admin
 def test_nova_status_upgrade_check_reports_success(admin_cloud, node_facts):
     """Run on a node of the nova-conductor service (a controller), where nova-status reads nova.conf."""
-    hosts = sorted({s.host for s in admin_cloud.compute.services() if s.binary == "nova-conductor"})
+    services = list(admin_cloud.compute.services())
+    hosts = sorted({s.host for s in services if s.binary == "nova-conductor"})
     if not hosts:
         pytest.fail("no nova-conductor service is listed: nowhere to run nova-status", pytrace=False)
-    control_plane.check_upgrade_check(node_facts(hosts[0]))
+    control_plane.check_upgrade_check(node_facts(hosts[0]), services)
 
 
 @pytest.mark.fact("C3")
 @pytest.mark.admin
-def test_every_network_agent_is_alive_and_admin_up(admin_cloud, capabilities):
-    control_plane.check_network_agents(admin_cloud.network.agents(), capabilities.compute_hosts,
-                                       capabilities.mechanism_drivers)
+def test_every_network_agent_is_alive_and_admin_up(admin_cloud, capabilities, node_facts):
+    """On ML2/OVN, each chassis' ovn-controller is also asked on its node (the API's word on OVN agents lags)."""
+    agents = list(admin_cloud.network.agents())
+    control_plane.check_network_agents(agents, capabilities.compute_hosts, capabilities.mechanism_drivers)
+    if "ovn" in capabilities.mechanism_drivers:
+        hosts = {a.host for a in agents if a.agent_type.startswith("OVN Controller")}
+        control_plane.check_ovn_controllers_answer(agents, {h: ovn.controller_states(node_facts(h)) for h in hosts})
 
 
 @pytest.mark.fact("C4")

@@ -2,6 +2,7 @@
 reaching each other, a guest reached by its floating IP, and the D1 triage evidence for a guest."""
 import pytest
 
+from pytest_oslab.access.guests import GuestError
 from pytest_oslab.checks import guests, triage
 from pytest_oslab.checks.core import CheckFailed
 
@@ -9,8 +10,16 @@ pytestmark = pytest.mark.oslab
 
 
 @pytest.mark.fact("G1")
-def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, reach):
-    guests.check_guest_nic(reach(instance), instance.port, instance.network, instance.subnet)
+def test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu(instance, reach, network_views):
+    """When SSH does not answer, the failure says whether the guest holds its address, as its network sees it."""
+    try:
+        guest = reach(instance)
+        guests.check_guest_nic(guest, instance.port, instance.network, instance.subnet)
+    except (GuestError, pytest.fail.Exception) as unreachable:
+        if isinstance(unreachable, pytest.fail.Exception) and "SSH" not in str(unreachable):
+            raise
+        guests.check_guest_holds_its_address(instance.server, instance.port, instance.subnet,
+                                             network_views(instance), str(unreachable).splitlines()[0])
 
 
 @pytest.mark.fact("G2")

@@ -43,8 +43,9 @@ def test_dnsmasq_leases_hold_the_mac_and_ip_once_the_guest_asked(instance, dhcp_
 
 
 @pytest.mark.fact("I5")
-def test_the_libvirt_domain_runs_on_the_compute_host(instance, node_facts):
-    instances.check_domain_running(node_facts(instance.server), instance.server, instance.instance_name)
+def test_the_libvirt_domain_runs_on_the_compute_host(instance, node_facts, cloud):
+    instances.check_domain_running(node_facts(instance.server), instance.server, instance.instance_name,
+                                   cloud.network.ports(device_id=instance.server.id))
 
 
 @pytest.mark.fact("I6")

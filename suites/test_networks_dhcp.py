@@ -145,14 +145,16 @@ def test_br_int_and_the_physical_bridge_are_patched_secure_and_connected(provide
 
 @pytest.mark.fact("N13")
 @pytest.mark.linuxbridge
-def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, capabilities):
+def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, capabilities, admin_cloud):
+    """And nothing else: every other member is the tap of a port of the network."""
     physnet = net.network.provider_physical_network
+    ports = list(admin_cloud.network.ports(network_id=net.network.id))
 
     def check(on):
         node, port = on
         agent = control_plane.agent_on(capabilities, "Linux bridge agent", node.name)
         interface = (agent.configurations.get("interface_mappings") or {}).get(physnet) if physnet else None
-        linuxbridge.check_bridge_members(node, net.network, interface, port)
+        linuxbridge.check_bridge_members(node, net.network, interface, port, ports)
     on_each(served(net, dhcp_facts), check)
 
 

@@ -62,6 +62,17 @@ def test_the_kernel_passes_the_bridged_traffic_through_iptables(instance, node_f
     firewall.check_bridged_traffic_filtered(node_facts(instance.server), instance.server)
 
 
+@pytest.mark.fact("S4")
+def test_the_groups_decide_the_traffic_opened_ports_answer_the_rest_is_dropped(guarded_server, server_a, reach):
+    """On every driver, by traffic. Setup: a server in a group of its own that lets only SSH in; server_a as the
+    peer. Steps: from the peer, TCP 22 answers, TCP 8080 (no rule, nothing listening) gets no reset but nothing,
+    and ping gets no reply. Teardown: none (read-only)."""
+    peer = reach(server_a)
+    reach(guarded_server)  # up, its DHCP done, before its traffic is judged
+    guests.check_traffic_follows_the_groups(peer, guarded_server.ip, opened=[22], closed=[8080],
+                                            target=f"server {guarded_server.server.name}")
+
+
 @iptables
 @pytest.mark.fact("S5")
 def test_a_rule_added_and_removed_through_the_api_shows_in_the_chain_and_the_traffic(

@@ -4,11 +4,18 @@ A guest is reached by its floating IP when it has one, otherwise through the DHC
 a node that serves it: a relay (``ip netns exec qdhcp-<net> nc <ip> 22``) runs over the node's own connection
 and serves as paramiko's ``sock``. ``connect`` retries until SSH answers with the run's key, bounded by the
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
+
+A session that dies mid-run (the guest's NIC re-plugged, its address changed, a relay that ended) is noticed
+when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once, by
+the same route within ``REOPEN_TIMEOUT`` (the guest has booted already), the command runs again, and ``note`` (the
+run's evidence) says so. When reopening fails, ``GuestError`` names why the session died and why it could not be
+reopened; the next command tries again.
 """
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
@@ -16,6 +23,10 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 import paramiko
 
 from pytest_oslab.access import ssh
+
+REOPEN_TIMEOUT = 30.0  # seconds to reopen a session that died: the guest answered SSH once already
+OPEN_WITHIN = 10.0     # seconds for a live session to open a channel (it takes milliseconds): else it is dead
+Note = Callable[[str, str], None]  # (title, text) into the run's evidence
 
 
 class GuestError(Exception):
@@ -72,24 +83,60 @@ def first_holding(hosts: Sequence[str], holds: Callable[[str], bool]) -> Tuple[O
 
 class Guest:
     """An open SSH session into one server; ``run`` executes a command in it, bounded by ``command_timeout``
-    seconds in all (``CommandTimeout`` names the guest, the command and the bound)."""
+    seconds in all (``CommandTimeout`` names the guest, the command and the bound). ``reopen() -> client``
+    opens a new session by the same route (None: a dead session stays dead)."""
 
-    def __init__(self, server, user: str, client, route: Route, timeout: float, command_timeout: float = 60.0):
+    def __init__(self, server, user: str, client, route: Route, timeout: float, command_timeout: float = 60.0,
+                 reopen: Optional[Callable[[], paramiko.SSHClient]] = None, note: Note = lambda title, text: None):
         self.server = server
         self.user = user
         self.client = client
         self.route = route
         self.timeout = timeout
         self.command_timeout = command_timeout
+        self.reopen = reopen
+        self.note = note
+        self._reopening = threading.Lock()
 
     def run(self, command: str, timeout: Optional[float] = None) -> Result:
         bound = timeout or self.command_timeout
+        client = self.client
         try:
-            rc, out, err = ssh.run(self.client.get_transport(), command, bound)
+            rc, out, err = self._exec(client, command, bound)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if self.reopen is None:
+                raise
+            self._reopen(client, str(e).splitlines()[0] if str(e) else type(e).__name__)
+            rc, out, err = self._exec(self.client, command, bound)
+        return Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _exec(self, client, command: str, bound: float):
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise EOFError("the SSH session is closed")
+        try:
+            return ssh.run(transport, command, bound, open_within=OPEN_WITHIN)
         except ssh.CommandTimeout:
             raise ssh.CommandTimeout(f"guest {self.server.name}: `{command}` did not finish within {bound:.0f}s "
                                      f"(--oslab-command-timeout); stopped it") from None
-        return Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _reopen(self, dead, reason: str) -> None:
+        """Replace the session ``dead`` (unless another thread already did), once; GuestError when it fails."""
+        with self._reopening:
+            if self.client is not dead:
+                return
+            dead.close()
+            start = time.monotonic()
+            try:
+                self.client = self.reopen()
+            except GuestError as e:
+                self.note(f"guest {self.server.name}: SSH session died, not reopened",
+                          f"the session was gone ({reason}); reopening it failed: {e}")
+                raise GuestError(f"guest {self.server.name} ({self.server.id}): the SSH session died mid-run "
+                                 f"({reason}) and reopening it failed: {e}") from None
+            self.note(f"guest {self.server.name}: SSH session reopened",
+                      f"the session was gone ({reason}); reopened once after {time.monotonic() - start:.1f}s "
+                      f"({self.user}@{self.route})")
 
     def check_output(self, command: str, timeout: Optional[float] = None) -> str:
         result = self.run(command, timeout)
@@ -107,20 +154,23 @@ class Guest:
 def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
             pause: float = 2.0, progress: Callable[[str], None] = lambda line: None,
-            command_timeout: float = 60.0) -> Guest:
-    """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then)."""
-    # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
-    quiet = logging.getLogger("paramiko.transport")
-    level, quiet.level = quiet.level, logging.CRITICAL
-    try:
-        return _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress,
-                        command_timeout)
-    finally:
-        quiet.level = level
+            command_timeout: float = 60.0, note: Note = lambda title, text: None,
+            reopen_timeout: float = REOPEN_TIMEOUT) -> Guest:
+    """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then). The session
+    is reopened once, within ``reopen_timeout``, when it dies mid-run, and ``note`` says so."""
+    def open_client(bound: float) -> paramiko.SSHClient:
+        # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
+        quiet = logging.getLogger("paramiko.transport")
+        level, quiet.level = quiet.level, logging.CRITICAL
+        try:
+            return _connect(server, user, pkey, route, bound, open_sock, attempt_timeout, pause, progress)
+        finally:
+            quiet.level = level
+    return Guest(server, user, open_client(timeout), route, timeout, command_timeout,
+                 reopen=lambda: open_client(min(timeout, reopen_timeout)), note=note)
 
 
-def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress,
-             command_timeout) -> Guest:
+def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress) -> paramiko.SSHClient:
     start = time.monotonic()
     deadline = start + timeout
     last = "no attempt made"
@@ -136,7 +186,7 @@ def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pau
             client.connect(route.address, port=22, username=user, pkey=pkey, sock=sock, timeout=left,
                            banner_timeout=left, auth_timeout=left, allow_agent=False, look_for_keys=False)
             progress(f"guest {server.name}: SSH answered after {time.monotonic() - start:.1f}s ({route})")
-            return Guest(server, user, client, route, timeout, command_timeout)
+            return client
         except (paramiko.SSHException, socket.error, EOFError) as e:
             last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             client.close()

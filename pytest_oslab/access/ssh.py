@@ -222,11 +222,12 @@ def describe(exc: BaseException, target: Target, timeout: float, policy: str) ->
 
 
 def run(transport: paramiko.Transport, command: str, bound: float, stdin: Optional[bytes] = None,
-        pty: bool = False) -> Tuple[int, bytes, bytes]:
+        pty: bool = False, open_within: Optional[float] = None) -> Tuple[int, bytes, bytes]:
     """(exit status, stdout, stderr) of ``command`` over ``transport``; ``CommandTimeout`` after ``bound`` seconds
-    in all (the channel is then closed). paramiko's ``SSHException``/``EOFError`` when the session is gone."""
+    in all (the channel is then closed). paramiko's ``SSHException``/``EOFError`` when the session is gone, or
+    when no channel opens within ``open_within`` seconds (a session whose peer went silent)."""
     deadline = time.monotonic() + bound
-    chan = transport.open_session(timeout=bound)
+    chan = transport.open_session(timeout=min(bound, open_within or bound))
     try:
         if pty:
             chan.get_pty()

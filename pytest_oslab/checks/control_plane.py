@@ -2,9 +2,10 @@
 and what a boot needs (an active image, a flavor that fits it, the run's keypair, ICMP and SSH allowed)."""
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from pytest_oslab.checks.core import Check, Where, attach
+from pytest_oslab.checks import ovn
 from pytest_oslab.checks.nodes import NodeFacts
 
 # agent types whose absence leaves a documented fact without its actor (ML2/OVN has none of the first three)
@@ -32,14 +33,22 @@ def check_compute_services(services: Iterable) -> None:
             c.expect(f"{s.binary} on {s.host} state", "up", s.state)
 
 
-def check_upgrade_check(node: NodeFacts) -> None:
-    """C2: ``nova-status upgrade check`` reports every check as Success."""
-    with Check("nova-status upgrade check reports Success for every check", Where(node=node.name)) as c:
+def check_upgrade_check(node: NodeFacts, services: Iterable = ()) -> None:
+    """C2: ``nova-status upgrade check`` reports every check as Success, over compute services that are all in
+    service: nova-status counts a disabled ``nova-compute`` like an enabled one (its checks read the cells' and
+    placement's records, never a service's status), so each of ``services`` (the API's list) must be enabled."""
+    services = list(services)
+    with Check("nova-status upgrade check reports Success for every check, every compute service enabled",
+               Where(node=node.name)) as c:
         results = node.upgrade_check()
         c.require(results, "nova-status upgrade check: expected a table of checks, actual none")
         for r in results:
             detail = f" ({r.details})" if r.details else ""
             c.require(r.ok, f"check {r.name!r}: expected Success, actual {r.result}{detail}")
+        for s in services:
+            reason = f" (disabled reason: {s.disabled_reason})" if getattr(s, "disabled_reason", None) else ""
+            c.require(s.status == "enabled", f"{s.binary} on {s.host} status: expected enabled, actual "
+                                             f"{s.status}{reason}")
 
 
 def check_network_agents(agents: Iterable, compute_hosts: Sequence[str] = (), drivers: Iterable[str] = ()) -> None:
@@ -64,6 +73,26 @@ def check_network_agents(agents: Iterable, compute_hosts: Sequence[str] = (), dr
             c.require(any(h == host or h.split(".")[0] == short for h in l2_hosts),
                       f"L2 agent on compute node {host}: expected, actual none "
                       f"(L2 agents on: {', '.join(sorted(l2_hosts)) or 'no host'})")
+
+
+def check_ovn_controllers_answer(agents: Iterable, states: Mapping[str, Sequence[ovn.ControllerState]]) -> None:
+    """C3 on ML2/OVN, judged where it is decided: each OVN Controller agent's chassis runs an ovn-controller that
+    answers at once, connected to the southbound DB (``states``: host -> ``ovn.controller_states`` of its node).
+    The API's ``is_alive`` for OVN agents is refreshed only when agents are listed and survives a missed beat, so
+    a frozen ovn-controller looks alive there for minutes."""
+    controllers = [a for a in agents if a.agent_type in ("OVN Controller agent", "OVN Controller Gateway agent")]
+    with Check("every OVN chassis' ovn-controller answers, connected to the southbound DB") as c:
+        c.require(controllers, "OVN Controller agent: expected at least one, actual none listed")
+        for a in controllers:
+            found = states.get(a.host, ())
+            who = f"ovn-controller on {a.host} ({a.agent_type})"
+            if not c.require(found, f"{who}: expected a running process, actual none"):
+                continue
+            for s in (s for s in found if s.answered is not None):  # None: no ovn-appctl on the node to ask
+                state = f"process {s.pid} state {s.stat}" + (": stopped" if s.stopped else "")
+                if c.require(s.answered, f"{who}: expected to answer `ovn-appctl connection-status` within "
+                                         f"{ovn.ANSWER_WITHIN}s, actual no answer ({s.answer}; {state})"):
+                    c.expect(f"{who} connection-status", "connected", s.answer, state)
 
 
 def check_image_active(image) -> None:

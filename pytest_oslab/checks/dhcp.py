@@ -57,7 +57,8 @@ def check_dhcp_device(node: NodeFacts, network, port, driver: str) -> None:
 
 
 def check_dhcp_addresses(node: NodeFacts, network, port, subnet, driver: str) -> None:
-    """N7: the DHCP device holds the DHCP port's IP with the subnet's prefix, and 169.254.169.254 (metadata)."""
+    """N7: the DHCP device holds the DHCP port's IP with the subnet's prefix, and 169.254.169.254 (metadata); and
+    no other IPv4 address than the port's fixed IPs (an address of no port answers ARP for it on the network)."""
     device = names.dhcp_device(port.id, driver)
     where = Where(port=port, network=network, device=device, namespace=names.qdhcp(network.id), node=node.name)
     with Check("the DHCP device holds the port's IP with the subnet prefix and 169.254.169.254", where) as c:
@@ -69,6 +70,10 @@ def check_dhcp_addresses(node: NodeFacts, network, port, subnet, driver: str) ->
                                     f"actual {', '.join(have) or 'none'}")
         c.require(link.has_address(names.METADATA_IP), f"address: expected {names.METADATA_IP} (metadata), "
                                                        f"actual {', '.join(have) or 'none'}")
+        own = {ip for ip, _ in names.ipv4_fixed_ips(port)} | {names.METADATA_IP}
+        for address in have:
+            c.require(address.split("/")[0] in own, f"address {address}: expected only the DHCP port's fixed IPs "
+                                                    f"and {names.METADATA_IP}, actual {address} besides")
 
 
 def check_dhcp_routes(node: NodeFacts, network, port, subnet, driver: str) -> None:

@@ -6,11 +6,11 @@ are the ones busybox and cirros have (``ip addr``, ``ping``), parsed with the fa
 from __future__ import annotations
 
 import shlex
-from typing import Dict, Optional
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, CheckFailed, Where, attach, wait_until
-from pytest_oslab.facts import iproute
+from pytest_oslab.facts import iproute, neigh
 
 
 class NotRoot(Exception):
@@ -67,6 +67,37 @@ def check_guest_nic(guest, port, network, subnet) -> None:
         c.expect(f"{nic.name} MTU", network.mtu, nic.mtu, "network MTU")
 
 
+class NetworkView(NamedTuple):
+    """How one namespace serving the guest's network sees it: a fresh ``arping`` of the port's address, and its
+    neighbour table (``ip -j neigh``)."""
+
+    arping: neigh.Arping
+    neighbours: Sequence[neigh.Neighbour]
+
+
+def check_guest_holds_its_address(server, port, subnet, views: Mapping[str, NetworkView], unreachable: str) -> None:
+    """G1 when SSH does not answer (``unreachable`` says how): whether the guest holds its port's address, asked
+    from each namespace serving its network (``views``: ``"<namespace> on <node>"`` -> what it saw), and which other
+    address its MAC was seen at. Always fails: it says why the guest is out of reach in the port's words."""
+    ip = names.fixed_ip_on(port, subnet)
+    mac = port.mac_address.lower()
+    with Check("the guest holds its port's address and answers SSH there", Where(server=server, port=port)) as c:
+        where = ", ".join(views) or "no namespace (none could be read)"
+        answering = sorted({m.lower() for v in views.values() for m in v.arping.macs})
+        others = sorted({n.ip for v in views.values() for n in v.neighbours if (n.mac or "").lower() == mac
+                         and n.ip != ip and ":" not in n.ip and not {"FAILED", "INCOMPLETE"} & set(n.state)})
+        held = f"; its MAC was seen at {', '.join(others)} (neighbour entries)" if others else ""
+        if mac in answering:
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): held by the guest (it answers ARP for it from {where}), "
+                   f"but SSH there does not answer: {unreachable}")
+        if answering:
+            c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual ARP for {ip} from "
+                   f"{where} answered by {', '.join(answering)} (another device holds it){held}; SSH: {unreachable}")
+        c.fail(f"port {port.id} address {ip} (MAC {mac}): expected held by the guest, actual no ARP answer for {ip} "
+               f"from {where} (the guest does not hold it, or its traffic does not get through){held}; SSH: "
+               f"{unreachable}")
+
+
 def check_ping(guest, address: str, count: int = 3, timeout: float = 30, peer: str = "") -> None:
     """G2/H4: the guest pings ``address`` (retried up to ``timeout`` seconds: ARP and flows may need a moment)."""
     who = f" ({peer})" if peer else ""
@@ -85,6 +116,36 @@ def check_no_ping(guest, address: str, count: int = 2, peer: str = "") -> None:
     with Check(f"the guest no longer reaches {address}{who} by ping", Where(server=guest.server)) as c:
         result = guest_run(guest, f"ping -c {count} -W 2 {address}", ok=False)
         c.require(result.rc != 0, f"ping {address}: expected no reply, actual replies")
+
+
+ANSWERED, REFUSED, DROPPED = "answered", "refused (a reset: the packet reached the guest)", "no answer (dropped)"
+
+
+def tcp_probe(guest, address: str, port: int, wait: int = 3) -> str:
+    """What a TCP connection from the guest to ``address:port`` meets (busybox ``nc``): ANSWERED (it connected),
+    REFUSED (a reset: nothing listens, but the packet got there) or DROPPED (nothing within ``wait`` seconds)."""
+    result = guest_run(guest, f"echo | nc -w {wait} {address} {port}", ok=False)
+    if result.rc == 0 or result.stdout.strip():
+        return ANSWERED
+    return REFUSED if "refused" in (result.stderr + result.stdout).lower() else DROPPED
+
+
+def check_traffic_follows_the_groups(peer, address: str, opened: Sequence[int], closed: Sequence[int],
+                                     icmp_opened: bool = False, target: str = "") -> None:
+    """S4 by traffic: from ``peer``, the TCP ports the target's groups open answer, the others (nothing listens
+    there either) are dropped, not refused, and ping gets through only when ICMP is opened: the firewall is in
+    the path, whatever the driver (iptables on the bridge, OVS flows, OVN ACLs)."""
+    who = f" ({target})" if target else ""
+    with Check(f"traffic to {address}{who} follows its security groups: opened ports answer, the rest is dropped",
+               Where(server=peer.server)) as c:
+        for port, wanted in [(p, ANSWERED) for p in opened] + [(p, DROPPED) for p in closed]:
+            met = tcp_probe(peer, address, port)
+            c.require(met == wanted, f"TCP {address}:{port} (opened by {'a' if wanted == ANSWERED else 'no'} rule): "
+                                     f"expected {wanted}, actual {met}")
+        ping = "replies" if guest_run(peer, f"ping -c 2 -W 2 {address}", ok=False).rc == 0 else "no reply"
+        wanted = "replies" if icmp_opened else "no reply"
+        c.require(ping == wanted, f"ping {address} (ICMP opened by {'a' if icmp_opened else 'no'} rule): expected "
+                                  f"{wanted}, actual {ping}")
 
 
 def check_nic_shown(guest, port, present: bool = True, timeout: float = 60) -> Optional[iproute.Link]:

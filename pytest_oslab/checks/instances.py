@@ -1,7 +1,7 @@
 """Instances (I1, I5-I7, I10): the server in the API, its libvirt domain and interface, its tap on the compute node."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, Where
@@ -18,15 +18,29 @@ def check_server_active(server, port, subnet) -> None:
                                                   f"{names.pools_text(subnet)}")
 
 
-def check_domain_running(node: NodeFacts, server, instance_name: str) -> None:
-    """I5: on the compute host, the server's libvirt domain (``OS-EXT-SRV-ATTR:instance_name``) runs."""
-    with Check("the libvirt domain runs on the compute host", Where(server=server, device=instance_name,
-                                                                   node=node.name)) as c:
+def check_domain_running(node: NodeFacts, server, instance_name: str, ports: Optional[Iterable] = None) -> None:
+    """I5: on the compute host, the server's libvirt domain (``OS-EXT-SRV-ATTR:instance_name``) runs, and its
+    ``<interface>``s are the server's ports (``ports``, from the API), both ways: every port has an interface with
+    its MAC (one detached behind nova's back has none) and every interface is a port of the server."""
+    with Check("the libvirt domain runs on the compute host with an interface for each of the server's ports",
+               Where(server=server, device=instance_name, node=node.name)) as c:
         result = node.run(f"virsh domstate {instance_name}", ok=False)
         if result.rc != 0:
             c.fail(f"domain {instance_name}: expected running, actual unknown to libvirt "
                    f"({(result.stderr or '').strip()[:200]})")
         c.expect(f"domain {instance_name} state", "running", result.stdout.strip())
+        if ports is None:
+            return
+        macs = {p.mac_address.lower(): p for p in ports}
+        interfaces = {(i.mac or "").lower(): i for i in node.domain(instance_name).interfaces}
+        have = ", ".join(f"{mac} ({i.target})" for mac, i in sorted(interfaces.items())) or "none"
+        for mac, port in sorted(macs.items()):
+            c.require(mac in interfaces, f"port {port.id} (MAC {mac}): expected an <interface> with its MAC in "
+                                         f"domain {instance_name}, actual none (its interfaces: {have})")
+        for mac, iface in sorted(interfaces.items()):
+            c.require(mac in macs, f"<interface> MAC {mac} (target {iface.target}): expected one of the server's "
+                                   f"ports, actual none of them has it (ports: "
+                                   f"{', '.join(f'{p.id[:8]} {m}' for m, p in sorted(macs.items())) or 'none'})")
 
 
 def expected_interface(port, network, driver: str, firewall: Optional[str]):
@@ -101,8 +115,12 @@ def check_tap(node: NodeFacts, server, port, network, driver: str, firewall: Opt
 
 def _hybrid_veth(c: Check, links, port, network) -> None:
     """OVS hybrid plugging: ``qvb<port>``, the end of the veth pair that joins ``qbr<port>`` to ``br-int``
-    (``qvo<port>``), is UP in ``qbr<port>`` at the network's MTU (released from it, the guest is cut off)."""
+    (``qvo<port>``), is UP in ``qbr<port>`` at the network's MTU (released from it, the guest is cut off); and
+    ``qbr<port>`` holds nothing else than the tap and ``qvb<port>`` (another device there is on the port's wire,
+    outside its firewall)."""
     qvb, qbr = names.qvb(port.id), names.qbr(port.id)
+    for name in sorted(n for n, member in links.items() if member.master == qbr and n not in (qvb, names.tap(port.id))):
+        c.require(False, f"{qbr} member {name}: expected only {names.tap(port.id)} and {qvb}, actual {name} too")
     link = links.get(qvb)
     if not c.require(link is not None, f"device {qvb}: expected in {qbr}, actual absent"):
         return

@@ -2,7 +2,7 @@
 and the DHCP tap, and the vxlan device's id, tunnel address, UDP port and MTU."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from pytest_oslab.checks import names
 from pytest_oslab.checks.core import Check, Where
@@ -19,10 +19,12 @@ def uplink(network, physical_interface: Optional[str]) -> Optional[str]:
 
 
 def check_bridge_members(node: NodeFacts, network, physical_interface: Optional[str] = None,
-                         dhcp_port=None) -> None:
+                         dhcp_port=None, ports: Optional[Iterable] = None) -> None:
     """N13: ``brq<net>`` holds the physical interface (flat; from the agent's ``interface_mappings``) or
     ``vxlan-<vni>`` (vxlan), and the DHCP port's tap on a node that serves the network's DHCP; each of them UP,
-    forwarding in the bridge, at the network's MTU (a physical interface at least at it)."""
+    forwarding in the bridge, at the network's MTU (a physical interface at least at it). And nothing else: with
+    ``ports`` (the network's ports, from the API) every other member is the tap of one of them (a device of
+    another network in the bridge joins the two networks)."""
     bridge = names.brq(network.id)
     with Check("the network's bridge holds its uplink and the DHCP tap, up and forwarding at the network's MTU",
                Where(network=network, device=bridge, node=node.name)) as c:
@@ -45,6 +47,12 @@ def check_bridge_members(node: NodeFacts, network, physical_interface: Optional[
                 wanted.append((tap, f"DHCP port {dhcp_port.id[:8]}", False))
         for name, what, at_least in wanted:
             _member_forwards(c, links[name], f"member {name} ({what})", network.mtu, at_least)
+        if ports is not None:
+            taps = {names.tap(p.id) for p in ports}
+            for name in members:
+                c.require(name == expected or name in taps, f"member {name}: expected only {bridge}'s uplink "
+                                                            f"and taps of network {network.name or network.id}'s "
+                                                            f"ports, actual {name} is neither")
 
 
 def _member_forwards(c: Check, link, label: str, mtu: int, at_least: bool) -> None:

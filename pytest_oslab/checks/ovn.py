@@ -8,6 +8,7 @@ names, the northbound one beside it (see ``databases``).
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import List, Optional
 
 from pytest_oslab.checks import names
@@ -27,6 +28,44 @@ def databases(node: NodeFacts):
         return external.get("system-id"), "", ""
     north = ",".join(r.rsplit(":", 1)[0] + ":6641" for r in remote.split(","))
     return external.get("system-id"), f" --db={shlex.quote(north)}", f" --db={shlex.quote(remote)}"
+
+
+OVN_RUNDIR = "/var/run/ovn"   # where ovn-controller makes its control socket, ovn-controller.<pid>.ctl
+ANSWER_WITHIN = 5             # seconds ovn-controller has to answer `ovn-appctl`: a live one answers at once
+TIMED_OUT = 128 + 14          # ovn-appctl's exit status when its --timeout passes (its own SIGALRM)
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    """What one ovn-controller process on a node says of itself (``ovn-appctl connection-status``)."""
+
+    pid: int
+    stat: str                 # ps's STAT: "Ssl" running or sleeping, "Tsl" stopped (SIGSTOP)
+    answered: Optional[bool]  # None: it could not be asked (no ovn-appctl on the node: e.g. only in a container)
+    answer: str               # "connected", "not connected", or why there was no answer
+
+    @property
+    def stopped(self) -> bool:
+        return self.stat.startswith("T")
+
+
+def controller_states(node: NodeFacts) -> List[ControllerState]:
+    """Each ovn-controller on ``node`` asked for its connection to the southbound DB through its control socket
+    (``<OVN rundir>/ovn-controller.<pid>.ctl``), bounded: a frozen (stopped) one takes the request and never
+    answers, while the API may still call its agent alive for minutes."""
+    states = []
+    for process in node.processes("ovn-controller"):
+        stat = node.run(f"ps -o stat= -p {process.pid}", ok=False).stdout.strip() or "?"
+        result = node.run(f"ovn-appctl --timeout={ANSWER_WITHIN} -t {OVN_RUNDIR}/ovn-controller.{process.pid}.ctl "
+                          f"connection-status", ok=False)
+        if result.rc == 0:
+            states.append(ControllerState(process.pid, stat, True, result.stdout.strip()))
+            continue
+        error = (result.stderr.strip().splitlines() or [f"exit status {result.rc}"])[-1]
+        if result.rc == TIMED_OUT:
+            error = f"none within {ANSWER_WITHIN}s"
+        states.append(ControllerState(process.pid, stat, None if result.rc == 127 else False, error))
+    return states
 
 
 def logical_switch_port(c: Check, node: NodeFacts, nb: str, port) -> ovn.LogicalSwitchPort:

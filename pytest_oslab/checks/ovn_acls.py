@@ -128,9 +128,10 @@ def _rule_acl_problems(nb: Northbound, group: ovn.PortGroup, rule, stateful: boo
 
 
 def check_port_groups(node: NodeFacts, server, port, api_rules, groups=None) -> None:
-    """S1/S2 (OVN): the port is in the port group of each of its security groups and in ``neutron_pg_drop``; each
-    rule of those groups (``api_rules``, from the API) is one ACL of its group whose direction, action and match
-    are the rule's; the drop group drops both directions. ``groups``: the API's groups, for their ``stateful``."""
+    """S1/S2 (OVN): the port is in the port group of each of its security groups and in ``neutron_pg_drop``, and in
+    no other port group (another group's ACLs would apply to it); each rule of those groups (``api_rules``, from the
+    API) is one ACL of its group whose direction, action and match are the rule's; the drop group drops both
+    directions. ``groups``: the API's groups, for their ``stateful``."""
     stateful = {g.id: getattr(g, "stateful", True) is not False for g in groups or []}
     with Check("the port's security groups are OVN port groups whose ACLs are the groups' rules",
                Where(server=server, port=port, node=node.name)) as c:
@@ -150,11 +151,17 @@ def check_port_groups(node: NodeFacts, server, port, api_rules, groups=None) -> 
                 owner = f"rule {acl.rule_id[:8]}, which the API does not show" if acl.rule_id else "no rule"
                 c.require(False, f"{group.name}: expected only ACLs of the group's rules, actual an ACL of {owner}: "
                                  f"{acl.direction} {acl.action} {acl.match}")
-        if getattr(port, "is_port_security_enabled", True) is not False:
+        secured = getattr(port, "is_port_security_enabled", True) is not False
+        if secured:
             drop = _port_in_group(c, nb, lsp, DROP_GROUP)
             if drop is not None:
                 drops = {a.direction for a in nb.acls_of(drop) if a.action == "drop"}
                 c.expect(f"{DROP_GROUP} drop ACL directions", ["from-lport", "to-lport"], sorted(drops))
+        own = {port_group_name(g) for g in port.security_group_ids} | ({DROP_GROUP} if secured else set())
+        for name, group in sorted(nb.groups.items()):
+            c.require(name in own or lsp.uuid not in group.ports,
+                      f"port group {name}: expected the port only in its groups' port groups"
+                      f"{' and ' + DROP_GROUP if secured else ''}, actual in {name} too (its ACLs apply to the port)")
 
 
 def check_port_security(node: NodeFacts, server, port) -> None:

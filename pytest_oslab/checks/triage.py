@@ -58,7 +58,7 @@ def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[N
     if driver == "ovn" and compute is not None:
         arp_from = [(compute, names.ovnmeta(network.id))]
     for node, namespace in arp_from if ip else []:
-        device = _namespace_device(node, namespace)
+        device = namespace_device(node, namespace)
         pieces.append(_safely(f"{node.name}: arping {ip} from {namespace}",
                               lambda node=node, ns=namespace, dev=device: node.run(
                                   f"ip netns exec {ns} arping -c 3 -w 4 -I {dev} {ip}", ok=False,
@@ -107,7 +107,7 @@ def compute_log(node: NodeFacts, server, sources: Sequence[str] = COMPUTE_LOGS) 
     return f"(nothing names {server.id} in {', '.join(sources)})"
 
 
-def _namespace_device(node: NodeFacts, namespace: str) -> str:
+def namespace_device(node: NodeFacts, namespace: str) -> str:
     """The device in ``namespace`` that is not ``lo`` (``ns-``/``tap`` of the DHCP port, OVN's metadata veth)."""
     result = node.run(f"ip -n {namespace} -o link show", ok=False, quiet=True)
     for line in (result.stdout or "").splitlines():

@@ -11,8 +11,10 @@ The lab is this machine: breakages are made with its own tools (``ip``, ``iptabl
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -24,7 +26,7 @@ from typing import Callable, Dict, List, Tuple
 
 import pytest
 
-from pytest_oslab.checks import names
+from pytest_oslab.checks import guests, names
 from pytest_oslab.lab import daemons, switch, node as lab_node
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
@@ -150,6 +152,31 @@ def dhcp_tap_mtu_in_bridge(args):
         f"{mtu - 50}", f"network {net.network.name}"]
 
 
+def foreign_member_in_bridge(args):
+    """N13 judged whole: a device of no port of the network enslaved to its bridge (it would join what it carries
+    to the network)."""
+    net = args["net"]
+    bridge, device = names.brq(net.network.id), "oslab-foreign"
+    sh("ip", "link", "add", device, "type", "veth", "peer", "name", "oslab-foreignp")
+    sh("ip", "link", "set", "dev", device, "master", bridge, "up")
+    return (lambda: sh("ip", "link", "del", "dev", device)), [
+        f"member {device}: expected only {bridge}'s uplink and taps of network", f"actual {device} is neither",
+        f"network {net.network.name}"]
+
+
+def dhcp_device_extra_address(args):
+    """N7 judged whole: an address of no port on the DHCP device (it answers ARP for it on the network)."""
+    net = args["net"]
+    device, namespace = names.ns_device(net.dhcp_ports[0].id), names.qdhcp(net.network.id)
+    sh("ip", "-n", namespace, "addr", "add", "10.99.0.1/24", "dev", device)
+
+    def heal():
+        if "10.99.0.1" in sh("ip", "-n", namespace, "-4", "addr", "show", "dev", device):
+            sh("ip", "-n", namespace, "addr", "del", "10.99.0.1/24", "dev", device)
+    return heal, ["address 10.99.0.1/24: expected only the DHCP port's fixed IPs and 169.254.169.254, actual "
+                  "10.99.0.1/24 besides", f"namespace {namespace}"]
+
+
 def addn_hosts_line_removed(args):
     b = args["instance"]
     path = f"{names.dhcp_dir(b.network.id)}/addn_hosts"
@@ -217,6 +244,18 @@ def bridge_nf_call_off(args):
         f"{key}: expected 1 (bridged traffic through the iptables firewall), actual 0", f"server {b.server.name}"]
 
 
+def bridge_nf_call_off_traffic(args):
+    """S4 by traffic: the same kernel switch, seen from a peer guest: a closed port answers with a reset and ping
+    gets replies, the group opening neither."""
+    b = args["guarded_server"]
+    key = "net.bridge.bridge-nf-call-iptables"
+    before = sh("sysctl", "-n", key).strip()
+    sh("sysctl", "-q", "-w", f"{key}=0")
+    return (lambda: sh("sysctl", "-q", "-w", f"{key}={before}")), [
+        f"TCP {b.ip}:8080 (opened by no rule): expected no answer (dropped), actual refused",
+        f"ping {b.ip} (ICMP opened by no rule): expected no reply, actual replies"]
+
+
 def opts_mtu_changed(args):
     """N10: the network's ``opts`` file gives its subnet another MTU (a subnet's tag wins over the command line)."""
     net = args["net"]
@@ -282,6 +321,20 @@ def ovn_stray_acl(args):
     return (lambda: sh("ovn-nbctl", NB, "--type=port-group", "acl-del", group, "to-lport", "1002", match)), [
         f"{group}: expected only ACLs of the group's rules, actual an ACL of no rule: to-lport allow-related",
         "tcp.dst == 8080", f"port {b.port.id}"]
+
+
+def ovn_controller_frozen(args):
+    """C3 on ML2/OVN: this chassis' ovn-controller frozen (SIGSTOP by its PID; SIGCONT heals): the API still calls
+    its agent alive, the node's own ovn-controller does not answer."""
+    admin = args["admin_cloud"]
+    agent = next(a for a in admin.network.agents() if a.agent_type.startswith("OVN Controller"))  # or Gateway
+    found = processes_with("/usr/bin/ovn-controller\0")  # the lab's one, by its program (argv[0])
+    assert len(found) == 1, f"expected the lab's one ovn-controller, found PIDs {found}"
+    pid = found[0]
+    os.kill(pid, signal.SIGSTOP)
+    return (lambda: os.kill(pid, signal.SIGCONT)), [
+        f"ovn-controller on {agent.host} ({agent.agent_type}): expected to answer `ovn-appctl connection-status` "
+        f"within 5s, actual no answer (", f"process {pid} state T"]
 
 
 def dnsmasq_stopped(args):
@@ -376,6 +429,35 @@ def agent_stopped(args):
     return heal, [f"Metadata agent on {agent.host} (neutron-metadata-agent) alive: expected True, actual False"]
 
 
+def compute_service_disabled(args):
+    """C2: the compute node's nova-compute disabled through the API (`openstack compute service set --disable`)."""
+    admin = args["admin_cloud"]
+    service = next(s for s in admin.compute.services() if s.binary == "nova-compute")
+    admin.compute.disable_service(service, service.host, service.binary, disabled_reason="oslab breakage")
+    return (lambda: admin.compute.enable_service(service, service.host, service.binary)), [
+        f"nova-compute on {service.host} status: expected enabled, actual disabled (disabled reason: oslab breakage)"]
+
+
+def interface_detached(args):
+    """I5: the port's interface detached from the running domain behind nova's back (`virsh detach-interface`);
+    the heal attaches the same XML again (same MAC, tap name, bridge and PCI slot)."""
+    b = args["instance"]
+    name, mac = b.instance_name, b.port.mac_address.lower()
+    xml = sh("virsh", "dumpxml", name)
+    device = next(m.group(0) for m in re.finditer(r"<interface .*?</interface>", xml, re.S) if mac in m.group(0))
+    device = "\n".join(line for line in device.splitlines() if "<alias " not in line)  # libvirt's own name
+    sh("virsh", "detach-interface", name, "bridge", "--mac", mac, "--live")
+    wait_for(f"{mac} gone from {name}", lambda: mac not in sh("virsh", "domiflist", name), 30, 1)
+    saved = Path(f"/tmp/oslab-breakage-{name}-{mac.replace(':', '')}.xml")
+    saved.write_text(device + "\n")
+
+    def heal():
+        sh("virsh", "attach-device", name, str(saved), "--live")
+        saved.unlink()
+    return heal, [f"port {b.port.id} (MAC {mac}): expected an <interface> with its MAC in domain {name}, actual none",
+                  f"server {b.server.name}"]
+
+
 def guest_unreachable(args):
     """D1: the guest's tap is set down before the suite first reaches it (the agent leaves a tap's state alone,
     where it would restore a deleted rule when it refreshes the group's chains)."""
@@ -457,6 +539,33 @@ def stale_tap_left(args):
         f"{tap} on {moved.old_host} (old host): expected gone, actual still there", f"port {moved.booted.port.id}"]
 
 
+def guest_address_changed(args):
+    """G1: the guest's address changed inside the guest (over the run's session, which then dies): it takes another
+    address of the subnet and talks to the DHCP port from it (the agent's ARP protection keeps that from its
+    network); 80 s later the guest puts its own address back (nothing else could reach it), which is the heal."""
+    b = args["instance"]
+    guest = args["reach"](b)
+    nic = next(name for name, link in guests.guest_links(guest).items()
+               if (link.mac or "").lower() == b.port.mac_address.lower())
+    subnet = ipaddress.ip_network(b.subnet.cidr)
+    other = str(next(a for a in reversed(list(subnet.hosts())) if str(a) != b.ip))
+    prefix, dhcp = subnet.prefixlen, names.fixed_ip_on(b.net.dhcp_ports[0], b.subnet)
+    route = f"ip route replace default via {b.subnet.gateway_ip}; " if b.subnet.gateway_ip else ""
+    script = (f"sleep 1; ip addr flush dev {nic}; ip addr add {other}/{prefix} dev {nic}; "
+              f"ping -c 3 -W 1 {dhcp}; sleep 80; ip addr flush dev {nic}; ip addr add {b.ip}/{prefix} dev {nic}; "
+              f"{route}ping -c 3 -W 1 {dhcp}")
+    sudo = "" if guest.user == "root" else "sudo "
+    guest.run(f"{sudo}sh -c {shlex.quote(script)} </dev/null >/dev/null 2>&1 &")
+    back = time.monotonic() + 85
+    time.sleep(5)  # the change made and the guest's pings sent before G1 looks
+
+    def heal():
+        time.sleep(max(0.0, back - time.monotonic()))
+    return heal, [f"port {b.port.id} address {b.ip} (MAC {b.port.mac_address.lower()}): expected held by the guest, "
+                  f"actual no ARP answer for {b.ip} from {names.qdhcp(b.network.id)}",
+                  f"server {b.server.name}"]
+
+
 @dataclass
 class Breakage:
     id: str
@@ -478,6 +587,9 @@ BREAKAGES = [
              "test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu[provider]", guest_unreachable,
              rejudge=False, evidence=("console log of", "DHCP leases of network", "arping", "counters of tap",
                                       "iptables chains of port")),
+    Breakage("guest-address-changed", "G1", "suites/test_guests.py::"
+             "test_ssh_works_and_the_nic_shows_the_port_mac_ip_prefix_and_mtu[selfservice]", guest_address_changed,
+             heal_timeout=90),
     Breakage("tap-mtu-changed", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
              "[selfservice]", tap_mtu),
     Breakage("tap-out-of-bridge", "I7", INST + "test_the_tap_is_up_at_the_network_mtu_in_its_bridge_with_the_port_mac"
@@ -488,6 +600,10 @@ BREAKAGES = [
              host_line_other_ip),
     Breakage("dhcp-tap-mtu-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
              "[selfservice]", dhcp_tap_mtu_in_bridge),
+    Breakage("foreign-member-in-bridge", "N13", NETS + "test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap"
+             "[provider]", foreign_member_in_bridge),
+    Breakage("dhcp-device-extra-address", "N7", NETS + "test_the_dhcp_device_holds_the_port_ip_and_the_metadata_"
+             "address[provider]", dhcp_device_extra_address),
     Breakage("addn-hosts-line-removed", "I3", INST + "test_dnsmasq_addn_hosts_names_the_ip[selfservice]",
              addn_hosts_line_removed),
     Breakage("vxlan-device-removed", "I9", INST + "test_the_vxlan_device_carries_the_vni_from_the_tunnel_address",
@@ -504,6 +620,8 @@ BREAKAGES = [
              sg_chain_jump_deleted),
     Breakage("bridge-nf-call-off", "S4", SECG + "test_the_kernel_passes_the_bridged_traffic_through_iptables"
              "[selfservice]", bridge_nf_call_off),
+    Breakage("bridge-nf-call-off-traffic", "S4", SECG + "test_the_groups_decide_the_traffic_opened_ports_answer_the_"
+             "rest_is_dropped", bridge_nf_call_off_traffic),
     Breakage("opts-mtu-changed", "N10", NETS + "test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu"
              "[selfservice]", opts_mtu_changed),
     Breakage("dhcp-device-mtu-changed", "N6", NETS + "test_the_dhcp_device_is_up_with_the_port_mac_and_network_mtu"
@@ -516,6 +634,10 @@ BREAKAGES = [
              interface_file_changed),
     Breakage("dnsmasq-stopped", "N10", NETS + "test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain"
              "[selfservice]", dnsmasq_stopped, heal_timeout=150),
+    Breakage("compute-service-disabled", "C2", "suites/test_control_plane.py::test_nova_status_upgrade_check_"
+             "reports_success", compute_service_disabled),
+    Breakage("interface-detached", "I5", INST + "test_the_libvirt_domain_runs_on_the_compute_host[provider]",
+             interface_detached),
     Breakage("agent-stopped", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_admin_up",
              agent_stopped, heal_timeout=300),
 ]
@@ -542,6 +664,8 @@ BREAKAGES += [
              native_extra_flow, driver=NATIVE),
     Breakage("dhcp-tap-retagged", "N12", NETS + "test_the_dhcp_tap_is_a_br_int_port_with_a_local_vlan_tag"
              "[selfservice]", dhcp_tap_retagged, driver=NATIVE),
+    Breakage("ovn-controller-frozen", "C3", "suites/test_control_plane.py::test_every_network_agent_is_alive_and_"
+             "admin_up", ovn_controller_frozen, driver=OVN),
     Breakage("ovn-stray-acl", "S1", SECG + "test_the_ports_groups_are_port_groups_whose_acls_are_the_rules"
              "[selfservice]", ovn_stray_acl, driver=OVN),
 ]
@@ -611,7 +735,9 @@ def _break_and_heal(pyfuncitem, breakage: Breakage, args) -> None:
     function = pyfuncitem.obj
     entry = {"id": breakage.id, "fact": breakage.fact, "test": breakage.test}
     if breakage.rejudge:
+        pyfuncitem.stash[EVIDENCE] = []
         entry["baseline"] = _judge(function, args)
+        entry["baseline_evidence_text"] = {r.title: r.text for r in pyfuncitem.stash.get(EVIDENCE, [])}
         if not entry["baseline"][0]:
             _record(entry)
             pytest.fail(f"{breakage.id}: the check fails before any breakage:\n{entry['baseline'][1]}", pytrace=False)
@@ -620,6 +746,7 @@ def _break_and_heal(pyfuncitem, breakage: Breakage, args) -> None:
         pyfuncitem.stash[EVIDENCE] = []
         entry["broken"] = _judge(function, args)
         entry["evidence"] = [record.title for record in pyfuncitem.stash.get(EVIDENCE, [])]
+        entry["evidence_text"] = {record.title: record.text for record in pyfuncitem.stash.get(EVIDENCE, [])}
     finally:
         heal()
     if breakage.rejudge:
@@ -642,7 +769,7 @@ def breakage_run(tmp_path_factory, request):
                 if "breakage" in getattr(getattr(item, "callspec", None), "params", {})}
     on_lab = [b for b in BREAKAGES if applies(b)]
     chosen = [b for b in on_lab if b.id in selected] or on_lab
-    out = tmp_path_factory.mktemp("breakages") / "breakages.json"
+    out = Path(os.environ.get("OSLAB_BREAKAGES_KEEP") or tmp_path_factory.mktemp("breakages") / "breakages.json")
     env = dict(os.environ, **{OUT_ENV: str(out), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"
                                                                 f"{os.environ.get('PYTHONPATH', '')}"})
     tests = dict.fromkeys(b.test for b in chosen)  # once each: a test may carry several breakages

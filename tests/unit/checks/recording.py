@@ -19,7 +19,7 @@ import json
 import re
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from pytest_oslab.access.guests import Result  # rc, stdout, stderr: what a node or a guest answers
 
@@ -448,8 +448,21 @@ class Text(str):
     """An answer given as text (a real output, edited by the test) rather than as a file of tests/data."""
 
 
+class Exited(NamedTuple):
+    """An answer that failed: its exit status and its outputs (each a path under tests/data, a Text, or none)."""
+
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _text(answer) -> str:
+    return answer if isinstance(answer, Text) or not answer else (DATA / answer).read_text()
+
+
 class Replay:
-    """A node (or guest) that answers commands with real outputs: ``{command: path under tests/data | Text}``."""
+    """A node (or guest) that answers commands with real outputs: ``{command: path under tests/data | Text |
+    Exited}``."""
 
     def __init__(self, answers, server=None):
         self.answers = answers
@@ -459,8 +472,9 @@ class Replay:
         given, now = answer(self.answers.get, command)
         if given is None:
             return Result(127, "", f"not recorded: {command}")
-        text = given if isinstance(given, Text) else (DATA / given).read_text()
-        return Result(0, now(text), "")
+        if isinstance(given, Exited):
+            return Result(given.rc, now(_text(given.stdout)), _text(given.stderr))
+        return Result(0, now(_text(given)), "")
 
 
 def read(path) -> str:

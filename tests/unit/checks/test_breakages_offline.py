@@ -1,6 +1,8 @@
 """Deliberate breakages, offline: the outputs a real suite run read on the lab, changed the way a broken cloud
 would show them, make the matching check fail with a message that names the object and shows expected against
 actual (tests/lab/test_breakages.py does the same to the live lab)."""
+import json
+
 import pytest
 
 import recording
@@ -64,6 +66,44 @@ def test_a_domain_shut_off_fails_i5(lab):
     message, _ = broken(lab, "instances.check_domain_running", "[provider]", lambda w, c: w.set_result(
         "node", NODE, f"virsh domstate {name}", 0, "shut off\n"))
     assert f"domain {name} state: expected running, actual 'shut off'" in message
+
+
+def _domain_with_its_ports(lab, test):
+    """I5's recorded call given the server's port (I6's) and the domain's XML as I6 read it on the lab."""
+    call = lab.call("instances.check_domain_running", test)
+    i6 = lab.call("instances.check_domain_interface", test)
+    name = call["args"][2]
+    call["args"].append([i6["args"][3]])
+    call["events"] += [e for e in i6["events"] if e["command"] == f"virsh dumpxml {name}"]
+    return call, name, body(i6, 3)
+
+
+def test_a_domain_with_an_interface_per_port_passes_i5(lab):
+    call, _, _ = _domain_with_its_ports(lab, "[provider]")
+    assert lab.replay(call) is None
+
+
+def test_an_interface_detached_behind_novas_back_fails_i5_naming_server_port_and_mac(lab):
+    call, name, port = _domain_with_its_ports(lab, "[provider]")
+    world = lab.world(call)
+    text = world.outputs[world.queues[("node", NODE, f"virsh dumpxml {name}")][0]["stdout"]]
+    start, end = text.index("<interface"), text.index("</interface>") + len("</interface>")
+    world.set_result("node", NODE, f"virsh dumpxml {name}", 0, text[:start] + text[end:])
+    failure = lab.replay(call, world)
+    assert isinstance(failure, CheckFailed), "I5 passed with the port's interface detached"
+    message = str(failure)
+    assert f"port {port['id']} (MAC {port['mac_address']}): expected an <interface> with its MAC in domain {name}, " \
+           f"actual none (its interfaces: none)" in message
+    assert call["args"][1]["body"]["name"] in message and f"node {NODE}" in message
+
+
+def test_an_interface_of_no_port_fails_i5_naming_its_mac(lab):
+    call, name, port = _domain_with_its_ports(lab, "[provider]")
+    world = lab.world(call)
+    world.replace("node", NODE, f"virsh dumpxml {name}", port["mac_address"], "fa:16:3e:00:00:01")
+    message = str(lab.replay(call, world))
+    assert "<interface> MAC fa:16:3e:00:00:01 (target tap" in message
+    assert f"expected one of the server's ports, actual none of them has it (ports: {port['id'][:8]} " in message
 
 
 def test_a_libvirt_interface_at_another_mtu_fails_i6(lab):
@@ -381,6 +421,23 @@ def test_an_upgrade_check_failure_fails_c2(lab):
     assert "expected Success, actual Failure" in message and f"node {NODE}" in message
 
 
+def test_a_disabled_compute_service_fails_c2_naming_host_binary_and_reason(lab):
+    """nova-status reads no service's status: the API's services, as C1 recorded them, are judged with its table."""
+    services = lab.call("control_plane.check_compute_services")["args"][0]
+
+    def edit(world, call):
+        call["args"].append(services)
+        for service in services:
+            if service["body"]["binary"] == "nova-compute":
+                service["body"].update(status="disabled", disabled_reason="oslab breakage")
+    call = lab.call("control_plane.check_upgrade_check")
+    call["args"].append(json.loads(json.dumps(services)))
+    assert lab.replay(call) is None, "C2 failed on the recorded, enabled services"
+    message, _ = broken(lab, "control_plane.check_upgrade_check", "", edit)
+    assert f"nova-compute on {NODE} status: expected enabled, actual disabled (disabled reason: oslab breakage)" \
+        in message and f"node {NODE}" in message
+
+
 def test_a_default_group_without_egress_fails_c4(lab):
     def edit(world, call):
         call["args"][1] = [r for r in call["args"][1] if r["body"]["direction"] != "egress"]
@@ -465,6 +522,68 @@ def test_a_vxlan_member_down_and_not_forwarding_fails_n13(lab):
     assert f"member {vxlan} (vxlan uplink) bridge port state: expected forwarding, actual disabled" in message
 
 
+def _network_ports(lab, network_id):
+    """The recorded ports (API bodies) of the network, as every check of the run was given them."""
+    found = {}
+
+    def visit(value):
+        if isinstance(value, list):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            if value.get("$resource", "").endswith(".Port") and value["body"].get("network_id") == network_id:
+                found[value["body"]["id"]] = value
+            for v in value.values():
+                visit(v)
+    for call in lab.data["calls"]:
+        visit(call["args"])
+    return list(found.values())
+
+
+def _members_judged_whole(lab):
+    """N13's recorded call given the network's ports that the run's checks were given, and a world where the
+    bridge holds the taps of those only (the taps of the run's other servers, whose ports no check was given,
+    left out of ``ip addr`` as if those servers were elsewhere)."""
+    call = lab.call("linuxbridge.check_bridge_members", "[selfservice]")
+    ports = _network_ports(lab, body(call, 1)["id"])
+    call["args"].append(ports)
+    taps = {"tap" + p["body"]["id"][:11] for p in ports}
+    world = lab.world(call)
+    world.edit_json("node", NODE, "ip -j -d addr show", lambda data: data.__setitem__(slice(None), [
+        e for e in data if not (e["ifname"].startswith("tap") and e.get("master") == "brq" + body(call, 1)["id"][:11]
+                                and e["ifname"] not in taps)]))
+    return call, world
+
+
+def test_the_network_bridge_of_only_the_networks_taps_passes_n13(lab):
+    call, world = _members_judged_whole(lab)
+    assert lab.replay(call, world) is None
+
+
+def test_a_device_of_another_network_in_the_bridge_fails_n13_naming_it(lab):
+    call, world = _members_judged_whole(lab)
+    bridge = "brq" + body(call, 1)["id"][:11]
+    provider = lab.call("linuxbridge.check_bridge_members", "[provider]")
+    foreign = "tap" + body(provider, 3)["id"][:11]  # the provider network's DHCP tap
+    world.edit_json("node", NODE, "ip -j -d addr show", link(foreign, lambda e: e.update(master=bridge)))
+    failure = lab.replay(call, world)
+    assert isinstance(failure, CheckFailed), "N13 passed with another network's tap in the bridge"
+    assert f"member {foreign}: expected only {bridge}'s uplink and taps of network" in str(failure)
+    assert f"actual {foreign} is neither" in str(failure)
+
+
+def test_an_address_of_no_port_on_the_dhcp_device_fails_n7(lab):
+    call = lab.call("dhcp.check_dhcp_addresses", "[provider]")
+    device, ns = "ns-" + body(call, 2)["id"][:11], "qdhcp-" + body(call, 1)["id"]
+
+    def add(entry):
+        entry["addr_info"].append(dict(entry["addr_info"][0], local="10.99.0.1", prefixlen=24))
+    message, _ = broken(lab, "dhcp.check_dhcp_addresses", "[provider]", lambda w, c: w.edit_json(
+        "node", NODE, f"ip -n {ns} -j -d addr show", link(device, add)))
+    assert "address 10.99.0.1/24: expected only the DHCP port's fixed IPs and 169.254.169.254, actual 10.99.0.1/24 " \
+           "besides" in message and f"device {device}" in message
+
+
 def test_a_physical_uplink_above_the_network_mtu_passes_n13(lab):
     call = lab.call("linuxbridge.check_bridge_members", "[provider]")
     uplink = call["args"][2]
@@ -532,6 +651,18 @@ def test_a_qvb_released_from_its_qbr_fails_i7(ovs_labs):
     message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
         "node", NODE, "ip -j -d addr show", link(qvb, lambda e: e.pop("master"))))
     assert f"{qvb} master: expected {qbr} (OVS hybrid plugging), actual nothing" in message and port in message
+
+
+def test_another_device_in_the_ports_qbr_fails_i7_naming_it(ovs_labs):
+    """Judged whole: qbr<port> holds the tap and qvb<port> only (here another port's qvb moved into it)."""
+    lab = ovs_labs["openvswitch-hybrid"]
+    call = lab.call("instances.check_tap", "[selfservice]")
+    other = body(lab.call("instances.check_tap", "[provider]"), 2)["id"]
+    qbr, stray = "qbr" + body(call, 2)["id"][:11], "qvb" + other[:11]
+    message, _ = broken(lab, "instances.check_tap", "[selfservice]", lambda w, c: w.edit_json(
+        "node", NODE, "ip -j -d addr show", link(stray, lambda e: e.update(master=qbr))))
+    assert f"{qbr} member {stray}: expected only tap{body(call, 2)['id'][:11]} and qvb{body(call, 2)['id'][:11]}, " \
+           f"actual {stray} too" in message
 
 
 def test_an_accept_before_the_ports_jumps_in_the_sg_chain_fails_s4(lab):

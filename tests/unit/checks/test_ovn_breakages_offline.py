@@ -70,6 +70,31 @@ def test_a_port_left_out_of_its_port_group_fails_s4(ovn_lab):
     assert f"port group {group}: expected to hold the port's logical switch port" in message
 
 
+def test_a_port_in_another_groups_port_group_fails_s1_naming_the_group(ovn_lab):
+    """Judged whole: the port's logical switch port also in a port group of a security group it is not in (that
+    group's ACLs apply to it)."""
+    call = ovn_lab.call("ovn_acls.check_port_groups", "[provider]")
+    port = body(call, 2)
+    own = {"pg_" + g.replace("-", "_") for g in port["security_group_ids"]} | {"neutron_pg_drop"}
+    world = ovn_lab.world(call)
+    lsps = json.loads(world.text(world.queues[("node", NODE, NB + "Logical_Switch_Port")][0]["stdout"]))
+    uuid = next(dict(zip(lsps["headings"], r))["_uuid"] for r in lsps["data"]
+                if dict(zip(lsps["headings"], r))["name"] == port["id"])
+    groups = json.loads(world.text(world.queues[("node", NODE, NB + "Port_Group")][0]["stdout"]))
+    other = next(name for name in (dict(zip(groups["headings"], r))["name"] for r in groups["data"])
+                 if name not in own)
+
+    def change(table):
+        row = next(r for r in table if r["name"] == other)
+        members = row["ports"][1] if row["ports"][0] == "set" else [row["ports"]]
+        row["ports"] = ["set", members + [uuid]]
+    world.edit_json("node", NODE, NB + "Port_Group", rows(change))
+    failure = ovn_lab.replay(call, world)
+    assert isinstance(failure, CheckFailed), "S1 passed with the port in another group's port group"
+    assert f"port group {other}: expected the port only in its groups' port groups and neutron_pg_drop, actual in " \
+           f"{other} too (its ACLs apply to the port)" in str(failure) and port["id"] in str(failure)
+
+
 def test_an_acl_of_a_rule_the_api_does_not_show_fails_s1(ovn_lab):
     def edit(world, call):
         def change(table):

@@ -167,6 +167,44 @@ def test_a_hanging_guest_command_fails_naming_guest_command_and_bound(server, cl
     guest.close()
 
 
+def test_a_guest_session_that_dies_mid_run_is_reopened_once_saying_so_in_the_evidence(server, client_key):
+    sshd = server(user="cirros", drop_after=1)
+    noted = []
+    vm = types.SimpleNamespace(name="vm3", id="9abc")
+    guest = guests.connect(vm, "cirros", client_key, guests.Route("127.0.0.1"), timeout=5,
+                           open_sock=lambda: socket.create_connection(("127.0.0.1", sshd.port)),
+                           note=lambda title, text: noted.append((title, text)))
+    assert guest.run("echo before").stdout == "before\n"
+    assert guest.run("echo after the drop").stdout == "after the drop\n"  # the server closed the session first
+    assert sshd.connections == 2
+    assert len(noted) == 1 and noted[0][0] == "guest vm3: SSH session reopened"
+    assert noted[0][1].startswith("the session was gone (") and "); reopened once after " in noted[0][1]
+    assert noted[0][1].endswith("s (cirros@127.0.0.1 directly)")
+    assert guest.run("echo still").stdout == "still\n" and sshd.connections == 2
+    guest.close()
+
+
+def test_a_guest_session_that_dies_and_cannot_be_reopened_says_both(server, client_key):
+    sshd = server(user="cirros", drop_after=1)
+    noted, relays = [], []
+
+    def open_sock():  # the guest's route answers once: after the drop nothing listens there any more
+        relays.append(1)
+        if len(relays) > 1:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return socket.create_connection(("127.0.0.1", sshd.port), 1)
+    vm = types.SimpleNamespace(name="vm4", id="def0")
+    guest = guests.connect(vm, "cirros", client_key, guests.Route("127.0.0.1"), timeout=5, pause=0.2,
+                           open_sock=open_sock, note=lambda title, text: noted.append((title, text)),
+                           reopen_timeout=1)
+    assert guest.run("true").rc == 0
+    with pytest.raises(guests.GuestError, match=r"^guest vm4 \(def0\): the SSH session died mid-run \(.+\) and "
+                                                r"reopening it failed: guest vm4 \(def0\): no SSH as "
+                                                r"cirros@127.0.0.1 directly within 1s .*Connection refused"):
+        guest.run("true")
+    assert [title for title, _ in noted] == ["guest vm4: SSH session died, not reopened"]
+
+
 def test_the_openssh_client_reaches_a_node_through_its_bastion_bounded(server, key_file, tmp_path):
     bastion, target = server(), server(hang="virsh")
     config = tmp_path / "ssh_config"
