@@ -1,4 +1,4 @@
-"""What the suites share: fact markers and their per-fact count, driver applicability, the servers the run boots
+"""What the suites share: fact markers and their per-fact count, the driver and firewall, the servers the run boots
 (all at once, on first use, only the ones the collected tests need), nodes seen through the facts parsers, and
 guests reached with D1 triage attached when they cannot be.
 
@@ -7,7 +7,8 @@ Markers (filter with ``-m``; registered by the plugin, so ``pytest --markers`` l
     dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
     iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
     ovs_firewall    needs Open vSwitch's native firewall (OpenFlow rules in br-int)
-and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...).
+and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...). A test the cloud does not meet them for is
+skipped before its fixtures run (``pytest_oslab.applicability``).
 """
 from __future__ import annotations
 
@@ -16,14 +17,12 @@ from typing import Dict, List, NamedTuple, Optional
 
 import pytest
 
-from pytest_oslab import evidence
+from pytest_oslab import applicability, evidence
 from pytest_oslab.booted import Booted, Net, admin_view, read_booted
 from pytest_oslab.checks import core, triage
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
-from pytest_oslab.stash import NO_CLOUD, SESSION
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
@@ -116,23 +115,6 @@ def firewall(capabilities) -> Optional[str]:
     return capabilities.firewall_driver
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
-    marks = {m.name: m.kwargs for m in item.iter_markers()}
-    if not marks.keys() & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall"}:
-        return
-    if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
-        return  # the fixtures say how to name a cloud
-    try:
-        caps = item.config.stash[SESSION].capabilities
-    except Exception:  # noqa: BLE001 - the fixtures report an unreachable cloud with its one line
-        return
-    reason = skip_reason(marks, caps)
-    if reason:  # as a mark, so that the skip is reported at the test, not here
-        item.add_marker(pytest.mark.skip(reason=reason))
-
-
 # --- networks as the suite uses them -------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -204,12 +186,12 @@ ROLES = OrderedDict([
 ])
 
 
-def _wanted_roles(session, caps=None) -> List[str]:
+def _wanted_roles(session, oslab=None) -> List[str]:
     """The roles the collected tests use, directly or through the parametrized ``instance`` fixture; tests that do
-    not apply to the cloud (``caps``) need none."""
+    not apply to the cloud (of the run's session ``oslab``) need none."""
     wanted = set()
     for item in session.items:
-        if caps is not None and skip_reason({m.name: m.kwargs for m in item.iter_markers()}, caps):
+        if oslab is not None and applicability.skip_of(item, oslab, oslab.capabilities):
             continue
         used = set(getattr(item, "fixturenames", ())) & set(ROLES)
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -245,7 +227,7 @@ class Fleet:
         """The servers of ``role``; the first call boots every role the run needs. A role whose server failed to
         boot fails each call for it with that server's line (no second attempt); the other roles are unaffected."""
         if role not in self.booted and role not in self.failed:
-            wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities)
+            wanted = [r for r in _wanted_roles(self.request.session, self.oslab)
                       if r not in self.booted and r not in self.failed]
             roles = wanted if role in wanted else wanted + [role]
             try:
