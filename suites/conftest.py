@@ -23,6 +23,7 @@ from pytest_oslab.checks import core, triage
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
+from pytest_oslab.stash import NO_CLOUD
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"])
@@ -138,7 +139,7 @@ def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) ->
         return net
     with outcome("reading the self-service network"):
         try:
-            net = core.wait_until(dhcp_ready, 60, 2)
+            net = core.wait_until(dhcp_ready, 60, 1)
         except core.CheckFailed:  # the checks will say what is wrong
             net = admin_view(admin_cloud, selfservice_network, selfservice_subnet)
     net.role = "selfservice"
@@ -212,41 +213,62 @@ def failed_roles(owners: List[str], servers: List[object], failures: Dict[str, s
 
 
 class Fleet:
-    """Every server the collected tests ask for, booted concurrently the first time any of them is needed."""
+    """Every server the collected tests ask for, created together when the suites' first test starts (the cloud
+    boots them while the tests that need none run) and waited for the first time any of them is needed."""
 
     def __init__(self, request, oslab):
         self.request = request
         self.oslab = oslab
         self.booted: Dict[str, List[Booted]] = {}
         self.failed: Dict[str, str] = {}
+        self.skipped: Dict[str, str] = {}  # a role whose boot could not be tried here, with the reason
         self.failed_logs: Dict[str, List[tuple]] = {}  # a failed role's nova-compute log excerpts
         self.stack = oslab.new_stack()
         self.guarded_group = None
+        self.started = None  # (factory, roles, owners, networks by role, what the factory started)
+
+    def wanted(self, role: Optional[str] = None) -> List[str]:
+        """The roles the run needs (``role`` too when given) and has not tried yet."""
+        roles = [r for r in _wanted_roles(self.request.session, self.oslab) if self.untried(r)]
+        return roles if role is None or role in roles or not self.untried(role) else roles + [role]
+
+    def untried(self, role: str) -> bool:
+        started = self.started[1] if self.started else ()
+        return not (role in self.booted or role in self.failed or role in self.skipped or role in started)
 
     def get(self, role: str) -> List[Booted]:
-        """The servers of ``role``; the first call boots every role the run needs. A role whose server failed to
-        boot fails each call for it with that server's line (no second attempt); the other roles are unaffected."""
-        if role not in self.booted and role not in self.failed:
-            wanted = [r for r in _wanted_roles(self.request.session, self.oslab)
-                      if r not in self.booted and r not in self.failed]
-            roles = wanted if role in wanted else wanted + [role]
-            try:
-                self.boot(roles)
-            except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
-                self.failed.update({r: str(failure) for r in roles})
-                raise
+        """The servers of ``role``; the first call waits for every server started (starting them if need be). A
+        role whose server failed to boot fails each call for it with that server's line (no second attempt); the
+        other roles are unaffected."""
+        if self.untried(role):
+            self.settle()  # what was started before for other roles
+            self.start(self.wanted(role))
+        self.settle()
+        if role in self.skipped:
+            pytest.skip(self.skipped[role])
         if role in self.failed:
             for title, text in self.failed_logs.get(role, []):
                 evidence.attach(title, text)
             pytest.fail(self.failed[role], pytrace=False)
         return self.booted[role]
 
-    def boot(self, roles: List[str]) -> None:
+    def start(self, roles: List[str]) -> None:
+        """Create the servers of ``roles`` (and what they need: networks, image, keypair...); a failure is kept
+        for the roles' tests, each told it when it asks."""
+        if not roles:
+            return
+        try:
+            self.started = self._create(roles)
+        except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
+            self.failed.update({r: str(failure) for r in roles})
+        except pytest.skip.Exception as skip:  # something the servers need is not there (no provider network)
+            self.skipped.update({r: str(skip) for r in roles})
+
+    def _create(self, roles: List[str]):
         rq = self.request
         nets = {r: rq.getfixturevalue(ROLES[r][0]) for r in roles}
         image, flavor = rq.getfixturevalue("image"), rq.getfixturevalue("flavor")
         keypair, group = rq.getfixturevalue("keypair"), rq.getfixturevalue("security_group")
-        admin = rq.getfixturevalue("admin_cloud")
         specs, owners = [], []
         with outcome("booting the suite's servers"):
             for role in roles:
@@ -261,16 +283,32 @@ class Fleet:
                                             else role, security_groups=groups))
                     owners.append(role)
             factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
-                                    self.oslab.settings.timeout, progress=self.oslab.progress)
-            servers, failures = factory.boot_each(self.stack, specs)
-            for role, lines in failed_roles(owners, servers, failures).items():
-                self.failed[role] = "oslab: " + "; ".join(lines)
-            for role, server in zip(owners, servers):
-                if role in self.failed:
-                    if server.id in failures:
-                        self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
-                    continue
-                self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
+                                    self.oslab.settings.timeout, progress=self.oslab.progress, poll=1.0)
+            return factory, roles, owners, nets, factory.start(self.stack, specs)
+
+    def settle(self) -> None:
+        """Wait for the servers started, if any: each role booted or failed with its servers' lines."""
+        if self.started is None:
+            return
+        factory, roles, owners, nets, started = self.started
+        try:
+            admin = self.request.getfixturevalue("admin_cloud")
+            with outcome("booting the suite's servers"):
+                servers, failures = factory.settle(started)
+                for role, lines in failed_roles(owners, servers, failures).items():
+                    self.failed[role] = "oslab: " + "; ".join(lines)
+                for role, server in zip(owners, servers):
+                    if role in self.failed:
+                        if server.id in failures:
+                            self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
+                        continue
+                    self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
+        except pytest.fail.Exception as failure:
+            self.failed.update({r: str(failure) for r in roles if r not in self.booted})
+        except pytest.skip.Exception as skip:
+            self.skipped.update({r: str(skip) for r in roles if r not in self.booted})
+        finally:
+            self.started = None
 
     def close(self) -> List[str]:
         return self.stack.close()
@@ -284,6 +322,16 @@ def fleet(request, oslab):
     problems = fleet.close()
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_boot_from_the_start(request):
+    """The servers the run needs are created when the suites' first test starts, not when the first test that
+    uses one does: they boot while the tests that need none run (nothing is created when no test needs one)."""
+    if request.config.stash.get(NO_CLOUD, "") or not _wanted_roles(request.session):
+        return
+    fleet = request.getfixturevalue("fleet")
+    fleet.start(fleet.wanted())
 
 
 @pytest.fixture(scope="session")

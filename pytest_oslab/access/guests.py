@@ -83,7 +83,7 @@ class Guest:
 
 def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
-            pause: float = 2.0, progress: Callable[[str], None] = lambda line: None,
+            pause: float = 1.0, progress: Callable[[str], None] = lambda line: None,
             command_timeout: float = 60.0) -> Guest:
     """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then)."""
     # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
