@@ -13,7 +13,8 @@
   nodes against from 1 node, through ``checks.core.on_each`` as the checks gather them; the 16 nodes are the lab's
   local node repeated (16 backends of ``local://``, each its own session);
 - P2: Tempest against the same lab, back to back with pytest-oslab: Tempest (pinned below, installed into
-  bench/.tempest-venv from PyPI, configured by bench/tempest_conf.py) runs test_server_basic_ops, the
+  bench/.tempest-venv from PyPI with the pins it needs, configured by bench/tempest_conf.py) runs
+  test_server_basic_ops, the
   attach_interfaces API tests and suspend/resume; pytest-oslab runs the equivalent suites (guests, hot-plug,
   instances) while checking every node fact they touch. The ratio of wall times.
 
@@ -40,6 +41,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHON = sys.executable
 TEMPEST_VERSION = "33.0.0"  # the Zed cycle's Tempest, for the lab's OpenStack Zed
+# what PyPI's newest releases broke for it: oslo.utils 7+ has no secretutils.md5 (every `tempest run` fails to load)
+TEMPEST_PINS = [f"tempest=={TEMPEST_VERSION}", "oslo.utils==6.0.1"]
 TEMPEST_VENV = HERE / ".tempest-venv"
 TEMPEST_TESTS = [  # what Tempest runs for P2
     "tempest.scenario.test_server_basic_ops",
@@ -49,6 +52,7 @@ TEMPEST_TESTS = [  # what Tempest runs for P2
 SUITE_EQUIVALENT = ["suites/test_guests.py", "suites/test_hotplug.py", "suites/test_instances.py"]
 GOALS = {"P1": 1.5, "P2": 0.5, "P3": 1, "P4": 1.5}
 FACT_TOTAL = re.compile(r"^all\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
+PHASE = re.compile(r"^(\d+(?:\.\d+)?)s (setup|call|teardown)\s+(\S+)$", re.M)  # pytest --durations lines
 
 
 @contextlib.contextmanager
@@ -78,6 +82,9 @@ def shown(values, unit="s"):
 
 # --- P1 and P3: one suite run ---------------------------------------------------------------------------------
 
+SAVE: list = []  # --save DIR: where each run's output, history record and session counts are kept
+
+
 def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
     """One suite run: wall time, its history record, the sessions it opened, the per-fact totals."""
     with tempfile.TemporaryDirectory(prefix="oslab-bench-") as tmp:
@@ -85,7 +92,7 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(HERE)) if p)
         env = {"PYTHONPATH": path, "OSLAB_BENCH_SESSIONS": str(sessions)}
         argv = [PYTHON, "-m", "pytest", "--cloud", cloud, "-p", "count_sessions", "-p", "no:cacheprovider",
-                "--oslab-report-dir", tmp, "-q", *extra, *paths]
+                "--oslab-report-dir", tmp, "-q", "--durations=0", "--durations-min=0", *extra, *paths]
         with lab_lock(lock):
             t0 = time.monotonic()
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
@@ -93,13 +100,29 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
         records = sorted((Path(tmp) / "history").glob("*.json"))
         record = json.loads(records[-1].read_text()) if records else {}
         counts = json.loads(sessions.read_text()) if sessions.exists() else {}
+        if SAVE:
+            keep = Path(SAVE[0]) / time.strftime("suite-%Y%m%d-%H%M%S")
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / "output.txt").write_text(proc.stdout + proc.stderr)
+            for found in records + ([sessions] if sessions.exists() else []):
+                (keep / found.name).write_text(found.read_text())
         totals = FACT_TOTAL.findall(proc.stdout)
         last = proc.stdout.strip().splitlines()[-3:] if proc.stdout.strip() else ["(no output)"]
         return {"wall": wall, "rc": proc.returncode, "record": record, "sessions": counts,
+                "phases": phases_of(proc.stdout),
                 "facts": totals[-1] if totals else None, "summary": " / ".join(last)}
 
 
-# the chains of cloud actions that follow a boot, as the run's tests time them (setup + call + teardown): the
+def phases_of(output: str) -> dict:
+    """nodeid -> {setup, call, teardown: seconds}, from pytest's --durations lines."""
+    found: dict = {}
+    for seconds, when, nodeid in PHASE.findall(output):
+        found.setdefault(nodeid, {})[when] = float(seconds)
+    return found
+
+
+# the chains of cloud actions that follow a boot, as the run's tests time them (setup + call: the teardown of the
+# run's last test is the session's, deleting everything): the
 # hot-plug scenario (attach -> port ACTIVE -> NIC in the guest, detach, re-attach) on its servers, S5 (rule created
 # -> in the chains -> in the traffic, removed) on the guarded server
 FOLLOWS = {"hotplug_servers": ("suites/test_hotplug.py::", ("H2", "H3", "H5", "H6")),
@@ -115,9 +138,9 @@ def server_ready(boot: dict):
     return (active, f"create -> ACTIVE {active:.1f}s") if active is not None else (None, "")
 
 
-def critical_path(record: dict):
-    """(seconds, the chain it is): the longest chain of the cloud's own times in a run's history record, every
-    independent chain taken as running at once."""
+def critical_path(record: dict, phases: dict):
+    """(seconds, the chain it is): the longest chain of the cloud's own times in a run's history record and its
+    tests' phases (``phases_of``), every independent chain taken as running at once."""
     chains = []
     for boot in record.get("boots", []):
         ready, how = server_ready(boot)
@@ -130,7 +153,8 @@ def critical_path(record: dict):
             for test in record.get("tests", []):
                 if test["nodeid"].startswith(prefix) and set(test["facts"]) & set(facts) and \
                         test["outcome"] == "passed":
-                    then += test["duration"]
+                    timed = phases.get(test["nodeid"], {})
+                    then += timed.get("setup", 0.0) + timed.get("call", 0.0)
                     named += [f for f in test["facts"] if f in facts]
         chain = f"{boot['server']}: {how}" + (f" + {'/'.join(named)} {then:.1f}s" if named else "")
         chains.append((ready + then, chain))
@@ -141,7 +165,7 @@ def p1_p3(cloud: str, lock: str, runs: int) -> None:
     results = []
     for i in range(runs):
         r = run_suite(cloud, lock)
-        path, chain = critical_path(r["record"])
+        path, chain = critical_path(r["record"], r["phases"])
         r["path"], r["chain"] = path, chain
         results.append(r)
         print(f"  suite run {i + 1}: {r['wall']:.1f}s wall, critical path {path:.1f}s ({chain}); facts "
@@ -201,8 +225,7 @@ def tempest_ready() -> Path:
     tempest = TEMPEST_VENV / "bin" / "tempest"
     if not tempest.exists():
         subprocess.run([sys.executable, "-m", "venv", str(TEMPEST_VENV)], check=True)
-        subprocess.run([str(TEMPEST_VENV / "bin" / "pip"), "install", "-q", f"tempest=={TEMPEST_VERSION}"],
-                       check=True)
+        subprocess.run([str(TEMPEST_VENV / "bin" / "pip"), "install", "-q", *TEMPEST_PINS], check=True)
     return tempest
 
 
@@ -248,7 +271,10 @@ def main() -> None:
     parser.add_argument("--cloud", default="lab")
     parser.add_argument("--only", default="P1,P3,P4,P2", help="which figures, comma-separated (P1 and P3 share runs)")
     parser.add_argument("--lock", default="/run/oslab-lab.lock", help="the lab lock ('' when already held)")
+    parser.add_argument("--save", help="keep each suite run's output, history record and session counts here")
     args = parser.parse_args()
+    if args.save:
+        SAVE.append(args.save)
     only = {p.strip().upper() for p in args.only.split(",")}
     note = " (N=1: single runs, not medians)" if args.runs == 1 else ""
     print(f"bench/suite.py: {args.runs} run(s) per figure on cloud {args.cloud}{note}", flush=True)

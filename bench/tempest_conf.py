@@ -1,4 +1,4 @@
-"""tempest.conf for the lab, from clouds.yaml (``NAME`` and ``NAME-admin``) and what the cloud holds: Tempest makes
+"""tempest.conf for the lab, from clouds.yaml and secure.yaml (``NAME`` and ``NAME-admin``) and what the cloud holds: Tempest makes
 its own projects and users (dynamic credentials, with the admin cloud's), boots the suite's image and flavor, and
 reaches its servers by floating IP on the external network, as root with a keypair, like pytest-oslab's guests.
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import openstack
-import yaml
-
-CLOUDS = Path("/etc/openstack/clouds.yaml")
+import openstack.config
 
 
 def _entry(name: str) -> dict:
-    return yaml.safe_load(CLOUDS.read_text())["clouds"][name]
+    """The cloud's entry as openstacksdk reads it (clouds.yaml merged with secure.yaml)."""
+    return openstack.config.OpenStackConfig().get_one(cloud=name).config
 
 
 def render(cloud: str, workspace: Path) -> str:
