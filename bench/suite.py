@@ -14,9 +14,8 @@
   local node repeated (16 backends of ``local://``, each its own session);
 - P2: Tempest against the same lab, back to back with pytest-oslab: Tempest (pinned below, installed into
   bench/.tempest-venv from PyPI with the pins it needs, configured by bench/tempest_conf.py) runs
-  test_server_basic_ops, the
-  attach_interfaces API tests and suspend/resume; pytest-oslab runs the equivalent suites (guests, hot-plug,
-  instances) while checking every node fact they touch. The ratio of wall times.
+  test_server_basic_ops, the attach_interfaces API tests and suspend/resume; pytest-oslab runs the equivalent
+  suites (guests, hot-plug, instances) while checking every node fact they touch. The ratio of wall times.
 
 Every use of the lab takes the lab lock (flock, one suite or Tempest run per hold); ``--lock ''`` when the caller
 already holds it. N=1 is allowed for a quick run; the output then says that its figures are single runs.
