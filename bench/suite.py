@@ -91,7 +91,7 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(HERE)) if p)
         env = {"PYTHONPATH": path, "OSLAB_BENCH_SESSIONS": str(sessions)}
         argv = [PYTHON, "-m", "pytest", "--cloud", cloud, "-p", "count_sessions", "-p", "no:cacheprovider",
-                "--oslab-report-dir", tmp, "-q", "--durations=0", "--durations-min=0", *extra, *paths]
+                f"--oslab-report-dir={tmp}", "-q", "--durations=0", "--durations-min=0", *extra, *paths]
         with lab_lock(lock):
             t0 = time.monotonic()
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
