@@ -16,7 +16,6 @@ from typing import Optional
 import pytest
 
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.cloud.capabilities import DRIVER_MARKERS, skip_reason
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.resources import find_flavor, find_image, pick_provider_network
 from pytest_oslab.provision.resources import image_user as image_user_of
@@ -257,19 +256,3 @@ def guest(oslab, keypair, image_user):
         with outcome("reaching the guest"):
             return oslab.guest(server, user or image_user, keypair.pkey)
     return session_of
-
-
-@pytest.fixture(autouse=True)
-def _oslab_requirements(request):
-    """Skip a test whose markers (admin, linuxbridge/openvswitch/ovn, requires) the cloud does not meet."""
-    marks = {m.name: m.kwargs for m in request.node.iter_markers()
-             if m.name in ("admin", "requires") + DRIVER_MARKERS}
-    if not marks:
-        return
-    oslab = request.getfixturevalue("oslab")
-    with outcome():
-        if "admin" in marks:
-            oslab.admin_cloud
-        reason = skip_reason(marks, oslab.capabilities)
-        if reason:
-            raise Unavailable(reason)

@@ -1,4 +1,4 @@
-"""What the suites share: fact markers and their per-fact count, driver applicability, the servers the run boots
+"""What the suites share: fact markers and their per-fact count, the driver and firewall, the servers the run boots
 (all at once, on first use, only the ones the collected tests need), nodes seen through the facts parsers, and
 guests reached with D1 triage attached when they cannot be.
 
@@ -8,7 +8,8 @@ Markers (filter with ``-m``; registered by the plugin, so ``pytest --markers`` l
     dhcp_agent      needs neutron's DHCP agent (dnsmasq in qdhcp- namespaces): ML2/Linux bridge or Open vSwitch
     iptables_firewall  needs the iptables firewall (Linux bridge, or OVS with the hybrid iptables driver)
     ovs_firewall    needs Open vSwitch's native firewall (OpenFlow rules in br-int)
-and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...).
+and the plugin's own: linuxbridge, openvswitch, ovn, admin, requires(...). A test the cloud does not meet them for is
+skipped before its fixtures run (``pytest_oslab.applicability``).
 """
 from __future__ import annotations
 
@@ -17,16 +18,15 @@ from typing import Dict, List, NamedTuple, Optional
 
 import pytest
 
-from pytest_oslab import evidence
+from pytest_oslab import applicability, evidence
 from pytest_oslab.booted import Booted, Net, admin_view, read_booted
 from pytest_oslab.checks import core, guests, triage
 from pytest_oslab.checks.nodes import NodeFacts
-from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.facts import neigh
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.resources import attach_refusal
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
-from pytest_oslab.stash import NO_CLOUD, SESSION
+from pytest_oslab.stash import NO_CLOUD
 
 FACT_IDS = (["C1", "C2", "C3", "C4"] + [f"N{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 11)]
             + [f"S{i}" for i in range(1, 6)] + ["G1", "G2", "G3"] + [f"H{i}" for i in range(1, 7)] + ["D1"]
@@ -120,24 +120,6 @@ def firewall(capabilities) -> Optional[str]:
     return capabilities.firewall_driver
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """Skip a check that does not apply before its fixtures are made: no server is booted for a skipped test."""
-    marks = {m.name: m.kwargs for m in item.iter_markers()}
-    if not marks.keys() & {"linuxbridge", "openvswitch", "ovn", "dhcp_agent", "iptables_firewall", "ovs_firewall",
-                           "multinode"}:
-        return
-    if item.config.stash.get(NO_CLOUD, "") or SESSION not in item.config.stash:
-        return  # the fixtures say how to name a cloud
-    try:
-        caps = item.config.stash[SESSION].capabilities
-    except Exception:  # noqa: BLE001 - the fixtures report an unreachable cloud with its one line
-        return
-    reason = skip_reason(marks, caps)
-    if reason:  # as a mark, so that the skip is reported at the test, not here
-        item.add_marker(pytest.mark.skip(reason=reason))
-
-
 # --- networks as the suite uses them -------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -161,7 +143,7 @@ def selfservice(admin_cloud, selfservice_network, selfservice_subnet, router) ->
         return net
     with outcome("reading the self-service network"):
         try:
-            net = core.wait_until(dhcp_ready, 60, 2)
+            net = core.wait_until(dhcp_ready, 60, 1)
         except core.CheckFailed:  # the checks will say what is wrong
             net = admin_view(admin_cloud, selfservice_network, selfservice_subnet)
     net.role = "selfservice"
@@ -212,12 +194,12 @@ ROLES = OrderedDict([
 ])
 
 
-def _wanted_roles(session, caps=None) -> List[str]:
+def _wanted_roles(session, oslab=None) -> List[str]:
     """The roles the collected tests use, directly or through the parametrized ``instance`` fixture; tests that do
-    not apply to the cloud (``caps``) need none."""
+    not apply to the cloud (of the run's session ``oslab``) need none."""
     wanted = set()
     for item in session.items:
-        if caps is not None and skip_reason({m.name: m.kwargs for m in item.iter_markers()}, caps):
+        if oslab is not None and applicability.skip_of(item, oslab, oslab.capabilities):
             continue
         used = set(getattr(item, "fixturenames", ())) & set(ROLES)
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -238,53 +220,71 @@ def failed_roles(owners: List[str], servers: List[object], failures: Dict[str, s
 
 
 class Fleet:
-    """Every server the collected tests ask for, booted concurrently the first time any of them is needed."""
+    """Every server the collected tests ask for, created together when the suites' first test starts (the cloud
+    boots them while the tests that need none run) and waited for the first time any of them is needed."""
 
     def __init__(self, request, oslab):
         self.request = request
         self.oslab = oslab
         self.booted: Dict[str, List[Booted]] = {}
         self.failed: Dict[str, str] = {}
-        self.refused: Dict[str, str] = {}  # a role whose network this cloud's user may not attach to: why
+        self.skipped: Dict[str, str] = {}  # a role whose boot could not be tried here, with the reason
         self.failed_logs: Dict[str, List[tuple]] = {}  # a failed role's nova-compute log excerpts
         self.stack = oslab.new_stack()
         self.guarded_group = None
         self.far_group = None
         self.spread_group = None
+        self.started = None  # (factory, roles, owners, networks by role, what the factory started)
+
+    def wanted(self, role: Optional[str] = None) -> List[str]:
+        """The roles the run needs (``role`` too when given) and has not tried yet."""
+        roles = [r for r in _wanted_roles(self.request.session, self.oslab) if self.untried(r)]
+        return roles if role is None or role in roles or not self.untried(role) else roles + [role]
+
+    def untried(self, role: str) -> bool:
+        started = self.started[1] if self.started else ()
+        return not (role in self.booted or role in self.failed or role in self.skipped or role in started)
 
     def get(self, role: str) -> List[Booted]:
-        """The servers of ``role``; the first call boots every role the run needs. A role whose server failed to
-        boot fails each call for it with that server's line (no second attempt); the other roles are unaffected."""
-        if role not in self.booted and role not in self.failed:
-            wanted = [r for r in _wanted_roles(self.request.session, self.oslab.capabilities)
-                      if r not in self.booted and r not in self.failed]
-            roles = wanted if role in wanted else wanted + [role]
-            try:
-                self.boot(roles)
-            except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
-                self.failed.update({r: str(failure) for r in roles})
-                raise
-        if role in self.refused:
-            pytest.skip(self.refused[role])
+        """The servers of ``role``; the first call waits for every server started (starting them if need be). A
+        role whose server failed to boot fails each call for it with that server's line (no second attempt); the
+        other roles are unaffected."""
+        if self.untried(role):
+            self.settle()  # what was started before for other roles
+            self.start(self.wanted(role))
+        self.settle()
+        if role in self.skipped:
+            pytest.skip(self.skipped[role])
         if role in self.failed:
             for title, text in self.failed_logs.get(role, []):
                 evidence.attach(title, text)
             pytest.fail(self.failed[role], pytrace=False)
         return self.booted[role]
 
-    def boot(self, roles: List[str]) -> None:
+    def start(self, roles: List[str]) -> None:
+        """Create the servers of ``roles`` (and what they need: networks, image, keypair...); a failure is kept
+        for the roles' tests, each told it when it asks."""
+        if not roles:
+            return
+        try:
+            self.started = self._create(roles)
+        except pytest.fail.Exception as failure:  # no server was booted (a network or key could not be made)
+            self.failed.update({r: str(failure) for r in roles})
+        except pytest.skip.Exception as skip:  # something the servers need is not there (no provider network)
+            self.skipped.update({r: str(skip) for r in roles})
+
+    def _create(self, roles: List[str]):
         rq = self.request
         nets = {r: rq.getfixturevalue(ROLES[r][0]) for r in roles}
         image, flavor = rq.getfixturevalue("image"), rq.getfixturevalue("flavor")
         keypair, group = rq.getfixturevalue("keypair"), rq.getfixturevalue("security_group")
-        admin = rq.getfixturevalue("admin_cloud")
         specs, owners = [], []
         project = self.oslab.cloud.current_project_id
         with outcome("booting the suite's servers"):
             for role in roles:
                 refusal = attach_refusal(nets[role].network, project)
                 if refusal:  # booting there would be refused (403): not this cloud's fault, not this user's place
-                    self.refused[role] = f"{refusal}; a {role.replace('_', ' ')} needs a network it may use"
+                    self.skipped[role] = f"{refusal}; a {role.replace('_', ' ')} needs a network it may use"
                     continue
                 groups, placement = None, None
                 if role == "far_servers":  # on two different computes: a (hard) anti-affinity server group
@@ -300,16 +300,32 @@ class Fleet:
                                             else role, security_groups=groups, group=placement or self.spread()))
                     owners.append(role)
             factory = ServerFactory(self.oslab.cloud, self.oslab.naming, image, flavor, keypair.name, [group],
-                                    self.oslab.settings.timeout, progress=self.oslab.progress)
-            servers, failures = factory.boot_each(self.stack, specs)
-            for role, lines in failed_roles(owners, servers, failures).items():
-                self.failed[role] = "oslab: " + "; ".join(lines)
-            for role, server in zip(owners, servers):
-                if role in self.failed:
-                    if server.id in failures:
-                        self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
-                    continue
-                self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
+                                    self.oslab.settings.timeout, progress=self.oslab.progress, poll=1.0)
+            return factory, roles, owners, nets, factory.start(self.stack, specs)
+
+    def settle(self) -> None:
+        """Wait for the servers started, if any: each role booted or failed with its servers' lines."""
+        if self.started is None:
+            return
+        factory, roles, owners, nets, started = self.started
+        try:
+            admin = self.request.getfixturevalue("admin_cloud")
+            with outcome("booting the suite's servers"):
+                servers, failures = factory.settle(started)
+                for role, lines in failed_roles(owners, servers, failures).items():
+                    self.failed[role] = "oslab: " + "; ".join(lines)
+                for role, server in zip(owners, servers):
+                    if role in self.failed:
+                        if server.id in failures:
+                            self.failed_logs.setdefault(role, []).extend(self.oslab.compute_logs(server))
+                        continue
+                    self.booted.setdefault(role, []).append(read_booted(admin, server, nets[role], role))
+        except pytest.fail.Exception as failure:
+            self.failed.update({r: str(failure) for r in roles if r not in self.booted})
+        except pytest.skip.Exception as skip:
+            self.skipped.update({r: str(skip) for r in roles if r not in self.booted})
+        finally:
+            self.started = None
 
     def spread(self):
         """The fleet's soft-anti-affinity server group when the cloud has several computes (made once), so that its
@@ -330,6 +346,16 @@ def fleet(request, oslab):
     problems = fleet.close()
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_boot_from_the_start(request):
+    """The servers the run needs are created when the suites' first test starts, not when the first test that
+    uses one does: they boot while the tests that need none run (nothing is created when no test needs one)."""
+    if request.config.stash.get(NO_CLOUD, "") or not _wanted_roles(request.session):
+        return
+    fleet = request.getfixturevalue("fleet")
+    fleet.start(fleet.wanted())
 
 
 @pytest.fixture(scope="session")

@@ -153,7 +153,7 @@ class Guest:
 
 def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
-            pause: float = 2.0, progress: Callable[[str], None] = lambda line: None,
+            pause: float = 1.0, progress: Callable[[str], None] = lambda line: None,
             command_timeout: float = 60.0, note: Note = lambda title, text: None,
             reopen_timeout: float = REOPEN_TIMEOUT) -> Guest:
     """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then). The session

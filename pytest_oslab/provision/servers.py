@@ -118,7 +118,15 @@ class ServerFactory:
     def boot_each(self, stack: ResourceStack, specs: Sequence[Any]) -> Tuple[List[Any], Dict[str, str]]:
         """Like ``boot``, but one server's failure is not every server's: wait until each is ACTIVE, in ERROR or
         out of time, and return the servers (in ``specs`` order) with the failed ones' lines by server id."""
-        return self._wait(*self._create_all(stack, specs), settle_all=True)
+        return self.settle(self.start(stack, specs))
+
+    def start(self, stack: ResourceStack, specs: Sequence[Any]) -> Tuple[List[Any], float]:
+        """Create every server of ``specs`` and return at once (the cloud boots them meanwhile); ``settle`` waits."""
+        return self._create_all(stack, specs)
+
+    def settle(self, started: Tuple[List[Any], float]) -> Tuple[List[Any], Dict[str, str]]:
+        """``boot_each``'s wait for the servers ``start`` created (their times counted from their creation)."""
+        return self._wait(*started, settle_all=True)
 
     def wait_active(self, servers: List[Any], start: Optional[float] = None) -> List[Any]:
         """Wait until every server is ACTIVE; BootError at the first one in ERROR, or at the deadline."""

@@ -33,3 +33,52 @@ def test_each_mark_the_cloud_lacks_says_what_it_needs_and_what_the_cloud_has():
         "the iptables_hybrid firewall")
     assert skip_reason({"requires": {"network_type": "vxlan"}}, ovn) == ("needs network type vxlan; this cloud has "
                                                                          "geneve")
+
+
+def test_a_test_the_cloud_does_not_meet_skips_before_its_fixtures_and_runs_first(pytester, clouds,
+                                                                                  closed_port_cloud):
+    clouds({"lb": closed_port_cloud()})
+    pytester.makeconftest("""
+        import pytest
+        from pytest_oslab.cloud.capabilities import Capabilities
+        from pytest_oslab.stash import SESSION
+
+        def pytest_sessionstart(session):  # what discovery finds on a Linux bridge cloud with admin rights
+            cache = session.config.stash[SESSION]._cache
+            cache["capabilities"] = ("ok", Capabilities(admin=True, mechanism_drivers={"linuxbridge"},
+                                                        firewall_driver="iptables", type_drivers={"vxlan"}))
+            cache["admin"] = ("ok", object())
+
+        SET_UP = []
+
+        @pytest.fixture
+        def booted(request):
+            SET_UP.append(request.node.name)
+            return SET_UP
+    """)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.linuxbridge
+        @pytest.mark.admin
+        def test_runs(booted):
+            assert booted == ["test_runs"]
+
+        @pytest.mark.openvswitch
+        def test_ovs_only(booted):
+            pass
+
+        @pytest.mark.requires(network_type="geneve")
+        def test_geneve_only(booted):
+            pass
+
+        @pytest.mark.ovs_firewall
+        def test_native_firewall_only(booted):
+            pass
+    """)
+    result = pytester.runpytest("--cloud", "lb", "-v", "-rs", "--oslab-no-report")
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines(["*::test_ovs_only SKIPPED*", "*::test_geneve_only SKIPPED*",
+                                 "*::test_native_firewall_only SKIPPED*", "*::test_runs PASSED*",
+                                 "*needs ML2/openvswitch; this cloud runs linuxbridge*",
+                                 "*needs network type geneve; this cloud has vxlan*"])

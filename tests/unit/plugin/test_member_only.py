@@ -36,9 +36,8 @@ def test_driver_marked_checks_of_a_member_only_run_skip_needing_admin_credential
         from pytest_oslab.cloud.capabilities import Capabilities
         from pytest_oslab.stash import SESSION
 
-        @pytest.fixture(autouse=True, scope="session")
-        def _member_only(request):  # what discovery finds with member credentials: no agents, no drivers
-            request.config.stash[SESSION]._cache["capabilities"] = ("ok", Capabilities(admin=False))
+        def pytest_sessionstart(session):  # what discovery finds with member credentials: no agents, no drivers
+            session.config.stash[SESSION]._cache["capabilities"] = ("ok", Capabilities(admin=False))
     """)
     pytester.makepyfile("""
         import pytest

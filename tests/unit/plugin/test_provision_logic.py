@@ -30,6 +30,21 @@ def test_stack_deletes_newest_first_and_waits_for_each():
     assert stack.close() == [] and events == ["delete server", "delete port", "delete net"]
 
 
+def test_stack_deletes_consecutive_servers_together_then_waits_for_them_before_their_ports():
+    events = []
+
+    def push(kind, name):  # each resource is gone at the second look
+        stack.push(kind, name, lambda: events.append(f"delete {name}"), lambda: events.append(f"wait {name}") or
+                   (events.count(f"wait {name}") < 2))
+    stack = ResourceStack(timeout=5, poll=0.01)
+    push("port", "p1")
+    push("server", "s1")
+    push("server", "s2")
+    assert stack.close() == []
+    assert events == ["delete s2", "delete s1", "wait s2", "wait s2", "wait s1", "wait s1", "delete p1", "wait p1",
+                      "wait p1"]
+
+
 def test_stack_goes_on_after_a_failure_and_reports_one_line():
     lines, deleted = [], []
 
