@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
+from openstack import exceptions as sdk_errors
+
 DONE = {"finished", "confirmed", "completed", "done"}
 FAILED = {"error", "failed", "cancelled"}
 
@@ -63,10 +65,19 @@ def _wait(conn, server_id: str, timeout: float, settled: Callable[[object, objec
         time.sleep(poll)
 
 
+def _ask(kind: str, request: Callable[[], object]) -> None:
+    """Ask nova for the move; a refusal (409: the source's compute service seen down, a task in progress, ...)
+    is nova's reason too, said with its own words."""
+    try:
+        request()
+    except sdk_errors.ConflictException as e:
+        raise MigrationFailed(f"nova refused the {kind} migration: {e}") from None
+
+
 def cold_migrate(conn, server, timeout: float):
     """Cold-migrate ``server`` (the scheduler picks the host) and confirm it; the server, ACTIVE, where it went."""
     before = latest_migration(conn, server.id)
-    conn.compute.migrate_server(server)
+    _ask("cold", lambda: conn.compute.migrate_server(server))
 
     def settled(now, migration):
         if migration is None or (before is not None and migration.id == before.id):
@@ -83,7 +94,7 @@ def cold_migrate(conn, server, timeout: float):
 def live_migrate(conn, server, timeout: float, block_migration=True):
     """Live-migrate ``server`` (the scheduler picks the host); the server, ACTIVE, where it went."""
     before = latest_migration(conn, server.id)
-    conn.compute.live_migrate_server(server, block_migration=block_migration)
+    _ask("live", lambda: conn.compute.live_migrate_server(server, block_migration=block_migration))
 
     def settled(now, migration):
         if migration is None or (before is not None and migration.id == before.id):
