@@ -7,7 +7,7 @@ Every check that reads a node runs for both networks (``net``: provider, selfser
 import pytest
 
 from pytest_oslab.checks import control_plane, dhcp, linuxbridge, networks, openvswitch, ovn
-from pytest_oslab.checks.core import CheckFailed, on_each
+from pytest_oslab.checks.core import CheckFailed, on_each, wait_until
 
 pytestmark = [pytest.mark.oslab, pytest.mark.admin]
 
@@ -146,15 +146,16 @@ def test_br_int_and_the_physical_bridge_are_patched_secure_and_connected(provide
 @pytest.mark.fact("N13")
 @pytest.mark.linuxbridge
 def test_the_network_bridge_holds_its_uplink_and_the_dhcp_tap(net, dhcp_facts, capabilities, admin_cloud):
-    """And nothing else: every other member is the tap of a port of the network."""
+    """And nothing else: every other member is the tap of a port of the network. A port deleted while attached
+    leaves its tap until nova has detached the interface (asynchronously), so the bridge has 30 s to settle."""
     physnet = net.network.provider_physical_network
-    ports = list(admin_cloud.network.ports(network_id=net.network.id))
 
     def check(on):
         node, port = on
         agent = control_plane.agent_on(capabilities, "Linux bridge agent", node.name)
         interface = (agent.configurations.get("interface_mappings") or {}).get(physnet) if physnet else None
-        linuxbridge.check_bridge_members(node, net.network, interface, port, ports)
+        wait_until(lambda: linuxbridge.check_bridge_members(
+            node, net.network, interface, port, list(admin_cloud.network.ports(network_id=net.network.id))), 30, 3)
     on_each(served(net, dhcp_facts), check)
 
 

@@ -184,7 +184,8 @@ def test_pre_post_passes_across_an_agent_restart_and_fails_naming_a_changed_dhcp
         original = host_file.read_text()
         port = next(p for p in pre["picture"]["ports"] if p["device_id"] == pre["picture"]["servers"][1]["id"])
         ip = port["ips"][0]["ip"]
-        altered = ip.rsplit(".", 1)[0] + ".250"
+        prefix, last = ip.rsplit(".", 1)
+        altered = f"{prefix}.{250 if last != '250' else 251}"  # neutron may have given the port .250 itself
         host_file.write_text(original.replace(f",{ip}\n", f",{altered}\n"))
         try:
             cases, out = phase("post", "post with a host line altered", expect_ok=False)
