@@ -50,6 +50,17 @@ def timed(argv) -> float:
     return took
 
 
+def guest_ssh(namespace: str, ip: str, key, bound: float):
+    """An SSH session as root to the guest at ``ip``, through ``nc`` in ``namespace``; every step within ``bound``."""
+    import paramiko  # as the callers: the bench's other figures need no paramiko
+    sock = paramiko.ProxyCommand(f"ip netns exec {namespace} nc -w {bound:g} {ip} 22")
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(ip, username="root", pkey=key, sock=sock, timeout=bound, banner_timeout=bound,
+                   auth_timeout=bound, look_for_keys=False, allow_agent=False)
+    return client
+
+
 def boot_times(runs: int, driver: str):
     import openstack
     import paramiko
@@ -77,11 +88,7 @@ def boot_times(runs: int, driver: str):
             deadline = t1 + 300
             while True:
                 try:
-                    sock = paramiko.ProxyCommand(f"ip netns exec {namespace}-{net.id} nc -w 5 {ip} 22")
-                    client = paramiko.SSHClient()
-                    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-                    client.connect(ip, username="root", pkey=key, sock=sock, timeout=5, banner_timeout=5,
-                                   auth_timeout=5, look_for_keys=False, allow_agent=False)
+                    client = guest_ssh(f"{namespace}-{net.id}", ip, key, 5)
                     client.exec_command("true")[1].channel.recv_exit_status()
                     client.close()
                     break
@@ -186,12 +193,7 @@ def concurrent_boots(count: int = 6):
                     continue
                 ip = next(a["addr"] for addrs in s.addresses.values() for a in addrs)
                 try:
-                    sock = paramiko.ProxyCommand(f"ip netns exec qdhcp-{net.id} nc -w 3 {ip} 22")
-                    client = paramiko.SSHClient()
-                    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-                    client.connect(ip, username="root", pkey=key, sock=sock, timeout=3, banner_timeout=3,
-                                   auth_timeout=3, look_for_keys=False, allow_agent=False)
-                    client.close()
+                    guest_ssh(f"qdhcp-{net.id}", ip, key, 3).close()
                     ready[server.id] = time.monotonic() - t0
                 except Exception:
                     continue
