@@ -13,8 +13,10 @@ link of its own. Not yet: a cgroup tree per node (guests of two nodes may share 
 """
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Dict, List
 
 from . import inifile, node as nodes, plumbing
 from .daemons import run_as
+from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
 from .steps import LabError
 
@@ -115,19 +118,23 @@ def _spawn(pid: int, argv: List[str], log: Path, namespaces: str = "-m -u -n -p"
         raise LabError(f"could not start {argv[0]} in the node: {proc.stderr.strip()[:200]}")
 
 
-def _command_lines(pid: int) -> List[str]:
-    """The command lines of the processes in the PID namespace of the node whose init is ``pid``, each as one
-    string (the agents retitle themselves: their arguments become one)."""
+def _processes(pid: int) -> Dict[int, str]:
+    """{machine PID: command line as one string} of the processes in the PID namespace of the node whose init is
+    ``pid`` (the agents retitle themselves: their arguments become one)."""
     ns = Path(f"/proc/{pid}/ns/pid").stat().st_ino
-    found = []
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "ns/pid").stat().st_ino == ns:
-                    found.append((entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " "))
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
             except OSError:
                 continue
     return found
+
+
+def _command_lines(pid: int) -> List[str]:
+    return list(_processes(pid).values())
 
 
 def daemons(node: nodes.Node) -> List[tuple]:
@@ -164,12 +171,59 @@ def up(node: nodes.Node) -> List[str]:
             subprocess.run(nodes.enter(pid, "mount", "--bind", str(own), etc), check=True, timeout=30)
             done.append(f"{etc} of the node's own")
     done += plumbing.ensure(provider_link(node, pid))
+    for word, pids in stale(node).items():
+        stop(pids)
+        done.append(f"{Path(word).name} stopped: its package changed after it started")
     running = _command_lines(pid)
     for word, argv, log, namespaces, user in daemons(node):
         if not any(word in line for line in running):
             _spawn(pid, argv, log, namespaces, user)
             done.append(f"{log.stem} started")
     return done
+
+
+def stale(node: nodes.Node) -> Dict[str, List[int]]:
+    """{word of the service: its machine PIDs} of the node's OpenStack services that started before their package
+    was last installed (they run old code: the packages are the machine's, shared by every node)."""
+    pid = nodes.init_pid(node)
+    if pid is None:
+        return {}
+    installed, running, found = installed_versions(), _processes(pid), {}
+    for word, argv, log, namespaces, user in daemons(node):
+        package = package_named(Path(argv[0]).name, installed)
+        pids = [p for p, line in running.items() if word in line]
+        if package and pids and any(runs_older_code(p, package) for p in pids):
+            found[word] = pids
+    return found
+
+
+def stop(pids: List[int], timeout: float = 20.0) -> None:
+    """SIGTERM to the processes, SIGKILL to those left after ``timeout``; returns when they are gone."""
+    def alive() -> List[int]:
+        return [p for p in pids if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
+
+    def signal_all(sig: int) -> None:
+        for p in alive():
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    signal_all(signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 def provider_veth(node: nodes.Node) -> str:

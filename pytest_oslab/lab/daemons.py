@@ -69,6 +69,25 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
+PORT_FREE_WAIT = 10.0
+
+
+def _group(pgid: int) -> List[int]:
+    """The live (not zombie) processes of process group ``pgid``: a daemon's workers outlive its master for a while
+    and keep its listening socket (uwsgi's did, and the restarted API found its port taken)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def config_files(daemon: Daemon) -> List[str]:
     """The .conf/.ini files under /etc on its command line (not a database such as OVS's conf.db), and configs."""
     return ([a for a in daemon.argv if a.startswith("/etc/") and a.endswith((".conf", ".ini"))]
@@ -181,7 +200,10 @@ def start(daemon: Daemon, pid_dir: Path) -> int:
     if pid:
         stop(daemon, pid_dir)
     if daemon.port:
-        owner = port_owner(daemon.port)
+        owner, deadline = port_owner(daemon.port), time.monotonic() + PORT_FREE_WAIT
+        while owner and time.monotonic() < deadline:  # a process just stopped may still be closing its socket
+            time.sleep(0.5)
+            owner = port_owner(daemon.port)
         if owner:
             raise LabError(f"{daemon.name}: port {daemon.port} already in use by {owner}", log=str(daemon.log))
     if daemon.prepare:
@@ -243,16 +265,23 @@ def stop(daemon: Daemon, pid_dir: Path, timeout: float = 20.0) -> bool:
         return False
     except PermissionError:
         os.kill(pid, signal.SIGTERM)
+    # a daemon with a port is stopped when its whole group is gone (workers hold the listening socket); others when
+    # the recorded process is (agents' privsep helpers may linger in the group, as they did before)
+    def lingering() -> List[int]:
+        return _group(pid) if daemon.port else []
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _cmdline(pid) or _is_zombie(pid):
-            break
+        if (not _cmdline(pid) or _is_zombie(pid)) and not lingering():
+            return True
         time.sleep(0.2)
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + 5
+    while lingering() and time.monotonic() < deadline:
+        time.sleep(0.1)
     return True
 
 

@@ -208,7 +208,12 @@ class ReleaseStep(Step):
 
 def package_of(daemon: daemons.Daemon, installed: Dict[str, str]) -> Optional[str]:
     """The OpenStack library a daemon runs (``nova-compute`` -> ``python3-nova``), if installed."""
-    package = "python3-" + daemon.name.split("-")[0]
+    return package_named(daemon.name, installed)
+
+
+def package_named(name: str, installed: Dict[str, str]) -> Optional[str]:
+    """The OpenStack library of a service named ``name``, if installed."""
+    package = "python3-" + name.split("-")[0]
     return package if package in installed else None
 
 
@@ -240,8 +245,11 @@ def stale(daemon: daemons.Daemon, lab, installed: Dict[str, str]) -> bool:
     """Whether the daemon runs and started before its OpenStack package was last installed (it runs old code)."""
     pid = daemons.recorded_pid(daemon, lab.pids)
     package = package_of(daemon, installed)
-    if not pid or not package:
-        return False
+    return bool(pid and package) and runs_older_code(pid, package)
+
+
+def runs_older_code(pid: int, package: str) -> bool:
+    """Whether process ``pid`` started before ``package`` was last unpacked."""
     began, unpacked = started_at(pid), unpacked_at(package)
     # /proc/stat's btime has a resolution of one second: a second's margin, so a daemon started right after
     # the install is not restarted again

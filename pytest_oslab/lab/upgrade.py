@@ -7,11 +7,12 @@ run resumes from it; ``oslab lab up`` also heals a half-upgraded lab):
 1. ``upgrade-packages``: every OpenStack package at the security suite's version, the lab's pin removed.
 2. ``db-migrations``: each service's schema sync (the lab's own ``db-sync`` commands), then nova's online data
    migrations; recorded for the installed versions.
-3. ``restart-<group>`` for each group of ``ROLLING_ORDER`` (control plane, then network agents, then computes),
-   one daemon at a time, each waited for before the next: until it answers and, for nova's services and
-   neutron's agents, until its record in nova or neutron shows a report made since the restart. Only daemons
-   running older code than their package (or an older configuration) are restarted. Guests keep running:
-   nova-compute leaves its domains alone.
+3. ``restart-<group>`` for each group of ``ROLLING_ORDER`` (control plane, then network agents, then the
+   controller's nova-compute), one daemon at a time, each waited for before the next: until it answers and, for
+   nova's services and neutron's agents, until its record in nova or neutron shows a report made since the
+   restart. Only daemons running older code than their package (or an older configuration) are restarted. Then
+   ``restart-compute-nodes``: on a multi-node lab, each compute node's services the same way, one node at a time.
+   Guests keep running: nova-compute leaves its domains alone.
 4. ``compute-and-agents-ready`` and ``dhcp-served``: the lab's own health checks.
 5. ``nova-status``: ``nova-status upgrade check`` must show no Failure (a Warning is printed).
 
@@ -24,9 +25,10 @@ import hashlib
 import json
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from . import daemons
+from . import compute_node, daemons, node as nodes
 from .databases import SchemaStep, _sync_commands
 from .identity import admin_connection
 from .release import ReleaseStep, installed_versions, stale_daemons, unpacked_at
@@ -45,7 +47,7 @@ def network_agents(lab) -> List[daemons.Daemon]:
 
 
 def computes(lab) -> List[daemons.Daemon]:
-    """This node's nova-compute (a multi-node lab lists one per node, restarted one node at a time)."""
+    """The controller's nova-compute (the compute nodes' services are ``ComputeNodesStep``'s)."""
     return [d for d in compute_and_agents(lab) if d.name == "nova-compute"]
 
 
@@ -110,17 +112,23 @@ def last_report(conn, name: str, host: str) -> Optional[datetime]:
     return max((t for t in times if t), default=None)
 
 
-def wait_reported(lab, daemon: daemons.Daemon, since: datetime) -> None:
+def wait_reported(lab, name: str, host: str, since: datetime, log) -> None:
+    """Until the service ``name`` on ``host`` has reported to nova or neutron since ``since``."""
     conn = admin_connection(lab)
     deadline = time.monotonic() + REPORT_TIMEOUT
     while True:
-        last = last_report(conn, daemon.name, lab.hostname)
+        last = last_report(conn, name, host)
         if last and last >= since:
             return
         if time.monotonic() > deadline:
-            raise LabError(f"{daemon.name} restarted but its last report to {daemon.name.split('-')[0]} is {last} "
-                           f"(expected one since {since})", log=str(daemon.log))
+            raise LabError(f"{name} on {host} restarted but its last report to {name.split('-')[0]} is {last} "
+                           f"(expected one since {since})", log=str(log))
         time.sleep(2)
+
+
+def _now() -> datetime:
+    """UTC now as nova and neutron write their report times (naive, to the second)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 class RollingRestartStep(Step):
@@ -143,15 +151,41 @@ class RollingRestartStep(Step):
     def run(self, lab) -> None:
         for d in self._todo(lab):
             daemons.stop(d, lab.pids)
-            since = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+            since = _now()
             pid = daemons.start(d, lab.pids)
             daemons.wait_ready(d, lab.pids)
             if reports(d.name):
-                wait_reported(lab, d, since)
+                wait_reported(lab, d.name, lab.hostname, since, d.log)
             self.say(f"{d.name} restarted (pid {pid})" + (", reported" if reports(d.name) else ""))
         for d in self.group(lab):
             if not daemons.is_ready(d):
                 daemons.wait_ready(d, lab.pids)
+
+
+class ComputeNodesStep(Step):
+    """Each compute node of a multi-node lab, one node at a time: its OpenStack services that run older code than
+    the packages (nova-compute, the L2 agent) restarted, and each reporting to nova or neutron again before the
+    next node is touched. Their guests keep running."""
+
+    name = "restart-compute-nodes"
+
+    def _nodes(self, lab) -> List[nodes.Node]:
+        return [n for n in nodes.made(lab) if compute_node.is_compute(n) and nodes.init_pid(n)]
+
+    def done(self, lab) -> bool:
+        return not any(compute_node.stale(n) for n in self._nodes(lab))
+
+    def run(self, lab) -> None:
+        for node in self._nodes(lab):
+            old = [Path(word).name for word in compute_node.stale(node)]
+            if not old:
+                continue
+            since = _now()
+            compute_node.up(node)  # stops what runs old code and starts it again
+            for name in old:
+                if reports(name):
+                    wait_reported(lab, name, node.name, since, node.logs)
+            self.say(f"node {node.name}: {', '.join(old)} restarted and reported")
 
 
 class NovaStatusStep(Step):
@@ -209,6 +243,7 @@ def steps(lab) -> List[Step]:
         ReleaseStep("security", name="upgrade-packages"),
         MigrationsStep(),
         *[RollingRestartStep(name, group) for name, group in ROLLING_ORDER],
+        ComputeNodesStep(),
         ComputeReadyStep(),
         DhcpServedStep(),
         NovaStatusStep(),

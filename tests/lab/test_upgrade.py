@@ -3,7 +3,11 @@ that stays, its snapshot, the probe started), `oslab lab upgrade` to the securit
 then post: it passes, and its report shows the packages that changed and the loss the probe measured. Then the
 same workload once more with a regression planted between pre and post (the SSH rule of a guest's ingress chain
 dropped, as a bad agent upgrade would leave it): post fails naming the chain and the probe's TCP loss. The lab is
-left at the security release, unpinned, and the workload removed, whatever happens."""
+left at the security release, unpinned, and the workload removed, whatever happens.
+
+On a lab of several nodes (make test runs it on three) the compute nodes' nova-compute and L2 agent, left running
+the point release's code by the package upgrade (the packages are the machine's), are restarted one node at a time
+and report again; the workload's guests, wherever nova put them, keep running."""
 import json
 import os
 import re
@@ -15,7 +19,7 @@ import openstack
 import pytest
 
 from pytest_oslab.checks import names
-from pytest_oslab.lab import release
+from pytest_oslab.lab import compute_node, node as nodes, release
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.phases import WORKLOAD_TAG
 from pytest_oslab.report.topology import display_name
@@ -36,9 +40,19 @@ def at(release_name):
             if c.installed != c.wanted(release_name)}
 
 
-def domain_state(name):
-    return subprocess.run(["virsh", "-c", "qemu:///system", "domstate", name], capture_output=True, text=True,
-                          timeout=60).stdout.strip()
+def on_host(host, argv):
+    """``argv`` run where nova's ``host`` is: the controller (this machine) or inside a compute node of the lab."""
+    node = next((n for n in nodes.made(Lab()) if n.name == host and nodes.init_pid(n)), None)
+    command = nodes.enter(nodes.init_pid(node), *argv) if node else list(argv)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def domain_state(server):
+    return on_host(server.compute_host, ["virsh", "-c", "qemu:///system", "domstate", server.instance_name]).strip()
+
+
+def compute_nodes():
+    return [n for n in nodes.made(Lab()) if compute_node.is_compute(n) and nodes.init_pid(n)]
 
 
 @pytest.fixture
@@ -73,12 +87,13 @@ def newest(reports, pattern):
     return sorted(reports.glob(pattern))[-1]
 
 
-def drop_ssh_rule(port_id):
-    """Remove the TCP 22 RETURN of the port's ingress chain (what a broken agent upgrade could leave)."""
+def drop_ssh_rule(server, port_id):
+    """Remove the TCP 22 RETURN of the port's ingress chain on the server's host (what a broken agent upgrade could
+    leave)."""
     chain = names.chains(port_id)["in"]
-    rules = subprocess.run(["iptables", "-w", "10", "-S", chain], capture_output=True, text=True, timeout=60).stdout
+    rules = on_host(server.compute_host, ["iptables", "-w", "10", "-S", chain])
     rule = next(r for r in rules.splitlines() if "--dport 22" in r and r.endswith("-j RETURN"))
-    subprocess.run(["iptables", "-w", "10"] + rule.replace("-A ", "-D ", 1).split(), check=True, timeout=60)
+    on_host(server.compute_host, ["iptables", "-w", "10"] + rule.replace("-A ", "-D ", 1).split())
     return chain
 
 
@@ -97,17 +112,21 @@ def test_upgrade_from_the_point_release_gated_by_the_workload(gate):
     admin = openstack.connect(cloud="lab-admin")
     servers = [admin.compute.get_server(s.id) for s in admin.compute.servers(tags=WORKLOAD_TAG, all_projects=True)]
     assert len(servers) == 2
-    domains = [s.instance_name for s in servers]
+    computes = compute_nodes()
+    assert all(compute_node.stale(n) for n in computes), "a compute node's services run the security release's code"
 
     upgraded = oslab("upgrade")
     assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr
-    for step in STEPS:
+    for step in STEPS + (("restart-compute-nodes",) if computes else ()):
         assert f"{step} ..." in upgraded.stdout, f"step {step} missing from:\n{upgraded.stdout}"
+    for node in computes:  # one node at a time, each reporting again before the next
+        assert f"node {node.name}: nova-compute, {compute_node.AGENT} restarted and reported" in upgraded.stdout
+        assert compute_node.stale(node) == {}, f"{node.name} still runs the point release's code"
     assert at("security") == {}, "not at the security release after `lab upgrade`"
     assert not release.PIN.exists() and release.recorded(Lab()) == "security"
     status = oslab("status")
     assert status.returncode == 0, status.stdout
-    assert [domain_state(d) for d in domains] == ["running", "running"], domains
+    assert [domain_state(s) for s in servers] == ["running", "running"], [(s.name, s.compute_host) for s in servers]
 
     rc, out = gate("post", *LIMITS)
     assert rc == 0, out[-6000:]
@@ -130,7 +149,7 @@ def test_upgrade_from_the_point_release_gated_by_the_workload(gate):
     rc, out = gate("pre")
     assert rc == 0, out[-4000:]
     port = next(admin.network.ports(device_id=servers[0].id))
-    chain = drop_ssh_rule(port.id)
+    chain = drop_ssh_rule(servers[0], port.id)
     time.sleep(12)  # the probe's TCP connects to the guest's SSH fail meanwhile
     rc, out = gate("post", *LIMITS, "--oslab-ssh-timeout", "20")  # the guest's SSH is refused, as planted
     assert rc != 0, out[-4000:]

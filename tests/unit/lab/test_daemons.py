@@ -43,8 +43,9 @@ def test_start_stop_and_exit_at_start_is_reported_with_its_log(tmp_path):
     assert str(tmp_path / "bad.log") in str(err.value)
 
 
-def test_a_port_in_use_is_named_before_starting(tmp_path):
+def test_a_port_in_use_is_named_before_starting(tmp_path, monkeypatch):
     import socket
+    monkeypatch.setattr(daemons, "PORT_FREE_WAIT", 0.5)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -52,6 +53,39 @@ def test_a_port_in_use_is_named_before_starting(tmp_path):
         d = Daemon("api", ["/bin/sleep", "5"], port=port, log=tmp_path / "api.log")
         with pytest.raises(LabError, match=f"api: port {port} already in use by pid {os.getpid()}"):
             daemons.start(d, tmp_path)
+
+
+# A master that exits at once on SIGTERM and a worker of its group that keeps the listening socket for 1.5 s more,
+# as uwsgi's workers did when CI's upgrade restarted keystone ("port 5000 already in use by ... uwsgi_python311").
+MASTER_AND_WORKER = """
+import os, signal, socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+if os.fork() == 0:
+    signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1.5), os._exit(0)))
+else:
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+while True:
+    time.sleep(1)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts a daemon as another user")
+def test_a_daemon_with_a_port_is_stopped_when_its_workers_have_let_the_port_go(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = Daemon("api", [sys.executable, "-c", MASTER_AND_WORKER, str(port)], port=port, log=tmp_path / "api.log")
+    daemons.start(d, tmp_path)
+    daemons.wait_ready(d, tmp_path, timeout=20)
+    assert daemons.stop(d, tmp_path)
+    assert daemons.port_owner(port) is None  # the worker had let it go before stop returned
+    try:
+        daemons.start(d, tmp_path)  # and the restart finds its port free
+        daemons.wait_ready(d, tmp_path, timeout=20)
+    finally:
+        daemons.stop(d, tmp_path)
 
 
 def test_run_as_keeps_secrets_out_of_the_log(tmp_path):

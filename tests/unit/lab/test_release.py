@@ -102,11 +102,11 @@ def test_a_daemon_runs_its_projects_library():
     assert release.package_of(Daemon("mariadb", ["/usr/sbin/mariadbd"]), installed) is None
 
 
-def test_the_upgrade_restarts_the_control_plane_then_agents_then_computes(tmp_path):
+def test_the_upgrade_restarts_the_control_plane_then_agents_then_computes_then_compute_nodes(tmp_path):
     lab = _lab(tmp_path)
     names = [s.name for s in upgrade.steps(lab)]
     assert names == ["upgrade-packages", "db-migrations", "restart-control-plane", "restart-network-agents",
-                     "restart-computes", "compute-and-agents-ready", "dhcp-served", "nova-status"]
+                     "restart-computes", "restart-compute-nodes", "compute-and-agents-ready", "dhcp-served", "nova-status"]
     groups = {name: [d.name for d in group(lab)] for name, group in upgrade.ROLLING_ORDER}
     assert groups["control-plane"][0] == "keystone" and "neutron-server" in groups["control-plane"]
     assert groups["network-agents"] == ["neutron-linuxbridge-agent", "neutron-dhcp-agent",
