@@ -218,7 +218,7 @@ class OslabSession:
     def dhcp_node_list(self, network) -> List[Node]:
         admin = self.admin_or_none()
         if admin is not None:
-            if "ovn" in self.capabilities.mechanism_drivers:
+            if self.capabilities.driver == "ovn":
                 # OVN serves DHCP itself (no DHCP agents, and no API listing them): the guest is reached from
                 # the ovnmeta- namespace of the node running the OVN metadata agent
                 hosts = sorted(self.capabilities.hosts("OVN Metadata agent"))
@@ -233,7 +233,7 @@ class OslabSession:
 
     # --- guests ----------------------------------------------------------------------------------------------
     def namespace_of(self, network_id: str) -> str:
-        ovn = "ovn" in self.capabilities.mechanism_drivers if self.admin_or_none() else False
+        ovn = self.capabilities.driver == "ovn" if self.admin_or_none() else False
         return names.ovnmeta(network_id) if ovn else names.qdhcp(network_id)
 
     def guest_route(self, server) -> guests.Route:
