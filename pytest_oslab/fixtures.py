@@ -227,8 +227,9 @@ def node(oslab):
 @pytest.fixture(scope="session")
 def node_facts(oslab):
     """``node_facts(server_or_hostname) -> NodeFacts``: the node of ``node`` seen through the facts parsers
-    (``.links(namespace)``, ``.namespaces()``, ``.routes()``, ``.iptables()``, ``.domain(name)``, ``.read(path)``...),
-    each command it runs attached to the test as evidence; ``.host`` is the testinfra host."""
+    (``.links(namespace)``, ``.namespaces()``, ``.routes()``, ``.iptables()``, ``.domain(name)``, ``.read(path)``,
+    ``.tap(port)``, ``.dnsmasq(network).hosts`` / ``.leases``...), each command it runs attached to the test as
+    evidence; ``.host`` is the testinfra host."""
     def facts(what) -> NodeFacts:
         with outcome("finding the node"):
             target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)
