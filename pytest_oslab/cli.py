@@ -4,6 +4,10 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
+from pytest_oslab.lab.cli import main as lab_main
+from pytest_oslab.provision.cleanup import main as cleanup_main
+from pytest_oslab.report.index import main as history_main
+
 USAGE = """usage: oslab lab {up,status,down} [options]
        oslab cleanup --cloud NAME [options]
        oslab history [--report-dir DIR] [--keep N] [--days D]
@@ -21,13 +25,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "lab":
-        from pytest_oslab.lab.cli import main as lab_main
         return lab_main(rest)
     if command == "cleanup":
-        from pytest_oslab.provision.cleanup import main as cleanup_main
         return cleanup_main(rest)
     if command == "history":
-        from pytest_oslab.report.index import main as history_main
         return history_main(rest)
     sys.stderr.write(f"oslab: unknown command {command!r}\n{USAGE}")
     return 2

@@ -17,6 +17,7 @@ import pytest
 
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.outcomes import outcome
+from pytest_oslab.provision import topology
 from pytest_oslab.provision.resources import find_flavor, find_image, pick_provider_network
 from pytest_oslab.provision.resources import image_user as image_user_of
 from pytest_oslab.provision.servers import BootError, ServerFactory, ServerSpec
@@ -125,15 +126,14 @@ def external_network(oslab):
 def selfservice_network(oslab):
     """A tagged self-service (tenant: vxlan, geneve, ...) network created for this run."""
     with outcome("creating the self-service network"):
-        return oslab.provisioner.network(oslab.stack, "selfservice")
+        return topology.network(oslab.provisioner, oslab.stack)
 
 
 @pytest.fixture(scope="session")
 def selfservice_subnet(oslab, selfservice_network):
     """A tagged IPv4 /24 subnet with DHCP on ``selfservice_network``, from a range no visible subnet uses."""
     with outcome("creating the self-service subnet"):
-        return oslab.provisioner.subnet(oslab.stack, selfservice_network, oslab.free_cidr(), "selfservice-subnet",
-                                        enable_dhcp=True)
+        return topology.subnet(oslab.provisioner, oslab.stack, selfservice_network, oslab.free_cidr())
 
 
 @pytest.fixture(scope="session")
@@ -141,9 +141,7 @@ def router(oslab, selfservice_subnet):
     """A tagged router of this run: an interface on ``selfservice_subnet``, the gateway on the external network
     when the cloud has one."""
     with outcome("creating the router"):
-        router = oslab.provisioner.router(oslab.stack, external=oslab.external_network())
-        oslab.provisioner.router_interface(oslab.stack, router, selfservice_subnet)
-        return router
+        return topology.router(oslab.provisioner, oslab.stack, selfservice_subnet, oslab.external_network())
 
 
 @pytest.fixture()
@@ -229,8 +227,9 @@ def node(oslab):
 @pytest.fixture(scope="session")
 def node_facts(oslab):
     """``node_facts(server_or_hostname) -> NodeFacts``: the node of ``node`` seen through the facts parsers
-    (``.links(namespace)``, ``.namespaces()``, ``.routes()``, ``.iptables()``, ``.domain(name)``, ``.read(path)``...),
-    each command it runs attached to the test as evidence; ``.host`` is the testinfra host."""
+    (``.links(namespace)``, ``.namespaces()``, ``.routes()``, ``.iptables()``, ``.domain(name)``, ``.read(path)``,
+    ``.tap(port)``, ``.dnsmasq(network).hosts`` / ``.leases``...), each command it runs attached to the test as
+    evidence; ``.host`` is the testinfra host."""
     def facts(what) -> NodeFacts:
         with outcome("finding the node"):
             target = oslab.node_named(what) if isinstance(what, str) else oslab.compute_node(what)

@@ -1,7 +1,7 @@
 """pytest-oslab's pytest entry point (pytest11): it only wires. Options and ini keys, markers, the run's session
 made at configure, the running test bound for evidence, and the plugins it registers: the fixtures
-(``pytest_oslab.fixtures``), which tests apply to the cloud (``pytest_oslab.applicability``), the reports (``pytest_oslab.report.plugin``), the upgrade gate
-(``pytest_oslab.phases``).
+(``pytest_oslab.fixtures``), which tests apply to the cloud (``pytest_oslab.applicability``), the reports
+(``pytest_oslab.report.plugin``), the upgrade gate (``pytest_oslab.gate``).
 
 Run ``pytest --cloud NAME``. Without a cloud, every test that needs one is skipped with one line saying how to
 name one; everything else (the project's own unit tests) runs as usual. Nothing in the package imports this
@@ -29,7 +29,7 @@ log = logging.getLogger("pytest_oslab")
 # the fixtures; which tests apply to the cloud (skips before fixtures); default reports, cloud summary, topology;
 # the upgrade gate (--oslab-phase); the history of the runs and its index.html
 pytest_plugins = ["pytest_oslab.fixtures", "pytest_oslab.applicability", "pytest_oslab.report.plugin",
-                  "pytest_oslab.phases", "pytest_oslab.report.recorder"]
+                  "pytest_oslab.gate.plugin", "pytest_oslab.report.recorder"]
 
 # (option, ini key, help, kind) -- kind: "str", "float", "bool"
 OPTIONS = [

@@ -207,10 +207,18 @@ class OslabSession:
             raise Unavailable(f"server {server.name} is not placed on any compute node (status {detail.status})")
         return self.node_named(name)
 
+    def facts_of(self, what) -> NodeFacts:
+        """``what`` through the facts parsers: an inventory ``Node``, the name the API gives a node (the NodeFacts
+        is called by it), or a server (its compute node)."""
+        if isinstance(what, str):
+            return NodeFacts(self.nodes.host(self.node_named(what)), what)
+        node = what if isinstance(what, Node) else self.compute_node(what)
+        return NodeFacts(self.nodes.host(node), node.name)
+
     def dhcp_node_list(self, network) -> List[Node]:
         admin = self.admin_or_none()
         if admin is not None:
-            if "ovn" in self.capabilities.mechanism_drivers:
+            if self.capabilities.driver == "ovn":
                 # OVN serves DHCP itself (no DHCP agents, and no API listing them): the guest is reached from
                 # the ovnmeta- namespace of the node running the OVN metadata agent
                 hosts = sorted(self.capabilities.hosts("OVN Metadata agent"))
@@ -225,7 +233,7 @@ class OslabSession:
 
     # --- guests ----------------------------------------------------------------------------------------------
     def namespace_of(self, network_id: str) -> str:
-        ovn = "ovn" in self.capabilities.mechanism_drivers if self.admin_or_none() else False
+        ovn = self.capabilities.driver == "ovn" if self.admin_or_none() else False
         return names.ovnmeta(network_id) if ovn else names.qdhcp(network_id)
 
     def guest_route(self, server) -> guests.Route:
@@ -266,7 +274,7 @@ class OslabSession:
 
     def holds_namespace(self, node: Node, namespace: str) -> bool:
         try:
-            facts = NodeFacts(self.nodes.host(node), node.name)
+            facts = self.facts_of(node)
             return namespace in iproute.parse_netns(facts.run("ip netns list", ok=False, quiet=True).stdout)
         except NodeError:
             return False
@@ -327,7 +335,7 @@ class OslabSession:
         pieces = []
         for node in nodes[:most]:
             try:
-                text = triage.compute_log(NodeFacts(self.nodes.host(node), node.name), server, sources)
+                text = triage.compute_log(self.facts_of(node), server, sources)
             except Exception as e:
                 text = f"(unavailable: {describe(e)})"
             pieces.append((f"{node.name}: nova-compute log of {server.name} ({server.id})", text))

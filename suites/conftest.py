@@ -172,7 +172,7 @@ def dhcp_facts(oslab):
     def facts(net: Net) -> List[Served]:
         with outcome("finding the DHCP nodes"):
             nodes = oslab.dhcp_node_list(net.network)
-            out = [Served(NodeFacts(oslab.nodes.host(n), n.name), net.dhcp_port_on(n.name)) for n in nodes]
+            out = [Served(oslab.facts_of(n), net.dhcp_port_on(n.name)) for n in nodes]
         if not out:
             pytest.fail(f"no DHCP agent serves network {net.network.name} ({net.network.id})", pytrace=False)
         return out
@@ -455,7 +455,7 @@ def network_views(oslab):
         try:
             namespace = oslab.namespace_of(booted.network.id)
             for node in oslab.dhcp_node_list(booted.network):
-                facts = NodeFacts(oslab.nodes.host(node), node.name)
+                facts = oslab.facts_of(node)
                 device = triage.namespace_device(facts, namespace)
                 found[f"{namespace} on {node.name}"] = guests.NetworkView(
                     neigh.parse_arping(facts.arping(namespace, device, booted.ip)), facts.neighbours(namespace))

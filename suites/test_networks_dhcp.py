@@ -113,7 +113,7 @@ def test_one_dnsmasq_serves_the_network_with_its_files_ranges_mtu_and_domain(net
 def test_every_mtu_dnsmasq_gives_the_guests_is_the_network_mtu(net, dhcp_facts):
     """The command line's MTU option and any in the ``opts`` file (a subnet's tag wins over the command line); what
     the guest received is G1's MTU."""
-    on_each(dhcp_facts(net), lambda pair: dhcp.check_mtu_everywhere(pair[0], net.network))
+    on_each(dhcp_facts(net), lambda on: dhcp.check_mtu_everywhere(on.node, net.network))
 
 
 @pytest.mark.fact("N11")

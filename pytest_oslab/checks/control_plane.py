@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable, List, Mapping, Optional, Sequence
 
-from pytest_oslab.checks.core import Check, Where, attach
 from pytest_oslab.checks import ovn
+from pytest_oslab.checks.core import Check, CheckFailed, Where, attach
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.provision.resources import flavor_fits
 
 # agent types whose absence leaves a documented fact without its actor (ML2/OVN has none of the first three)
 DHCP, METADATA, L3 = "DHCP agent", "Metadata agent", "L3 agent"
@@ -103,7 +104,6 @@ def check_image_active(image) -> None:
 
 def check_flavor_fits(flavor, image) -> None:
     """C4: the flavor the suite boots fits the image (RAM and disk), and is enabled."""
-    from pytest_oslab.provision.resources import flavor_fits
     with Check(f"flavor {flavor.name} fits image {image.name}") as c:
         c.require(flavor_fits(flavor, image),
                   f"flavor {flavor.name}: ram {flavor.ram} MiB / disk {flavor.disk} GiB; expected at least "
@@ -165,7 +165,6 @@ def check_default_group(group, rules: Iterable) -> None:
 def agent_on(capabilities, agent_type: str, host: str):
     """The agent of ``agent_type`` running on ``host`` (short names compared), from the capabilities; CheckFailed
     naming the agents there are when there is none."""
-    from pytest_oslab.checks.core import CheckFailed
     short = host.split(".")[0]
     for a in capabilities.agents:
         if a.type == agent_type and (a.host == host or a.host.split(".")[0] == short):

@@ -152,16 +152,17 @@ def check_mtu_everywhere(node: NodeFacts, network) -> None:
     """N10: every MTU dnsmasq tells the network's guests is the network MTU: each MTU option of its command line
     (``--dhcp-option-force=option:mtu,<n>``) and each of the ``opts`` file (``option:mtu`` or option 26, whatever
     its tag: a subnet's tag wins over the command line's untagged option)."""
-    path = f"{names.dhcp_dir(network.id)}/opts"
+    files = node.dnsmasq(network)
+    path = files.path("opts")
     with Check("every MTU dnsmasq gives the network's guests is the network MTU",
                Where(network=network, node=node.name)) as c:
         told = dnsmasq_command(c, node, network).mtu_options
         c.require(told, f"dnsmasq command line: expected --dhcp-option-force=option:mtu,{network.mtu}, actual no "
                         f"MTU option")
-        text = node.read(path, missing_ok=True)
-        if text is None:
+        opts = files.opts
+        if opts is None:
             c.fail(f"{path}: expected, actual absent")
-        told += [(f"{path} line {line}", mtu) for line, mtu in dnsmasq.mtu_options(dnsmasq.parse_opts(text))]
+        told += [(f"{path} line {line}", mtu) for line, mtu in dnsmasq.mtu_options(opts)]
         for where, mtu in told:
             c.expect(f"{where}: MTU", network.mtu, mtu, "network MTU")
 
@@ -173,18 +174,19 @@ def _single(command: dnsmasq.DnsmasqCommand, option: str):
 
 def check_interface_file(node: NodeFacts, network, port, driver: str) -> None:
     """N11: ``/var/lib/neutron/dhcp/<net>/interface`` names the DHCP device."""
-    path = f"{names.dhcp_dir(network.id)}/interface"
+    files = node.dnsmasq(network)
+    path = files.path("interface")
     with Check("the DHCP interface file names the DHCP device", Where(port=port, network=network, node=node.name)) as c:
-        text = node.read(path, missing_ok=True)
-        if text is None:
+        device = files.interface
+        if device is None:
             c.fail(f"{path}: expected, actual absent")
-        c.expect(path, names.dhcp_device(port.id, driver), dnsmasq.parse_interface_file(text))
+        c.expect(path, names.dhcp_device(port.id, driver), device)
 
 
 def check_subnet_served(node: NodeFacts, network, subnet, port) -> None:
     """N3 (data plane): dnsmasq serves the subnet as the API describes it: DHCP enabled, its range is the CIDR,
     the router option is the gateway, the DNS servers are the subnet's (dnsmasq itself when it has none)."""
-    directory = names.dhcp_dir(network.id)
+    files = node.dnsmasq(network)
     with Check("dnsmasq serves the subnet's CIDR, gateway and DNS servers",
                Where(network=network, node=node.name)) as c:
         c.expect("enable_dhcp", True, subnet.is_dhcp_enabled, "subnet")
@@ -193,10 +195,10 @@ def check_subnet_served(node: NodeFacts, network, subnet, port) -> None:
         rng = next((r for r in command.dhcp_ranges if r.tag == tag), None)
         c.expect(f"--dhcp-range {tag} network", ipaddress.ip_network(subnet.cidr), rng.network if rng else None,
                  "subnet CIDR")
-        text = node.read(f"{directory}/opts", missing_ok=True)
-        if text is None:
-            c.fail(f"{directory}/opts: expected, actual absent")
-        options = [o for o in dnsmasq.parse_opts(text) if f"tag:{tag}" in o.tags]
+        opts = files.opts
+        if opts is None:
+            c.fail(f"{files.path('opts')}: expected, actual absent")
+        options = [o for o in opts if f"tag:{tag}" in o.tags]
         by_name = {o.option: o.values for o in options}
         gateway = (subnet.gateway_ip,) if subnet.gateway_ip else None
         c.expect(f"opts {tag} router", gateway, by_name.get("router"), "subnet gateway")
@@ -230,12 +232,13 @@ def expected_names(c: Check, node: NodeFacts, network, port, domain: Optional[st
 
 def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> None:
     """I2: dnsmasq ``host`` holds ``<mac>,host-<a-b-c-d>.<domain>,<ip>`` for the port."""
-    path = f"{names.dhcp_dir(network.id)}/host"
+    files = node.dnsmasq(network)
+    path = files.path("host")
     ip = names.ipv4_fixed_ips(port)[0][0]
     with Check("dnsmasq's host file holds the port's MAC, name and IP", Where(port=port, network=network,
                                                                              node=node.name)) as c:
         fqdn, _ = expected_names(c, node, network, port, domain)
-        entries = dnsmasq.parse_hosts(node.read(path) or "")
+        entries = files.hosts
         mac = port.mac_address.lower()
         expected = f"{mac},{fqdn},{ip}"
         actual = [f"{e.mac},{e.hostname},{e.ip}" for e in entries if e.ip == ip]
@@ -249,11 +252,12 @@ def check_host_entry(node: NodeFacts, network, port, domain: Optional[str]) -> N
 
 def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]) -> None:
     """I3: dnsmasq ``addn_hosts`` holds ``<ip>\\thost-<a-b-c-d>.<domain> host-<a-b-c-d>``."""
-    path = f"{names.dhcp_dir(network.id)}/addn_hosts"
+    files = node.dnsmasq(network)
+    path = files.path("addn_hosts")
     ip = names.ipv4_fixed_ips(port)[0][0]
     with Check("dnsmasq's addn_hosts names the port's IP", Where(port=port, network=network, node=node.name)) as c:
         fqdn, host = expected_names(c, node, network, port, domain)
-        mine = [a for a in dnsmasq.parse_addn_hosts(node.read(path) or "") if a.ip == ip]
+        mine = [a for a in files.addn_hosts if a.ip == ip]
         expected = (fqdn, host) if fqdn != host else (host,)
         actual = [a.names for a in mine]
         c.require(actual == [expected], f"{path} line for {ip}: expected {ip} {' '.join(expected)}, actual "
@@ -262,13 +266,14 @@ def check_addn_hosts_entry(node: NodeFacts, network, port, domain: Optional[str]
 
 def check_lease(node: NodeFacts, network, port, timeout: float = 0) -> None:
     """I4: dnsmasq ``leases`` holds the port's MAC and IP once the guest asked (waits up to ``timeout``)."""
-    path = f"{names.dhcp_dir(network.id)}/leases"
+    files = node.dnsmasq(network)
+    path = files.path("leases")
     ip = names.ipv4_fixed_ips(port)[0][0]
     mac = port.mac_address.lower()
 
     def probe():
         with Check("dnsmasq leased the port's IP to its MAC", Where(port=port, network=network, node=node.name)) as c:
-            leases = dnsmasq.parse_leases(node.read(path, missing_ok=True) or "")
+            leases = files.leases
             macs = sorted({lease.mac for lease in leases if lease.ip == ip})
             c.require(macs == [mac], f"{path} lease of {ip}: expected to {mac}, actual "
                                      f"{', '.join(macs) if macs else 'no lease'}")

@@ -135,6 +135,6 @@ def check_no_instance_namespace(node: NodeFacts, server, port) -> None:
     tap = names.tap(port.id)
     with Check("the instance has no network namespace of its own", Where(server=server, port=port,
                                                                         node=node.name)) as c:
-        found = [ns for ns in node.namespaces() if server.id in ns or port.id[:11] in ns]
+        found = [ns for ns in node.namespaces() if server.id in ns or names.short_id(port.id) in ns]
         c.require(not found, f"namespaces named after the instance: expected none, actual {', '.join(found)}")
-        c.require(tap in node.links(), f"device {tap}: expected in the root namespace, actual absent")
+        c.require(node.tap(port) is not None, f"device {tap}: expected in the root namespace, actual absent")

@@ -20,28 +20,39 @@ LINUXBRIDGE_VXLAN_PORT = 8472  # the kernel's (and the Linux bridge agent's) def
 CHAIN_PREFIX = {"linuxbridge": "neutron-linuxbri-", "openvswitch": "neutron-openvswi-"}
 
 
+# the prefixes of the host devices neutron names after a port (and the router's qr-/qg-/ha-/sg-/fg-/rfp- ones)
+PORT_DEVICE_PREFIXES = ("tap", "ns-", "qvb", "qvo", "qbr", "qr-", "qg-", "ha-", "sg-", "fg-", "rfp-")
+# the namespaces named after a network from which its guests are reached: the DHCP agent's, OVN's metadata one
+NETWORK_NAMESPACE_PREFIXES = ("qdhcp-", "ovnmeta-")
+
+
+def short_id(resource_id: str) -> str:
+    """The part of a port's or network's id neutron puts in a device name (11 characters)."""
+    return resource_id[:11]
+
+
 def tap(port_id: str) -> str:
-    return "tap" + port_id[:11]
+    return "tap" + short_id(port_id)
 
 
 def ns_device(port_id: str) -> str:
-    return "ns-" + port_id[:11]
+    return "ns-" + short_id(port_id)
 
 
 def brq(network_id: str) -> str:
-    return "brq" + network_id[:11]
+    return "brq" + short_id(network_id)
 
 
 def qbr(port_id: str) -> str:
-    return "qbr" + port_id[:11]
+    return "qbr" + short_id(port_id)
 
 
 def qvb(port_id: str) -> str:
-    return "qvb" + port_id[:11]
+    return "qvb" + short_id(port_id)
 
 
 def qvo(port_id: str) -> str:
-    return "qvo" + port_id[:11]
+    return "qvo" + short_id(port_id)
 
 
 def vxlan(segmentation_id) -> str:
@@ -49,11 +60,19 @@ def vxlan(segmentation_id) -> str:
 
 
 def qdhcp(network_id: str) -> str:
-    return "qdhcp-" + network_id
+    return NETWORK_NAMESPACE_PREFIXES[0] + network_id
 
 
 def ovnmeta(network_id: str) -> str:
-    return "ovnmeta-" + network_id
+    return NETWORK_NAMESPACE_PREFIXES[1] + network_id
+
+
+def network_of_namespace(namespace: str) -> Optional[str]:
+    """The network id in a ``qdhcp-``/``ovnmeta-`` namespace's name (None: another namespace)."""
+    for prefix in NETWORK_NAMESPACE_PREFIXES:
+        if namespace.startswith(prefix):
+            return namespace[len(prefix):]
+    return None
 
 
 def qrouter(router_id: str) -> str:

@@ -134,6 +134,15 @@ class NodeFacts:
     def dnsmasq_command(self, process: processes.Process) -> dnsmasq.DnsmasqCommand:
         return dnsmasq.parse_cmdline(process.args)
 
+    def dnsmasq(self, network) -> "DnsmasqFiles":
+        """The files neutron's DHCP agent writes for dnsmasq for ``network`` (a network or its id) on this node:
+        ``node.dnsmasq(network).hosts``, ``.addn_hosts``, ``.leases``, ``.interface``, ``.opts``."""
+        return DnsmasqFiles(self, getattr(network, "id", network))
+
+    def tap(self, port) -> Optional[iproute.Link]:
+        """The port's tap (``tap`` + its id[:11]) in the root namespace, None when it is not there."""
+        return self.links().get(names.tap(getattr(port, "id", port)))
+
     # --- libvirt, OVS, nova ------------------------------------------------------------------------------------
     def domain(self, name: str) -> libvirt.Domain:
         return libvirt.parse_domain_xml(self.output(f"virsh dumpxml {shlex.quote(name)}"))
@@ -181,6 +190,49 @@ class NodeFacts:
             raise CheckFailed(f"node {self.name}: `nova-status upgrade check` exited {result.rc}: "
                               f"{(result.stderr.strip().splitlines() or [''])[-1]}")
         return nova_status.parse_upgrade_check(result.stdout)
+
+
+class DnsmasqFiles:
+    """The files of one network's dnsmasq under ``/var/lib/neutron/dhcp/<network id>/`` on a node, each read (a
+    ``cat`` kept as evidence) and parsed when asked for. ``hosts`` and ``addn_hosts`` must be there (a missing one
+    fails the check); ``leases`` may not be yet (no lease); ``interface`` and ``opts`` are None when absent."""
+
+    def __init__(self, node: NodeFacts, network_id: str):
+        self.node = node
+        self.network_id = network_id
+        self.directory = names.dhcp_dir(network_id)
+
+    def path(self, name: str) -> str:
+        return f"{self.directory}/{name}"
+
+    @property
+    def hosts(self) -> List[dnsmasq.HostEntry]:
+        return dnsmasq.parse_hosts(self.node.read(self.path("host")) or "")
+
+    @property
+    def addn_hosts(self) -> List[dnsmasq.AddnHost]:
+        return dnsmasq.parse_addn_hosts(self.node.read(self.path("addn_hosts")) or "")
+
+    @property
+    def leases(self) -> List[dnsmasq.Lease]:
+        return dnsmasq.parse_leases(self.node.read(self.path("leases"), missing_ok=True) or "")
+
+    @property
+    def interface(self) -> Optional[str]:
+        """The device dnsmasq listens on, as the file names it (None: no file)."""
+        text = self.node.read(self.path("interface"), missing_ok=True)
+        return None if text is None else dnsmasq.parse_interface_file(text)
+
+    @property
+    def opts(self) -> Optional[List[dnsmasq.DhcpOption]]:
+        """The DHCP options of the ``opts`` file (None: no file)."""
+        text = self.node.read(self.path("opts"), missing_ok=True)
+        return None if text is None else dnsmasq.parse_opts(text)
+
+    @property
+    def processes(self) -> List[processes.Process]:
+        """The dnsmasq processes serving the network."""
+        return self.node.dnsmasq_of(self.network_id)
 
 
 def facts_of(node, name: Optional[str] = None) -> NodeFacts:

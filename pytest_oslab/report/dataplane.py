@@ -14,8 +14,10 @@ import dataclasses
 import threading
 from typing import Callable, Dict, Iterable, List, Optional, Set, TypeVar
 
-from pytest_oslab.checks.names import dhcp_dir, ovnmeta, port_chains, qdhcp, qrouter, vxlan
+from pytest_oslab.checks.names import (PORT_DEVICE_PREFIXES, dhcp_dir, ovnmeta, port_chains, qdhcp, qrouter,
+                                       short_id, vxlan)
 from pytest_oslab.checks.nodes import NodeFacts, with_tool_timeout
+from pytest_oslab.cloud.capabilities import IPTABLES_FIREWALLS
 from pytest_oslab.cloud.errors import describe
 from pytest_oslab.facts import dnsmasq
 
@@ -23,7 +25,6 @@ T = TypeVar("T")
 
 KINDS = ("network", "subnet", "router", "port", "server", "floating ip")
 DHCP_FILES = ("host", "addn_hosts", "leases", "interface")
-PORT_DEVICE_PREFIXES = ("tap", "ns-", "qvb", "qvo", "qbr", "qr-", "qg-", "ha-", "sg-", "fg-", "rfp-")
 
 
 def kind_of(value) -> Optional[str]:
@@ -269,7 +270,7 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
     short = name.split(".")[0]
     networks = {n["id"]: n for n in view["networks"]}
     ports = view["ports"]
-    markers = {p["id"][:11] for p in ports} | {nid[:11] for nid in networks}
+    markers = {short_id(p["id"]) for p in ports} | {short_id(nid) for nid in networks}
     vxlans = {vxlan(n["segmentation_id"]) for n in networks.values() if n["type"] == "vxlan"}
     out: dict = {"name": name, "devices": {}, "namespaces": {}, "dhcp": {}, "ovs_tags": {}, "chains": {},
                  "domains": {}}
@@ -310,7 +311,7 @@ def node_view(reader: NodeReader, view: dict, driver: str, firewall: str) -> dic
         out["ovs_tags"] = {r.name: r.tag for r in rows if any(m in r.name for m in markers)}
 
     here = [s for s in view["servers"] if s["host"] and s["host"].split(".")[0] == short]
-    if here and firewall in ("iptables", "iptables_hybrid"):
+    if here and firewall in IPTABLES_FIREWALLS:
         ruleset = reader.get(reader.iptables)
         if ruleset is not None and "filter" in ruleset.tables:
             chains = ruleset.table("filter").chains

@@ -44,7 +44,7 @@ class ReportState:
     seen: dataplane.Seen = field(default_factory=dataplane.Seen)
     reached: set = field(default_factory=set)  # nodes the checks ran commands on, in this process
     pictures: List[dict] = field(default_factory=list)
-    gates: List[dict] = field(default_factory=list)  # upgrade gate results (pytest_oslab.phases)
+    gates: List[dict] = field(default_factory=list)  # upgrade gate results (pytest_oslab.gate)
     summary: object = None  # summary.CloudSummary
 
 
@@ -81,7 +81,7 @@ def cloud_named(config) -> Optional[str]:
 
 
 def phase_named(config) -> Optional[str]:
-    """The upgrade gate's phase of the run (--oslab-phase, ini oslab_phase; checked by pytest_oslab.phases): the
+    """The upgrade gate's phase of the run (--oslab-phase, ini oslab_phase; checked by pytest_oslab.gate.plugin): the
     report's file name carries it."""
     try:
         return config.getoption("oslab_phase") or config.getini("oslab_phase") or None
@@ -175,7 +175,7 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = one_line(call.excinfo.value) or report.longrepr
     evidence.move_to_report(item, report)
     evidence.redact_report(report)
-    gate = getattr(item, "gate", None)  # pytest_oslab.phases.PhaseItem
+    gate = getattr(item, "gate", None)  # pytest_oslab.gate.plugin.PhaseItem
     if call.when == "call" and gate is not None:
         report.oslab_gate = gate
     if cloud_session(item.config) is not None:

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List
 
 import pytest
 
-from pytest_oslab.phases import phase_of
+from pytest_oslab.gate.plugin import phase_of
 from pytest_oslab.stash import SESSION
 from pytest_oslab.report import history, index
 from pytest_oslab.report.html import failure_message, scrub

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape
 
-from pytest_oslab.checks.names import brq, tap, vxlan
+from pytest_oslab.checks.names import brq, network_of_namespace, short_id, tap, vxlan
 from pytest_oslab.report.html import esc, section
 
 PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#d62728", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
@@ -154,7 +154,7 @@ def port_label(p: dict) -> str:
 def _role_of(name: str, ports: Dict[str, dict], servers: Dict[str, dict]) -> str:
     """``→ server vm1 (60ad2c85)`` for a device named after a port."""
     for pid, p in ports.items():
-        if pid[:11] in name:
+        if short_id(pid) in name:
             if p["device_id"] in servers:
                 return f"→ server {display_name(servers[p['device_id']]['name'])} ({_short(pid)})"
             owner = p["owner"].replace("network:", "")
@@ -322,8 +322,8 @@ def _draw_node(svg: Svg, node: dict, nets, bar_x, color, picture, ports, servers
         entries = [("ns", f"namespace {ns}")]
         entries += [("member", "  " + _device_line(dev, d, ports, servers, tags)) for dev, d in inside.items()]
         target = None
-        if ns.startswith(("qdhcp-", "ovnmeta-")):
-            nid = ns.split("-", 1)[1]
+        nid = network_of_namespace(ns)
+        if nid is not None:
             target = next((i for i, n in enumerate(nets) if n["id"] == nid), None)
         (columns[target] if target is not None else left).extend(entries)
     for nid, files in sorted((node.get("dhcp") or {}).items()):

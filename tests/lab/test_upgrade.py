@@ -21,7 +21,7 @@ import pytest
 from pytest_oslab.checks import names
 from pytest_oslab.lab import compute_node, node as nodes, release
 from pytest_oslab.lab.context import Lab
-from pytest_oslab.phases import WORKLOAD_TAG
+from pytest_oslab.gate.workload import WORKLOAD_TAG
 from pytest_oslab.report.topology import display_name
 
 OSLAB = [sys.executable, "-m", "pytest_oslab.cli", "lab"]
