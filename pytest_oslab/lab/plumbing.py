@@ -347,6 +347,15 @@ def links(where: Optional[str] = None) -> List[str]:
         return [l.get("ifname") for l in nl(where).get_links()]
 
 
+def mac(dev: str, where: Optional[str] = None) -> str:
+    """The MAC address of ``dev`` in ``where``."""
+    with netlink() as nl:
+        link = nl.link(dev, where)
+        if link is None:
+            raise ValueError(f"no link {_at(dev, where)}")
+        return link.get("address")
+
+
 def release(dev: str, where: Optional[str] = None) -> bool:
     """Take ``dev`` out of the bridge it is in; whether it was in one."""
     with netlink() as nl:
