@@ -42,6 +42,7 @@ PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, 
 # openvswitch module) sends a vxlan or geneve packet out of the OVS bridge whose own interface its route to the
 # peer goes through; a tunnel address on a device outside OVS gives "native tunnel routing failed" and no packet.
 UNDERLAY_BRIDGE = "br-underlay"
+OWN_DEVICES = (*LAB_LINKS, UNDERLAY_BRIDGE)  # the lab's own devices on the machine (neutron's aside)
 EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
 LIBVIRT_AUTH = {
@@ -149,7 +150,7 @@ def overlapping_ranges(lab) -> List[str]:
             continue
         found += [f"{m} contains {ip} ({what})" for m in mine if ip in m]
     for entry in ip_json("addr"):
-        if entry.get("ifname") in LAB_LINKS or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
+        if entry.get("ifname") in OWN_DEVICES or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
             continue
         for a in entry.get("addr_info", []):
             if a.get("family") != "inet":
@@ -158,7 +159,7 @@ def overlapping_ranges(lab) -> List[str]:
             found += [f"{m} overlaps {net} on {entry['ifname']}" for m in mine if m.overlaps(net)]
     for route in ip_json("route"):
         dst, dev = route.get("dst"), route.get("dev", "")
-        if dst in (None, "default") or dev in LAB_LINKS or NEUTRON_DEVICE.match(dev):
+        if dst in (None, "default") or dev in OWN_DEVICES or NEUTRON_DEVICE.match(dev):
             continue
         net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
         found += [f"{m} overlaps route {net} dev {dev}" for m in mine if m.overlaps(net)]
@@ -224,7 +225,7 @@ def remove_neutron_devices() -> List[str]:
 
 def remove_plumbing(lab) -> List[str]:
     """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
-    removed = plumbing.remove_links(LAB_LINKS + (UNDERLAY_BRIDGE,)) + plumbing.remove_namespaces([UPSTREAM_NS])
+    removed = plumbing.remove_links(OWN_DEVICES) + plumbing.remove_namespaces([UPSTREAM_NS])
     return removed + remove_neutron_devices()
 
 
