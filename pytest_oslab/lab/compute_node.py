@@ -200,6 +200,7 @@ def provider_link(node: nodes.Node, pid: int) -> List[plumbing.Want]:
     inside = nodes.netns_path(pid)
     return [plumbing.Veth(provider_veth(node), PROVIDER_DEV, netns=UPSTREAM_NS, peer_netns=inside),
             plumbing.Port(provider_veth(node), PROVIDER_SWITCH, UPSTREAM_NS),
+            plumbing.NoTxChecksum(provider_veth(node), UPSTREAM_NS),  # into the node's br-provider on OVS
             plumbing.Up(provider_veth(node), UPSTREAM_NS), plumbing.Up(PROVIDER_DEV, inside)]
 
 

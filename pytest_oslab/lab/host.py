@@ -180,6 +180,7 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Veth(TUNNEL_IF, TUNNEL_PEER),
         plumbing.Bridge(PROVIDER_SWITCH, UPSTREAM_NS, mac=PROVIDER_GATEWAY_MAC),
         plumbing.Port(PROVIDER_PEER, PROVIDER_SWITCH, UPSTREAM_NS),
+        plumbing.NoTxChecksum(PROVIDER_PEER, UPSTREAM_NS),  # into br-provider on Open vSwitch
         plumbing.Address(PROVIDER_SWITCH, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
         # where labs made before the switch had the gateway address
         plumbing.NoAddress(PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
@@ -191,6 +192,7 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Address(UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
         *([plumbing.Address(TUNNEL_IF, tunnel_cidr(lab))] if lab.driver == "linuxbridge" else []),
         *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
+        plumbing.NoTxChecksum(TUNNEL_PEER),  # into br-underlay on Open vSwitch
         plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),
         *management_bridge(),
     ]

@@ -281,6 +281,7 @@ def wanted_plumbing(node: Node, pid: int) -> List[plumbing.Want]:
         *management_bridge(),
         plumbing.Veth(node.veth, MGMT_IF, peer_netns=inside, peer_mac=node.mac),
         plumbing.Port(node.veth, MGMT_BRIDGE),
+        plumbing.NoTxChecksum(node.veth),  # into the node's br-underlay on Open vSwitch
         plumbing.Up(node.veth),
         plumbing.Up("lo", inside),
         plumbing.Address(address_device(pid), node.cidr, inside),

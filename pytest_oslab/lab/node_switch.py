@@ -19,6 +19,7 @@ from typing import Callable, List
 
 from . import node as nodes
 from .host import OVSDB_MANAGER, PROVIDER_BRIDGE, move_to_underlay, underlay_missing
+from .services import userspace_tso
 from .steps import LabError
 
 RUN = "/run/openvswitch"  # in the node: its private /run
@@ -72,12 +73,13 @@ def prepare(node: nodes.Node) -> List[str]:
 
 
 def after_database(node: nodes.Node, pid: int) -> List[str]:
-    """The database initialised as the controller's (userspace TSO on before ovs-vswitchd first starts: without it
-    userspace conntrack marks virtio guests' TCP invalid), with the node's system-id and its manager on the node's
-    127.0.0.1:6640, where its agent and os-vif connect."""
+    """The database initialised as the controller's (userspace TSO as ``services.userspace_tso`` says, before
+    ovs-vswitchd first starts), with the node's system-id and its manager on the node's 127.0.0.1:6640, where its
+    agent and os-vif connect."""
     _wait(pid, ["ovs-vsctl", "--timeout=5", "show"], "ovsdb-server", node)
     run = vsctl(pid)
-    run("--no-wait", "init", "--", "set", "Open_vSwitch", ".", "other_config:userspace-tso-enable=true",
+    run("--no-wait", "init", "--", "set", "Open_vSwitch", ".",
+        f"other_config:userspace-tso-enable={userspace_tso(node.lab.driver)}",
         f'external_ids:system-id="{node.name}"', f'external_ids:hostname="{node.name}"')
     run("--no-wait", "set-manager", OVSDB_MANAGER)
     return []

@@ -111,6 +111,9 @@ class DriverSwitchStep(Step):
             # ports of the old datapath in br-int would point at devices that are gone
             sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-int", check=False)
             sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-tun", check=False)
+            for d in every_daemon(lab):  # started again on the new driver's userspace TSO (read as it starts)
+                if d.name == "ovs-vswitchd":
+                    daemons.stop(d, lab.pids)
         current = {d.name: d for d in all_daemons(lab)}
         for name in ("neutron-server", "nova-compute"):
             daemons.stop(current[name], lab.pids)
