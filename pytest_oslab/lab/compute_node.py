@@ -1,5 +1,6 @@
-"""A compute node of the lab: a lab node (``node.py``) running its own virtlogd, libvirtd, nova-compute and Linux
-bridge agent, joined to the controller (the machine's one-node lab).
+"""A compute node of the lab: a lab node (``node.py``) running its own virtlogd, libvirtd, nova-compute and L2
+agent of the lab's driver (the Linux bridge agent; or the Open vSwitch agent on the node's own Open vSwitch,
+``node_switch.py``), joined to the controller (the machine's one-node lab).
 
 The controller's services listen on 127.0.0.1 only and its catalog says so: each node gets forwarders of the ports
 a compute uses (``FORWARDED``), a haproxy on the machine's side (in the node's PID and mount namespaces, the
@@ -7,7 +8,7 @@ machine's network: it dies with the node) from a Unix socket in the node's direc
 inside the node from 127.0.0.1:port to that socket. The node's /etc/nova and /etc/neutron are copies of the
 controller's, bound over the machine's: nova.conf without its database connections (Zed's nova-compute opens the
 database when they are set), ``host`` and ``my_ip`` the node's; the agent's ``local_ip`` the node's management
-address, its provider mapping ``prov0``: the node's end of a veth whose other end is a port of the provider
+address, its provider mapping ``prov0`` (on Open vSwitch: br-provider, holding ``prov0``): the node's end of a veth whose other end is a port of the provider
 network's switch in the upstream namespace (``host.PROVIDER_SWITCH``), so the flat network reaches each node on a
 link of its own. Not yet: a cgroup tree per node (guests of two nodes may share a cgroup), live migration.
 """
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from . import inifile, node as nodes, plumbing
+from . import inifile, node as nodes, node_switch, plumbing
 from .daemons import run_as
 from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
@@ -30,7 +31,8 @@ from .steps import LabError
 
 FORWARDED = (5672, 5000, 8778, 9292, 9696)  # AMQP, keystone, placement, glance, neutron
 PROVIDER_DEV = "prov0"  # the node's provider interface, its veth's peer on the provider switch
-AGENT = "neutron-linuxbridge-agent"
+AGENTS = {"linuxbridge": ("neutron-linuxbridge-agent", "linuxbridge_agent.ini"),
+          "openvswitch": ("neutron-openvswitch-agent", "openvswitch_agent.ini")}
 START_WAIT = 60.0
 
 
@@ -91,9 +93,12 @@ def configure(node: nodes.Node) -> Dict[str, Path]:
     inifile.edit(nova / "nova.conf", {"DEFAULT": {"host": node.name, "my_ip": node.address},
                                       "database": {"connection": None}, "api_database": {"connection": None}})
     inifile.edit(neutron / "neutron.conf", {"DEFAULT": {"host": node.name}, "database": {"connection": None}})
-    inifile.edit(neutron / "plugins/ml2/linuxbridge_agent.ini", {
-        "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_DEV}"},
-        "vxlan": {"local_ip": node.address, "l2_population": True}})
+    if node.lab.driver == "openvswitch":  # bridge mappings, tunnel types and l2population as the controller's
+        inifile.edit(neutron / "plugins/ml2/openvswitch_agent.ini", {"ovs": {"local_ip": node.address}})
+    else:
+        inifile.edit(neutron / "plugins/ml2/linuxbridge_agent.ini", {
+            "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_DEV}"},
+            "vxlan": {"local_ip": node.address, "l2_population": True}})
     forward = node.root / "forward"
     forward.mkdir(exist_ok=True)
     for side in ("machine", "node"):
@@ -137,9 +142,15 @@ def _command_lines(pid: int) -> List[str]:
     return list(_processes(pid).values())
 
 
+def agent(node: nodes.Node) -> str:
+    return AGENTS[node.lab.driver][0]
+
+
 def daemons(node: nodes.Node) -> List[tuple]:
     """(a word of its command line only it has, argv, log, namespaces, user) of each service of the compute node."""
     logs = node.logs
+    name, ini = AGENTS[node.lab.driver]
+    switch = node_switch.daemons(node) if node.lab.driver == "openvswitch" else []
     return [
         (str(node.root / "forward/haproxy-machine.cfg"),
          ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-machine.cfg")],
@@ -147,17 +158,18 @@ def daemons(node: nodes.Node) -> List[tuple]:
         (str(node.root / "forward/haproxy-node.cfg"),
          ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-node.cfg")],
          logs / "haproxy-node.log", "-m -u -n -p", ""),
+        *switch,
         ("/usr/sbin/virtlogd", ["/usr/sbin/virtlogd"], logs / "virtlogd.log", "-m -u -n -p", ""),
         ("/usr/sbin/libvirtd", ["/usr/sbin/libvirtd"], logs / "libvirtd.log", "-m -u -n -p", ""),
         ("/usr/bin/nova-compute", ["/usr/bin/nova-compute", "--config-file", "/etc/nova/nova.conf",
                                    "--config-file", "/etc/nova/nova-compute.conf",
                                    "--log-file", "/var/log/nova/nova-compute.log"],
          logs / "nova-compute.out", "-m -u -n -p", "nova"),
-        (f"/usr/bin/{AGENT}", [f"/usr/bin/{AGENT}", "--config-file", "/etc/neutron/neutron.conf",
-                                "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini",
-                                "--config-file", "/etc/neutron/plugins/ml2/linuxbridge_agent.ini",
-                                "--log-file", f"/var/log/neutron/{AGENT}.log"],
-         logs / f"{AGENT}.out", "-m -u -n -p", ""),
+        (f"/usr/bin/{name}", [f"/usr/bin/{name}", "--config-file", "/etc/neutron/neutron.conf",
+                              "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini",
+                              "--config-file", f"/etc/neutron/plugins/ml2/{ini}",
+                              "--log-file", f"/var/log/neutron/{name}.log"],
+         logs / f"{name}.out", "-m -u -n -p", ""),
     ]
 
 
@@ -174,11 +186,17 @@ def up(node: nodes.Node) -> List[str]:
     for word, pids in stale(node).items():
         stop(pids)
         done.append(f"{Path(word).name} stopped: its package changed after it started")
+    if node.lab.driver == "openvswitch":
+        done += node_switch.prepare(node)
+    settle = {node_switch.DB_SERVER: lambda: node_switch.after_database(node, pid),
+              node_switch.SWITCH: lambda: node_switch.after_switch(node, pid, PROVIDER_DEV)}
     running = _command_lines(pid)
     for word, argv, log, namespaces, user in daemons(node):
         if not any(word in line for line in running):
             _spawn(pid, argv, log, namespaces, user)
             done.append(f"{log.stem} started")
+        if word in settle:  # the node's Open vSwitch set up before what uses it starts
+            done += settle[word]()
     return done
 
 
@@ -190,7 +208,8 @@ def stale(node: nodes.Node) -> Dict[str, List[int]]:
         return {}
     installed, running, found = installed_versions(), _processes(pid), {}
     for word, argv, log, namespaces, user in daemons(node):
-        package = package_named(Path(argv[0]).name, installed)
+        name = Path(argv[0]).name
+        package = package_named(name, installed) if name.startswith(("nova-", "neutron-")) else None
         pids = [p for p, line in running.items() if word in line]
         if package and pids and any(runs_older_code(p, package) for p in pids):
             found[word] = pids
@@ -236,6 +255,7 @@ def provider_link(node: nodes.Node, pid: int) -> List[plumbing.Want]:
     inside = nodes.netns_path(pid)
     return [plumbing.Veth(provider_veth(node), PROVIDER_DEV, netns=UPSTREAM_NS, peer_netns=inside),
             plumbing.Port(provider_veth(node), PROVIDER_SWITCH, UPSTREAM_NS),
+            plumbing.NoTxChecksum(provider_veth(node), UPSTREAM_NS),  # into the node's br-provider on OVS
             plumbing.Up(provider_veth(node), UPSTREAM_NS), plumbing.Up(PROVIDER_DEV, inside)]
 
 
@@ -251,6 +271,8 @@ def missing(node: nodes.Node) -> List[str]:
         return found
     found += [f"node {node.name}: {line}" for line in plumbing.missing(provider_link(node, pid))]
     running = _command_lines(pid)
+    if node.lab.driver == "openvswitch" and any(node_switch.DB_SERVER in line for line in running):
+        found += node_switch.missing(node, pid, PROVIDER_DEV)
     return found + [f"node {node.name}: {log.stem} is not running (log: {log})"
                     for word, argv, log, namespaces, user in daemons(node) if not any(word in l for l in running)]
 
@@ -258,15 +280,16 @@ def missing(node: nodes.Node) -> List[str]:
 def scale(lab, count: int, conn, say=print) -> None:
     """The lab as ``count`` nodes: the controller (this machine's lab) and computes 1..count-1, each up and
     registered; any compute numbered beyond is ended and its services deleted from the cloud."""
-    if count > 1 and lab.driver != "linuxbridge":
-        raise LabError(f"compute nodes run the Linux bridge agent only (yet); the lab's driver is {lab.driver}")
+    if count > 1 and lab.driver not in AGENTS:
+        raise LabError(f"compute nodes run the Linux bridge or the Open vSwitch agent only (yet); "
+                       f"the lab's driver is {lab.driver}")
     wanted = [nodes.compute(i, lab) for i in range(1, count)]
     for node in wanted:
         started = time.monotonic()
         done = up(node)
         took = wait_registered(node, conn)
         say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
-            f"nova-compute up, its hypervisor listed and {AGENT} alive {took:.1f}s later")
+            f"nova-compute up, its hypervisor listed and {agent(node)} alive {took:.1f}s later")
     if wanted:  # mapped to the cell now, not at the scheduler's next periodic discovery (up to 30 s)
         run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
                what="nova-manage cell_v2 discover_hosts")
@@ -278,12 +301,12 @@ def scale(lab, count: int, conn, say=print) -> None:
 
 
 def registered(node: nodes.Node, conn) -> Dict[str, bool]:
-    """Whether nova and neutron see the node's services up: {'nova-compute': up, AGENT: alive, 'hypervisor':
+    """Whether nova and neutron see the node's services up: {'nova-compute': up, its agent: alive, 'hypervisor':
     listed}."""
     services = {s.binary: s.state == "up" for s in conn.compute.services() if s.host == node.name}
     agents = {a.binary: a.is_alive for a in conn.network.agents(host=node.name)}
     hypervisors = {h.name for h in conn.compute.hypervisors()}
-    return {"nova-compute": services.get("nova-compute", False), AGENT: agents.get(AGENT, False),
+    return {"nova-compute": services.get("nova-compute", False), agent(node): agents.get(agent(node), False),
             "hypervisor": node.name in hypervisors}
 
 

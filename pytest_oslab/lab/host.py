@@ -9,7 +9,8 @@ touched):
   provider gateway address and, for each compute node, the veth of that node's provider interface.
 - ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
   range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
-- ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address.
+- ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address (on Open vSwitch, through
+  ``br-underlay``: see ``UNDERLAY_BRIDGE``).
 - ``oslab-mgmt``: the bridge of the lab nodes' management network (``node.py``), holding ``oslab-vx1`` and each
   node's veth, so that the nodes and the tunnel address share one segment of the tunnel range.
 """
@@ -37,6 +38,11 @@ TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
 MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
 LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
 PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
+# Open vSwitch: the bridge holding the tunnel address and its device. The userspace datapath (this kernel has no
+# openvswitch module) sends a vxlan or geneve packet out of the OVS bridge whose own interface its route to the
+# peer goes through; a tunnel address on a device outside OVS gives "native tunnel routing failed" and no packet.
+UNDERLAY_BRIDGE = "br-underlay"
+OWN_DEVICES = (*LAB_LINKS, UNDERLAY_BRIDGE)  # the lab's own devices on the machine (neutron's aside)
 EBTABLES_WRAPPER = Path("/usr/local/sbin/ebtables-neutron")
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
 LIBVIRT_AUTH = {
@@ -144,7 +150,7 @@ def overlapping_ranges(lab) -> List[str]:
             continue
         found += [f"{m} contains {ip} ({what})" for m in mine if ip in m]
     for entry in ip_json("addr"):
-        if entry.get("ifname") in LAB_LINKS or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
+        if entry.get("ifname") in OWN_DEVICES or NEUTRON_DEVICE.match(str(entry.get("ifname", ""))):
             continue
         for a in entry.get("addr_info", []):
             if a.get("family") != "inet":
@@ -153,7 +159,7 @@ def overlapping_ranges(lab) -> List[str]:
             found += [f"{m} overlaps {net} on {entry['ifname']}" for m in mine if m.overlaps(net)]
     for route in ip_json("route"):
         dst, dev = route.get("dst"), route.get("dev", "")
-        if dst in (None, "default") or dev in LAB_LINKS or NEUTRON_DEVICE.match(dev):
+        if dst in (None, "default") or dev in OWN_DEVICES or NEUTRON_DEVICE.match(dev):
             continue
         net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
         found += [f"{m} overlaps route {net} dev {dev}" for m in mine if m.overlaps(net)]
@@ -174,6 +180,7 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Veth(TUNNEL_IF, TUNNEL_PEER),
         plumbing.Bridge(PROVIDER_SWITCH, UPSTREAM_NS, mac=PROVIDER_GATEWAY_MAC),
         plumbing.Port(PROVIDER_PEER, PROVIDER_SWITCH, UPSTREAM_NS),
+        plumbing.NoTxChecksum(PROVIDER_PEER, UPSTREAM_NS),  # into br-provider on Open vSwitch
         plumbing.Address(PROVIDER_SWITCH, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
         # where labs made before the switch had the gateway address
         plumbing.NoAddress(PROVIDER_PEER, f"{lab.provider_gateway}/{_prefix(lab.provider_cidr)}", UPSTREAM_NS),
@@ -183,11 +190,16 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Up(UPLINK_PEER, UPSTREAM_NS),
         plumbing.Forwarding(UPSTREAM_NS),
         plumbing.Address(UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
-        plumbing.Address(TUNNEL_IF, f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}"),
+        *([plumbing.Address(TUNNEL_IF, tunnel_cidr(lab))] if lab.driver == "linuxbridge" else []),
         *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
+        plumbing.NoTxChecksum(TUNNEL_PEER),  # into br-underlay on Open vSwitch
         plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),
         *management_bridge(),
     ]
+
+
+def tunnel_cidr(lab) -> str:
+    return f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}"
 
 
 def management_bridge() -> List[plumbing.Want]:
@@ -215,7 +227,7 @@ def remove_neutron_devices() -> List[str]:
 
 def remove_plumbing(lab) -> List[str]:
     """Remove the lab's own links, its upstream namespace and neutron's namespaces and devices for it."""
-    removed = plumbing.remove_links(LAB_LINKS) + plumbing.remove_namespaces([UPSTREAM_NS])
+    removed = plumbing.remove_links(OWN_DEVICES) + plumbing.remove_namespaces([UPSTREAM_NS])
     return removed + remove_neutron_devices()
 
 
@@ -240,7 +252,8 @@ def ovs_bridges_done(lab) -> bool:
         return False
     ports = _vsctl("list-ports", PROVIDER_BRIDGE, check=False).split()
     managers = _vsctl("get-manager", check=False).split()
-    return rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports and OVSDB_MANAGER in managers
+    return (rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports and OVSDB_MANAGER in managers
+            and not underlay_missing(TUNNEL_IF, tunnel_cidr(lab), _vsctl))
 
 
 def ovs_bridges(lab) -> None:
@@ -251,6 +264,29 @@ def ovs_bridges(lab) -> None:
     _vsctl("--may-exist", "add-br", PROVIDER_BRIDGE, "--", "set", "Bridge", PROVIDER_BRIDGE, "datapath_type=netdev",
            "--", "--may-exist", "add-port", PROVIDER_BRIDGE, PROVIDER_IF)
     plumbing.ensure([plumbing.Up(PROVIDER_IF)])
+    move_to_underlay(TUNNEL_IF, tunnel_cidr(lab), _vsctl)
+
+
+def underlay(device: str, cidr: str, netns: str = None) -> List[plumbing.Want]:
+    """The tunnel address on the underlay bridge, none left on the device the bridge holds."""
+    return [plumbing.NoAddress(device, cidr, netns), plumbing.Address(UNDERLAY_BRIDGE, cidr, netns),
+            plumbing.Up(UNDERLAY_BRIDGE, netns), plumbing.Up(device, netns)]
+
+
+def underlay_missing(device: str, cidr: str, vsctl, netns: str = None) -> List[str]:
+    """What of the underlay bridge is not as ``move_to_underlay`` makes it (``vsctl``: ovs-vsctl of that switch)."""
+    found = [] if device in vsctl("list-ports", UNDERLAY_BRIDGE, check=False).split() \
+        else [f"{device} is not a port of {UNDERLAY_BRIDGE}"]
+    return found + plumbing.missing(underlay(device, cidr, netns))
+
+
+def move_to_underlay(device: str, cidr: str, vsctl, netns: str = None) -> None:
+    """``device`` made the port of the underlay bridge (netdev, with the device's MAC, so that no neighbour keeps a
+    stale entry) and the tunnel address ``cidr`` moved from the device to the bridge's own interface."""
+    mac = plumbing.mac(device, netns)
+    vsctl("--may-exist", "add-br", UNDERLAY_BRIDGE, "--", "set", "Bridge", UNDERLAY_BRIDGE, "datapath_type=netdev",
+          f'other_config:hwaddr="{mac}"', "--", "--may-exist", "add-port", UNDERLAY_BRIDGE, device)
+    plumbing.ensure(underlay(device, cidr, netns))
 
 
 CHASSIS_IDS = ("ovn-bridge-mappings", "ovn-cms-options", "datapath-type")

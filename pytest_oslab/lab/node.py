@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 from . import plumbing, sshd
 from .context import Lab
 from .services import CGROUP_V2_IN_HYBRID
-from .host import MGMT_BRIDGE, TUNNEL_PEER, management_bridge
+from .host import MGMT_BRIDGE, TUNNEL_PEER, UNDERLAY_BRIDGE, management_bridge
 from .sshd import NODE_USER, SSHD, access_done, answers, ensure_access, host_key, key_file, run as _run
 from .steps import LabError
 
@@ -270,15 +270,22 @@ def enter(pid: int, *argv: str) -> List[str]:
     return ["nsenter", "-t", str(pid), "-m", "-u", "-n", "-p", "--", *argv]
 
 
+def address_device(pid: int) -> str:
+    """Where the node's address lives: on ``mgmt0``; on an Open vSwitch compute, on its underlay bridge (which holds
+    ``mgmt0``: ``compute_node.py``), once its ovs-vswitchd has made it."""
+    return UNDERLAY_BRIDGE if UNDERLAY_BRIDGE in plumbing.links(netns_path(pid)) else MGMT_IF
+
+
 def wanted_plumbing(node: Node, pid: int) -> List[plumbing.Want]:
     inside = netns_path(pid)
     return [
         *management_bridge(),
         plumbing.Veth(node.veth, MGMT_IF, peer_netns=inside, peer_mac=node.mac),
         plumbing.Port(node.veth, MGMT_BRIDGE),
+        plumbing.NoTxChecksum(node.veth),  # into the node's br-underlay on Open vSwitch
         plumbing.Up(node.veth),
         plumbing.Up("lo", inside),
-        plumbing.Address(MGMT_IF, node.cidr, inside),
+        plumbing.Address(address_device(pid), node.cidr, inside),
         plumbing.Up(MGMT_IF, inside),
     ]
 

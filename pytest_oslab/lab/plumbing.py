@@ -1,7 +1,7 @@
 """The lab's network plumbing through netlink (pyroute2): namespaces, veth pairs, bridges, addresses, routes.
 
 What the lab wants is declared as a list of small records (``Namespace``, ``Veth``, ``Bridge``, ``Port``, ``Up``,
-``Address``, ``Route``, ``Forwarding``), each naming the network namespace it lives in (``None``: the machine's
+``Address``, ``Route``, ``Forwarding``, ``NoTxChecksum``), each naming the network namespace it lives in (``None``: the machine's
 own). ``missing(wants)`` names the ones absent, one line each; ``ensure(wants)`` makes only those, in order, so
 both are safe to repeat. ``remove_links`` and ``remove_namespaces`` end what the lab made. Nothing here touches a
 device or namespace it was not named.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Union
 
 from pyroute2 import IPRoute, NetNS, netns
+from pyroute2.ethtool import Ethtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 IFF_UP = 1
@@ -117,7 +118,42 @@ class Forwarding:
         return f"IPv4 forwarding in {self.netns or 'the host'}"
 
 
-Want = Union[Namespace, Veth, Bridge, Port, Up, Address, NoAddress, Route, Forwarding]
+@dataclass(frozen=True)
+class NoTxChecksum:
+    """``dev`` (in ``netns``) sends every packet with its checksums complete (``ethtool -K dev tx off``). Set on the
+    far end of each veth whose near end is a port of an Open vSwitch bridge: the userspace datapath reads the near
+    end through a packet socket, which hands it TCP whose checksum the sender left to offload; without userspace
+    TSO it forwards them so (the receiver drops them) and with it OVS 3.1 drops them at a vxlan tunnel ("Tunneling
+    packets with HW offload flags is not supported")."""
+    dev: str
+    netns: Optional[str] = None
+
+    def __str__(self) -> str:
+        return f"no transmit checksum offload on {_at(self.dev, self.netns)}"
+
+
+TX_CHECKSUM = ("tx-checksum-ip-generic", "tx-checksum-ipv4", "tx-checksum-ipv6")
+
+
+def _tx_checksum(dev: str, where: Optional[str], off: bool = False) -> bool:
+    """Whether ``dev`` offloads any transmit checksum (after turning all off, when ``off``)."""
+    def body():
+        tool = Ethtool()
+        try:
+            features = tool.get_features(dev)
+            if off:
+                for name in TX_CHECKSUM:
+                    if name in features.features:
+                        features.features[name].enable = False
+                tool.set_features(dev, features)
+                features = tool.get_features(dev)
+            return any(features.features[n].enable for n in TX_CHECKSUM if n in features.features)
+        finally:
+            tool.close()
+    return _in_namespace(where, body)
+
+
+Want = Union[Namespace, Veth, Bridge, Port, Up, Address, NoAddress, Route, Forwarding, NoTxChecksum]
 
 
 def exists(where: Optional[str]) -> bool:
@@ -234,6 +270,8 @@ def present(nl: Netlink, want: Want) -> bool:
         return _route_present(nl, want)
     if isinstance(want, Forwarding):
         return exists(want.netns) and _forwarding(want.netns) == "1"
+    if isinstance(want, NoTxChecksum):
+        return nl.index(want.dev, want.netns) is not None and not _tx_checksum(want.dev, want.netns)
     raise TypeError(f"not a plumbing record: {want!r}")
 
 
@@ -283,6 +321,8 @@ def make(nl: Netlink, want: Want) -> None:
                             proto="boot")  # as `ip route` makes it
     elif isinstance(want, Forwarding):
         _forwarding(want.netns, "1")
+    elif isinstance(want, NoTxChecksum):
+        _tx_checksum(want.dev, want.netns, off=True)
     else:
         raise TypeError(f"not a plumbing record: {want!r}")
 
@@ -345,6 +385,15 @@ def links(where: Optional[str] = None) -> List[str]:
         if not exists(where):
             return []
         return [l.get("ifname") for l in nl(where).get_links()]
+
+
+def mac(dev: str, where: Optional[str] = None) -> str:
+    """The MAC address of ``dev`` in ``where``."""
+    with netlink() as nl:
+        link = nl.link(dev, where)
+        if link is None:
+            raise ValueError(f"no link {_at(dev, where)}")
+        return link.get("address")
 
 
 def release(dev: str, where: Optional[str] = None) -> bool:

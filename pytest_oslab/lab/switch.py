@@ -2,8 +2,9 @@
 
 Networking is rebuilt cleanly, and the old driver takes its own networks down: its control plane is brought up
 as it was (its configuration, its OVN databases), then the lab's servers, floating IPs, routers and networks
-are deleted through it (the resources step makes the networks again on the new driver). Then the old driver's
-agents are stopped and their agent records deleted, their devices, bridges and namespaces removed, and
+are deleted through it (the resources step makes the networks again on the new driver). Then the compute nodes
+are ended (their namespaces take their devices, bridges and switches with them; their Open vSwitch databases
+are removed: `--nodes` brings them back on the new driver), the old driver's agents are stopped and their agent records deleted, their devices, bridges and namespaces removed, and
 neutron-server and nova-compute stopped, to be started again on the new configuration (nova-compute forgets
 its cached list of network extensions).
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, List, Optional
 
-from . import daemons
-from .host import PROVIDER_BRIDGE, remove_neutron_devices, sh
+from . import compute_node, daemons, node as nodes, node_switch, plumbing
+from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
 
@@ -83,6 +84,10 @@ class DriverSwitchStep(Step):
             raise LabError(f"the {_wanted(old)} lab could not delete its networks ({exc}); "
                            "`oslab lab down --purge` removes the lab and all it holds") from exc
         conn = admin_connection(lab)
+        for node in nodes.made(lab):
+            if compute_node.is_compute(node):
+                nodes.down(node)
+                node_switch.forget(node)
         for d in every_daemon(lab):
             if d.name in NETWORK_AGENTS:
                 daemons.stop(d, lab.pids)
@@ -96,15 +101,19 @@ class DriverSwitchStep(Step):
             conn.network.delete_agent(agent)
         remove_neutron_devices()
         if old_driver in ("openvswitch", "ovn") and lab.driver == "linuxbridge":
-            for bridge in ("br-int", "br-tun", PROVIDER_BRIDGE):
+            for bridge in ("br-int", "br-tun", PROVIDER_BRIDGE, UNDERLAY_BRIDGE):
                 sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", bridge, check=False)
             for d in every_daemon(lab):
                 if d.name in ("ovs-vswitchd", "ovsdb-server"):
                     daemons.stop(d, lab.pids)
+            plumbing.ensure(wanted_plumbing(lab))  # the tunnel address back on its veth
         elif lab.driver != "linuxbridge":
             # ports of the old datapath in br-int would point at devices that are gone
             sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-int", check=False)
             sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-tun", check=False)
+            for d in every_daemon(lab):  # started again on the new driver's userspace TSO (read as it starts)
+                if d.name == "ovs-vswitchd":
+                    daemons.stop(d, lab.pids)
         current = {d.name: d for d in all_daemons(lab)}
         for name in ("neutron-server", "nova-compute"):
             daemons.stop(current[name], lab.pids)

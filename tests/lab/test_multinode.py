@@ -16,18 +16,18 @@ import pytest
 
 from pytest_oslab.access.inventory import Inventory
 from pytest_oslab.access.nodes import NodePool
-from pytest_oslab.lab import compute_node, identity, node as nodes
+from pytest_oslab.lab import compute_node, identity, node as nodes, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.provision.naming import Naming, new_run_id
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.provision.stack import ResourceStack
 
-CONTROLLER_AGENTS = {"neutron-linuxbridge-agent", "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"}
+CONTROLLER_AGENTS = {"neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"}  # and the L2 agent
 
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab()
+    lab = switch.previous(Lab())  # with the driver the lab runs
     if not nodes.computes(lab):
         pytest.skip("the lab has no compute node (`oslab lab up --nodes 3`)")
     return lab
@@ -63,12 +63,14 @@ def test_nova_and_neutron_list_each_node_under_its_hostname(admin, entries, lab)
     """Under 1 s: two API listings."""
     services = {(s.host, s.binary): s.state for s in admin.compute.services()}
     agents = {(a.host, a.binary): a.is_alive for a in admin.network.agents()}
+    l2_agent = compute_node.AGENTS[lab.driver][0]
     for entry in entries:
         assert services.get((entry["name"], "nova-compute")) == "up", (entry["name"], services)
-        assert agents.get((entry["name"], compute_node.AGENT)) is True, (entry["name"], agents)
-    assert {binary for (host, binary), alive in agents.items() if host == lab.hostname and alive} >= CONTROLLER_AGENTS
+        assert agents.get((entry["name"], l2_agent)) is True, (entry["name"], agents)
+    assert {binary for (host, binary), alive in agents.items() if host == lab.hostname and alive} \
+        >= CONTROLLER_AGENTS | {l2_agent}
     for node in nodes.computes(lab):  # a compute runs its L2 agent only
-        assert {binary for (host, binary) in agents if host == node.name} == {compute_node.AGENT}, node.name
+        assert {binary for (host, binary) in agents if host == node.name} == {l2_agent}, node.name
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +124,17 @@ def _pids_in(pid: int, words) -> list:
 def test_a_compute_whose_processes_died_fails_c1_and_c3_by_name_and_lab_up_heals_it(admin, lab):
     """About 3 min: nova and neutron say down only after their down times (60 s, 75 s), then `lab up`."""
     node = nodes.computes(lab)[-1]
-    for pid in _pids_in(nodes.init_pid(node), ("nova-compute", compute_node.AGENT)):
+    l2_agent = compute_node.agent(node)
+    for pid in _pids_in(nodes.init_pid(node), ("nova-compute", l2_agent)):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
         state = compute_node.registered(node, admin)
-        if not state["nova-compute"] and not state[compute_node.AGENT]:
+        if not state["nova-compute"] and not state[l2_agent]:
             break
         time.sleep(5)
     state = compute_node.registered(node, admin)
-    assert not state["nova-compute"] and not state[compute_node.AGENT], f"{node.name} still up 150 s on: {state}"
+    assert not state["nova-compute"] and not state[l2_agent], f"{node.name} still up 150 s on: {state}"
     run = _c1_c3()
     failed = [line for line in run.stdout.splitlines() if line.startswith("FAILED")]
     assert run.returncode == 1 and len(failed) == 2, run.stdout[-2000:]
@@ -142,6 +145,6 @@ def test_a_compute_whose_processes_died_fails_c1_and_c3_by_name_and_lab_up_heals
                             text=True, timeout=600)
     assert healed.returncode == 0, healed.stdout[-2000:]
     healing = [line for line in healed.stdout.splitlines() if f"node {node.name}:" in line]
-    assert healing and "nova-compute started" in healing[0] and f"{compute_node.AGENT} started" in healing[0], healing
+    assert healing and "nova-compute started" in healing[0] and f"{l2_agent} started" in healing[0], healing
     again = _c1_c3()
     assert again.returncode == 0, again.stdout[-2000:]

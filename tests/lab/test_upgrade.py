@@ -121,7 +121,7 @@ def test_upgrade_from_the_point_release_gated_by_the_workload(gate):
     for step in STEPS + (("restart-compute-nodes",) if computes else ()):
         assert f"{step} ..." in upgraded.stdout, f"step {step} missing from:\n{upgraded.stdout}"
     for node in computes:  # one node at a time, each reporting again before the next
-        assert f"node {node.name}: nova-compute, {compute_node.AGENT} restarted and reported" in upgraded.stdout
+        assert f"node {node.name}: nova-compute, {compute_node.agent(node)} restarted and reported" in upgraded.stdout
         assert compute_node.stale(node) == {}, f"{node.name} still runs the point release's code"
     assert at("security") == {}, "not at the security release after `lab upgrade`"
     assert not release.PIN.exists() and release.recorded(Lab()) == "security"

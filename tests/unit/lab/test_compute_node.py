@@ -24,10 +24,21 @@ def test_the_node_side_listens_on_the_node_loopback_and_goes_through_the_socket(
     assert f"listen p5672\n  bind 127.0.0.1:5672\n  server controller unix@{compute1.root}/forward/5672.sock\n" in config
 
 
-def test_compute_nodes_need_the_linux_bridge_driver(compute1):
+def test_compute_nodes_need_the_linux_bridge_or_the_openvswitch_driver(compute1):
     lab = Lab(driver="ovn")
-    with pytest.raises(LabError, match="Linux bridge agent only"):
+    with pytest.raises(LabError, match="Linux bridge or the Open vSwitch agent only"):
         compute_node.scale(lab, 3, conn=None)
+
+
+def test_an_openvswitch_compute_runs_its_own_switch_before_nova_compute_and_the_ovs_agent(tmp_path):
+    lab = Lab(root=tmp_path / "lib", etc=tmp_path / "etc", logs=tmp_path / "log", hostname="vm", driver="openvswitch")
+    order = [log.stem for word, argv, log, namespaces, user in compute_node.daemons(nodes.compute(1, lab))]
+    assert order.index("ovsdb-server") < order.index("ovs-vswitchd") < order.index("nova-compute")
+    assert order[-1] == "neutron-openvswitch-agent" and "neutron-linuxbridge-agent" not in order
+    argv = dict((log.stem, argv) for word, argv, log, namespaces, user in compute_node.daemons(nodes.compute(1, lab)))
+    assert "/etc/neutron/plugins/ml2/openvswitch_agent.ini" in argv["neutron-openvswitch-agent"]
+    assert argv["ovsdb-server"][1] == "/etc/openvswitch/conf.db"  # the node's own, bound over the machine's
+    assert "--remote=punix:/run/openvswitch/db.sock" in argv["ovsdb-server"]  # the node's private /run
 
 
 def test_every_daemon_of_a_compute_node_is_known_by_a_word_only_it_has(compute1):

@@ -43,6 +43,15 @@ def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route
         made.add(want)
 
 
+def test_on_open_vswitch_the_tunnel_address_is_left_to_the_underlay_bridge():
+    wants = host.wanted_plumbing(Lab(driver="openvswitch"))
+    assert not [w for w in wants if isinstance(w, plumbing.Address) and w.dev == "oslab-vx0"]
+    assert host.underlay("mgmt0", "198.51.100.11/24", "/proc/7/ns/net") == [
+        plumbing.NoAddress("mgmt0", "198.51.100.11/24", "/proc/7/ns/net"),  # off the device before it is moved
+        plumbing.Address("br-underlay", "198.51.100.11/24", "/proc/7/ns/net"),
+        plumbing.Up("br-underlay", "/proc/7/ns/net"), plumbing.Up("mgmt0", "/proc/7/ns/net")]
+
+
 def test_a_veth_into_the_host_is_made_from_the_host_side():
     with plumbing.netlink() as nl, pytest.raises(ValueError, match="from the host's side"):
         plumbing.make(nl, plumbing.Veth("a0", "a1", netns="elsewhere"))

@@ -25,3 +25,9 @@ def test_on_hybrid_cgroups_libvirtd_sees_the_v1_devices_controller_and_no_v2_whi
                                                            check=True).stdout.splitlines()}
     assert "/sys/fs/cgroup/devices" in inside and "/sys/fs/cgroup/unified" not in inside
     assert "/sys/fs/cgroup/unified" in services._mount_points()
+
+
+def test_userspace_tso_is_on_for_ovn_only():
+    """OVS 3.1 drops offloaded packets at a vxlan tunnel (ML2/OVS between nodes); OVN's metadata veths need it."""
+    from pytest_oslab.lab.services import userspace_tso
+    assert (userspace_tso("ovn"), userspace_tso("openvswitch")) == ("true", "false")
