@@ -106,6 +106,9 @@ def config(name: str, address: str, ssh_dir: Path, pid_file: str) -> str:
         "KbdInteractiveAuthentication no",
         "UsePAM no",
         "AuthorizedKeysFile .ssh/authorized_keys",
+        # each guest session the suites hold goes through its node's connection as one exec channel (nc in the
+        # network's namespace), beside the checks' commands: OpenSSH's default of 10 refused a channel
+        "MaxSessions 64",
         "Subsystem sftp /usr/lib/openssh/sftp-server",
         "",
     ])
