@@ -91,11 +91,15 @@ def _dnsmasq_runs(network_id: str) -> bool:
 
 
 def dhcp_unserved(conn) -> list:
-    """Networks a DHCP agent hosts whose dnsmasq is not running yet (after an agent restart it resyncs them)."""
+    """Networks a DHCP agent hosts whose dnsmasq is not running yet (after an agent restart it resyncs them).
+
+    A network with no subnet of DHCP enabled gets no dnsmasq, though neutron may still schedule it to the agent
+    (devstack's ``public`` has its subnet without DHCP)."""
     missing = []
+    dhcp = {s.network_id for s in conn.network.subnets() if s.is_dhcp_enabled}
     for agent in conn.network.agents(binary="neutron-dhcp-agent"):
         for network in conn.network.dhcp_agent_hosting_networks(agent):
-            if not _dnsmasq_runs(network.id):
+            if network.id in dhcp and not _dnsmasq_runs(network.id):
                 missing.append(network.name or network.id)
     return missing
 
