@@ -3,9 +3,10 @@ with the clouds.yaml entries the profile wrote (no ``oslab:`` section), against 
 devstack (issue 19 point 11). The checks read what to expect from the API (the cloud's external network, the
 project's router and image), never devstack's names.
 
-About 3 minutes on the one-node lab: the profile's first `up` (image upload, networks, router) ~20 s, a second
-`up` that makes nothing, the suites.
+Measured on the 3-node lab (06:28): both `up`s ~1 min together, API checks pass; the suites took 604 s with 8
+guest-SSH failures (G1-G3, H2, the between-nodes pair) not yet diagnosed: not yet fit for `make test`'s budget.
 """
+import os
 import re
 import subprocess
 import sys
@@ -59,8 +60,9 @@ def test_the_suites_run_as_a_devstack_user_runs_them(profile, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "suites", "--cloud", "devstack", "-p", "no:cacheprovider", "-q", "-rfEs",
          "--oslab-report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ, COLUMNS="400"))
     out = done.stdout
+    (tmp_path / "suites.out").write_text(out)  # the whole run, where the summary below is cut
     print(out[-8000:])
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", out.splitlines()[-1])}
     assert done.returncode == 0 and not counts.get("failed") and not counts.get("error"), out[-8000:]
