@@ -37,6 +37,9 @@ def up(args) -> int:
         from .switch import record
         record(lab)
         _scale(lab, args, progress)
+        if getattr(args, "profile", None):
+            from .devstack import steps as devstack_steps
+            run_steps(devstack_steps(lab), lab, progress)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")
         sys.stderr.write(f"oslab lab up: {exc}\n")
@@ -46,7 +49,9 @@ def up(args) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("oslab lab up: interrupted; `oslab lab status` shows what runs\n")
         return 130
-    progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin` in /etc/openstack/clouds.yaml")
+    also = " (and `devstack`, `devstack-admin`)" if getattr(args, "profile", None) else ""
+    progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin`{also} in "
+                  "/etc/openstack/clouds.yaml")
     return 0
 
 
@@ -235,6 +240,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_up.add_argument("--release", choices=RELEASES,
                       help="OpenStack packages at the point release (pinned) or with the security updates "
                            "(default: the lab's current one, else security)")
+    p_up.add_argument("--profile", choices=("devstack",),
+                      help="also name and shape the lab as that installer leaves a cloud: devstack's project demo, "
+                           "networks public (external, not shared), private and shared, router1, flavors, a "
+                           "cirros-like image and clouds devstack/devstack-admin (linuxbridge only; not "
+                           "remembered: a later `up` keeps what it made but does not remake it)")
     sub.add_parser("upgrade", help="upgrade the lab in place from the point release to the security updates: "
                                    "packages, database migrations, rolling restarts, nova-status upgrade check")
     sub.add_parser("status", help="each service: running or dead, with its log; exit 1 when unhealthy")

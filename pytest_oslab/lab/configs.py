@@ -128,7 +128,7 @@ def _ml2(mechanism_drivers: str, tenant_type: str = "vxlan") -> Dict[str, Dict[s
     return {
         "ml2": {"type_drivers": "flat,vlan,vxlan,geneve", "tenant_network_types": tenant_type,
                 "mechanism_drivers": mechanism_drivers, "extension_drivers": "port_security"},
-        "ml2_type_flat": {"flat_networks": "provider"},
+        "ml2_type_flat": {"flat_networks": "provider,public"},
         "ml2_type_vxlan": {"vni_ranges": "1:1000"},
         "ml2_type_geneve": {"vni_ranges": "1:1000", "max_header_size": 38},
         "securitygroup": {"enable_ipset": True},
@@ -136,12 +136,12 @@ def _ml2(mechanism_drivers: str, tenant_type: str = "vxlan") -> Dict[str, Dict[s
 
 
 def neutron_linuxbridge(lab) -> Values:
-    from .host import PROVIDER_IF
+    from .host import PROVIDER_IF, PUBLIC_IF
     values = _agents_common(lab, "linuxbridge")
     values["/etc/neutron/neutron.conf"]["experimental"] = {"linuxbridge": True}  # Zed: "experimental"
     values["/etc/neutron/plugins/ml2/ml2_conf.ini"] = _ml2("linuxbridge,l2population")
     values["/etc/neutron/plugins/ml2/linuxbridge_agent.ini"] = {
-        "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_IF}"},
+        "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_IF},public:{PUBLIC_IF}"},
         "vxlan": {"enable_vxlan": True, "local_ip": lab.tunnel_ip, "l2_population": True},
         "securitygroup": {"enable_security_group": True, "firewall_driver": "iptables"},
     }

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict
 
-SECRET_NAMES = ("db", "rabbit", "admin", "service", "myuser", "metadata")
+SECRET_NAMES = ("db", "rabbit", "admin", "service", "myuser", "metadata", "demo")
 DRIVERS = ("linuxbridge", "openvswitch", "ovn")
 OVS_FIREWALLS = ("openvswitch", "iptables_hybrid")
 
@@ -50,11 +50,18 @@ class Lab:
     uplink_host_ip: str = "100.64.254.1"
     uplink_ns_ip: str = "100.64.254.2"
     selfservice_cidr: str = "10.10.0.0/24"
+    # the second flat physical network, ``public`` (devstack's external network and range: the devstack profile)
+    public_cidr: str = "172.24.4.0/24"
     _secrets: Dict[str, str] = field(default=None, repr=False)
 
     @property
     def provider_gateway(self) -> str:
         return str(self._provider_net[1])
+
+    @property
+    def public_gateway(self) -> str:
+        import ipaddress
+        return str(ipaddress.ip_network(self.public_cidr)[1])
 
     @property
     def provider_pool(self) -> tuple:

@@ -7,8 +7,13 @@ touched):
   the L2 agent bridges; ``oslab-prov1`` lives in the namespace ``oslab-upstream``, which plays the provider
   network's upstream router: there it is a port of ``oslab-pbr``, the provider network's switch, which holds the
   provider gateway address and, for each compute node, the veth of that node's provider interface.
-- ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with a host route to the provider
-  range through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the machine.
+- ``oslab-pub0`` <-> ``oslab-pub1``: the second flat physical network, ``public`` (the devstack profile's
+  external network, ``devstack.py``), the same way: ``oslab-pub1`` is a port of ``oslab-pubbr`` in
+  ``oslab-upstream``, which holds the public range's gateway address. The compute nodes have no leg on it: only
+  the controller (the network node) carries routers' gateways, and a member cannot attach a server to it.
+- ``oslab-up0`` <-> ``oslab-up1``: the host's link into ``oslab-upstream``, with host routes to the provider
+  and public ranges through it, so the host reaches floating IPs as on devstack. Nothing is routed out of the
+  machine.
 - ``oslab-vx0`` <-> ``oslab-vx1``: carries the vxlan tunnel endpoint address (on Open vSwitch, through
   ``br-underlay``: see ``UNDERLAY_BRIDGE``).
 - ``oslab-mgmt``: the bridge of the lab nodes' management network (``node.py``), holding ``oslab-vx1`` and each
@@ -33,10 +38,12 @@ UPSTREAM_NS = "oslab-upstream"
 PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
 PROVIDER_SWITCH = "oslab-pbr"  # in UPSTREAM_NS: PROVIDER_PEER and each compute node's provider veth
 PROVIDER_GATEWAY_MAC = "02:00:c6:12:0a:01"  # the switch's, so the gateway's MAC stays as nodes come and go
+PUBLIC_IF, PUBLIC_PEER = "oslab-pub0", "oslab-pub1"
+PUBLIC_SWITCH = "oslab-pubbr"  # in UPSTREAM_NS: PUBLIC_PEER, with the public range's gateway address
 UPLINK_IF, UPLINK_PEER = "oslab-up0", "oslab-up1"
 TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
 MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
-LAB_LINKS = (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
+LAB_LINKS = (PROVIDER_IF, PUBLIC_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
 PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
 # Open vSwitch: the bridge holding the tunnel address and its device. The userspace datapath (this kernel has no
 # openvswitch module) sends a vxlan or geneve packet out of the OVS bridge whose own interface its route to the
@@ -140,8 +147,8 @@ def needed_addresses() -> List[tuple]:
 
 def overlapping_ranges(lab) -> List[str]:
     """The lab's ranges that overlap an address or route of the host, a resolver or a package mirror."""
-    mine = [ipaddress.ip_network(c) for c in (lab.provider_cidr, lab.tunnel_cidr, lab.uplink_cidr,
-                                             lab.selfservice_cidr)]
+    mine = [ipaddress.ip_network(c) for c in (lab.provider_cidr, lab.public_cidr, lab.tunnel_cidr,
+                                             lab.uplink_cidr, lab.selfservice_cidr)]
     found = []
     for address, what in needed_addresses():
         try:
@@ -194,12 +201,29 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
         plumbing.NoTxChecksum(TUNNEL_PEER),  # into br-underlay on Open vSwitch
         plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),
+        *public_network(lab),
         *management_bridge(),
     ]
 
 
 def tunnel_cidr(lab) -> str:
     return f"{lab.tunnel_ip}/{_prefix(lab.tunnel_cidr)}"
+
+
+def public_network(lab) -> List[plumbing.Want]:
+    """The physical network ``public``: its veth into the upstream namespace, its switch there holding the
+    gateway address, and the host's route to its range."""
+    gateway = f"{lab.public_gateway}/{_prefix(lab.public_cidr)}"
+    return [
+        plumbing.Veth(PUBLIC_IF, PUBLIC_PEER, peer_netns=UPSTREAM_NS),
+        plumbing.Bridge(PUBLIC_SWITCH, UPSTREAM_NS),
+        plumbing.Port(PUBLIC_PEER, PUBLIC_SWITCH, UPSTREAM_NS),
+        plumbing.Address(PUBLIC_SWITCH, gateway, UPSTREAM_NS),
+        plumbing.Up(PUBLIC_SWITCH, UPSTREAM_NS),
+        plumbing.Up(PUBLIC_PEER, UPSTREAM_NS),
+        plumbing.Up(PUBLIC_IF),
+        plumbing.Route(lab.public_cidr, lab.uplink_ns_ip, UPLINK_IF),
+    ]
 
 
 def management_bridge() -> List[plumbing.Want]:

@@ -45,7 +45,7 @@ def member_connection(lab):
     )
 
 
-def _user(conn, name: str, password: str, project):
+def ensure_user(conn, name: str, password: str, project):
     ident = conn.identity
     user = ident.find_user(name, domain_id="default")
     if user is None:
@@ -78,7 +78,7 @@ class IdentityStep(Step):
         admin_role = ident.find_role("admin")
         member_role = ident.find_role("member") or ident.create_role(name="member")
         for name, (stype, url) in ENDPOINTS.items():
-            user = _user(conn, name, lab.secrets["service"], service)
+            user = ensure_user(conn, name, lab.secrets["service"], service)
             ident.assign_project_role_to_user(service, user, admin_role)
             svc = ident.find_service(name) or ident.create_service(name=name, type=stype, enabled=True)
             have = {e.interface for e in ident.endpoints(service_id=svc.id)}
@@ -87,7 +87,7 @@ class IdentityStep(Step):
                     ident.create_endpoint(service_id=svc.id, interface=iface, url=url, region_id=REGION)
         project = ident.find_project(MEMBER_PROJECT, domain_id="default") or ident.create_project(
             name=MEMBER_PROJECT, domain_id="default", description="the lab's member project")
-        user = _user(conn, MEMBER_USER, lab.secrets["myuser"], project)
+        user = ensure_user(conn, MEMBER_USER, lab.secrets["myuser"], project)
         ident.assign_project_role_to_user(project, user, member_role)
 
 
@@ -143,23 +143,31 @@ def secure_entries(lab) -> Dict[str, Dict]:
             "lab-admin": {"auth": {"password": lab.secrets["admin"]}}}
 
 
+def entries_written(public: Dict[str, Dict], secret: Dict[str, Dict]) -> bool:
+    """Whether clouds.yaml holds the ``public`` entries and secure.yaml (0600) the ``secret`` ones."""
+    clouds = _load(CLOUDS_DIR / "clouds.yaml").get("clouds", {})
+    secure = _load(CLOUDS_DIR / "secure.yaml").get("clouds", {})
+    mode = (CLOUDS_DIR / "secure.yaml").stat().st_mode & 0o777 if (CLOUDS_DIR / "secure.yaml").exists() else 0
+    return (all(clouds.get(k) == v for k, v in public.items())
+            and all(secure.get(k) == v for k, v in secret.items()) and mode == 0o600)
+
+
+def write_entries(public: Dict[str, Dict], secret: Dict[str, Dict]) -> None:
+    """The entries into clouds.yaml and secure.yaml (0600); other clouds there are kept."""
+    for name, entries, mode in (("clouds.yaml", public, 0o644), ("secure.yaml", secret, 0o600)):
+        data = _load(CLOUDS_DIR / name)
+        data.setdefault("clouds", {}).update(entries)
+        _write(CLOUDS_DIR / name, data, mode)
+
+
 class CloudsYamlStep(Step):
     """clouds.yaml entries `lab` and `lab-admin`; passwords only in secure.yaml (0600)."""
 
     name = "clouds.yaml"
 
     def done(self, lab) -> bool:
-        clouds = _load(CLOUDS_DIR / "clouds.yaml").get("clouds", {})
-        secure = _load(CLOUDS_DIR / "secure.yaml").get("clouds", {})
-        mode = (CLOUDS_DIR / "secure.yaml").stat().st_mode & 0o777 if (CLOUDS_DIR / "secure.yaml").exists() else 0
-        return (all(clouds.get(k) == v for k, v in cloud_entries(lab).items())
-                and all(secure.get(k) == v for k, v in secure_entries(lab).items()) and mode == 0o600
-                and sshd.known(host_keys(lab)))
+        return entries_written(cloud_entries(lab), secure_entries(lab)) and sshd.known(host_keys(lab))
 
     def run(self, lab) -> None:
-        for name, entries, mode in (("clouds.yaml", cloud_entries(lab), 0o644),
-                                    ("secure.yaml", secure_entries(lab), 0o600)):
-            data = _load(CLOUDS_DIR / name)
-            data.setdefault("clouds", {}).update(entries)
-            _write(CLOUDS_DIR / name, data, mode)
+        write_entries(cloud_entries(lab), secure_entries(lab))
         sshd.write_known_hosts(host_keys(lab))

@@ -1,7 +1,8 @@
 """``oslab lab down --purge``: forget the lab's data so the next ``up`` starts from scratch.
 
 Only what the lab made goes: its databases, the services' data directories' contents, Keystone's keys, the
-lab's state, secrets and image cache, and the ``lab``/``lab-admin`` entries of clouds.yaml and secure.yaml.
+lab's state, secrets and image cache, and the ``lab``/``lab-admin`` (and ``--profile devstack``'s) entries of
+clouds.yaml and secure.yaml.
 Debian packages and other clouds' entries stay.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ DATA_DIRS = ("/var/lib/glance/images", "/var/lib/nova/instances", "/var/lib/neut
              "/var/lib/neutron/external", "/etc/keystone/fernet-keys", "/etc/keystone/credential-keys",
              "/var/lib/ovn")  # OVN's northbound and southbound databases
 DATA_FILES = ("/etc/openvswitch/conf.db",)  # Open vSwitch's database: bridges, ports, chassis ids
-LAB_CLOUDS = ("lab", "lab-admin")
+LAB_CLOUDS = ("lab", "lab-admin", "devstack", "devstack-admin")  # the last two: --profile devstack
 
 
 def purge_data(lab) -> List[str]:

@@ -91,11 +91,15 @@ def _dnsmasq_runs(network_id: str) -> bool:
 
 
 def dhcp_unserved(conn) -> list:
-    """Networks a DHCP agent hosts whose dnsmasq is not running yet (after an agent restart it resyncs them)."""
+    """Networks a DHCP agent hosts whose dnsmasq is not running yet (after an agent restart it resyncs them).
+
+    A network with no subnet of DHCP enabled gets no dnsmasq, though neutron may still schedule it to the agent
+    (devstack's ``public`` has its subnet without DHCP)."""
     missing = []
+    dhcp = {s.network_id for s in conn.network.subnets() if s.is_dhcp_enabled}
     for agent in conn.network.agents(binary="neutron-dhcp-agent"):
         for network in conn.network.dhcp_agent_hosting_networks(agent):
-            if not _dnsmasq_runs(network.id):
+            if network.id in dhcp and not _dnsmasq_runs(network.id):
                 missing.append(network.name or network.id)
     return missing
 
@@ -193,26 +197,37 @@ def guest_command_line(lab, image) -> str:
     return command_line(virtio_csum=lab.driver == "linuxbridge")
 
 
-def _current_image(admin, digest: str):
-    for candidate in admin.image.images(name="guest"):
+def current_image(admin, name: str, digest: str):
+    """The active image ``name`` tagged with ``digest``, if any."""
+    for candidate in admin.image.images(name=name):
         if candidate.properties.get("oslab_digest") == digest and candidate.status == "active":
             return candidate
     return None
 
 
-def _upload_image(lab, admin, image) -> None:
-    """Upload kernel, ramdisk and the disk that boots them; images of an earlier build are removed."""
-    old = [i for name in ("guest", "guest-kernel", "guest-ramdisk") for i in admin.image.images(name=name)]
-    tag = {"oslab_digest": image.digest}
-    kernel = admin.create_image("guest-kernel", filename=str(image.kernel), disk_format="aki",
-                                container_format="aki", visibility="public", wait=True, meta=tag)
-    ramdisk = admin.create_image("guest-ramdisk", filename=str(image.initrd), disk_format="ari",
-                                 container_format="ari", visibility="public", wait=True, meta=tag)
-    admin.create_image("guest", filename=str(image.disk), disk_format="raw", container_format="bare",
-                       visibility="public", wait=True, kernel_id=kernel.id, ramdisk_id=ramdisk.id,
-                       os_command_line=guest_command_line(lab, image), hw_vif_model="virtio", meta=tag)
+def upload_image(lab, admin, name: str, kernel: Path, ramdisk: Path, disk: Path, digest: str, **properties) -> None:
+    """Upload kernel (``name-kernel``), ramdisk (``name-ramdisk``) and the disk ``name`` that boots them, public
+    and tagged with ``digest``; images of those names from an earlier build are removed."""
+    names = (name, f"{name}-kernel", f"{name}-ramdisk")
+    old = [i for each in names for i in admin.image.images(name=each)]
+    tag = {"oslab_digest": digest}
+    kernel_image = admin.create_image(names[1], filename=str(kernel), disk_format="aki", container_format="aki",
+                                      visibility="public", wait=True, meta=tag)
+    ramdisk_image = admin.create_image(names[2], filename=str(ramdisk), disk_format="ari", container_format="ari",
+                                       visibility="public", wait=True, meta=tag)
+    admin.create_image(name, filename=str(disk), disk_format="raw", container_format="bare", visibility="public",
+                       wait=True, kernel_id=kernel_image.id, ramdisk_id=ramdisk_image.id,
+                       os_command_line=guest_command_line(lab, None), hw_vif_model="virtio", meta=tag, **properties)
     for stale in old:
         admin.image.delete_image(stale, ignore_missing=True)
+
+
+def _current_image(admin, digest: str):
+    return current_image(admin, "guest", digest)
+
+
+def _upload_image(lab, admin, image) -> None:
+    upload_image(lab, admin, "guest", image.kernel, image.initrd, image.disk, image.digest)
 
 
 def _quotas_ok(admin, project) -> bool:

@@ -69,7 +69,8 @@ def test_lab_plumbing_stays_on_the_machine():
     default = [r for r in routes if r.get("dst") == "default"]
     assert default and all(r.get("dev") not in host.LAB_LINKS for r in default), default
     lab_routes = [r for r in routes if r.get("dev") in host.LAB_LINKS]
-    assert {r["dst"] for r in lab_routes} <= {lab.provider_cidr, lab.tunnel_cidr, lab.uplink_cidr}, lab_routes
+    ours = {lab.provider_cidr, lab.public_cidr, lab.tunnel_cidr, lab.uplink_cidr}
+    assert {r["dst"] for r in lab_routes} <= ours, lab_routes
     upstream = host.ip_json("route", netns=host.UPSTREAM_NS)
     assert not [r for r in upstream if r.get("dst") == "default"], "the upstream namespace must not route out"
 

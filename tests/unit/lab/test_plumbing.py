@@ -9,7 +9,7 @@ from pytest_oslab.lab import host, plumbing
 from pytest_oslab.lab.context import Lab
 
 
-def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route():
+def test_the_one_node_plumbing_is_the_upstream_namespace_four_veths_and_two_routes():
     wants = host.wanted_plumbing(Lab())
     assert [str(w) for w in wants if isinstance(w, (plumbing.Namespace, plumbing.Veth, plumbing.Route))] == [
         "namespace oslab-upstream",
@@ -17,15 +17,19 @@ def test_the_one_node_plumbing_is_the_upstream_namespace_three_veths_and_a_route
         "veth oslab-up0 <-> oslab-up1 (netns oslab-upstream)",
         "veth oslab-vx0 <-> oslab-vx1",
         "route 198.18.10.0/24 via 100.64.254.2 dev oslab-up0",
+        "veth oslab-pub0 <-> oslab-pub1 (netns oslab-upstream)",  # the physical network `public`
+        "route 172.24.4.0/24 via 100.64.254.2 dev oslab-up0",
     ]
     addresses = {(w.dev, w.cidr, w.netns) for w in wants if isinstance(w, plumbing.Address)}
     assert addresses == {("oslab-pbr", "198.18.10.1/24", "oslab-upstream"),
                          ("oslab-up1", "100.64.254.2/30", "oslab-upstream"),
-                         ("oslab-up0", "100.64.254.1/30", None), ("oslab-vx0", "198.51.100.1/24", None)}
+                         ("oslab-up0", "100.64.254.1/30", None), ("oslab-vx0", "198.51.100.1/24", None),
+                         ("oslab-pubbr", "172.24.4.1/24", "oslab-upstream")}
     assert plumbing.Forwarding("oslab-upstream") in wants
     # the provider gateway is the upstream switch's, which compute nodes join; a lab made before loses it on prov1
     assert plumbing.Port("oslab-prov1", "oslab-pbr", "oslab-upstream") in wants
     assert plumbing.NoAddress("oslab-prov1", "198.18.10.1/24", "oslab-upstream") in wants
+    assert plumbing.Port("oslab-pub1", "oslab-pubbr", "oslab-upstream") in wants
     assert wants[-3:] == [plumbing.Bridge("oslab-mgmt"), plumbing.Port("oslab-vx1", "oslab-mgmt"),
                           plumbing.Up("oslab-mgmt")]  # the nodes' management network
     # each record is made after what it names: a namespace before what lives in it, a device before its address

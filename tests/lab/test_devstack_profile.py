@@ -1,0 +1,74 @@
+"""``oslab lab up --profile devstack``, then the suites as a devstack user runs them: ``pytest --cloud devstack``
+with the clouds.yaml entries the profile wrote (no ``oslab:`` section), against the lab named and shaped as
+devstack (issue 19 point 11). The checks read what to expect from the API (the cloud's external network, the
+project's router and image), never devstack's names.
+
+Measured on the 3-node lab (06:28): both `up`s ~1 min together, API checks pass; the suites took 604 s with 8
+guest-SSH failures (G1-G3, H2, the between-nodes pair) not yet diagnosed: not yet fit for `make test`'s budget.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import openstack
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# not in `make test` until the suites' guest checks pass as cirros (see the docstring): OSLAB_DEVSTACK_PROFILE=1
+pytestmark = pytest.mark.skipif(os.environ.get("OSLAB_DEVSTACK_PROFILE") != "1",
+                                reason="the devstack profile's run is opt-in yet: OSLAB_DEVSTACK_PROFILE=1")
+OSLAB = [sys.executable, "-m", "pytest_oslab.cli", "lab", "up", "--profile", "devstack"]
+
+
+def up():
+    done = subprocess.run(OSLAB, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def profile():
+    first = up()
+    return first, up()
+
+
+def test_a_second_profile_up_makes_nothing(profile):
+    _, second = profile
+    made = [line for line in second.splitlines() if re.search(r"\.\.\. ok \(", line)]
+    assert not made, f"a second `lab up --profile devstack` made again: {made}"
+
+
+def test_the_devstack_cloud_is_a_member_routed_to_an_external_network_it_cannot_boot_on_beside_a_shared_one(profile):
+    member, admin = openstack.connect(cloud="devstack"), openstack.connect(cloud="devstack-admin")
+    project = member.current_project_id
+    roles = {a.role["id"] for a in admin.identity.role_assignments(user_id=member.current_user_id,
+                                                                   scope_project_id=project)}
+    assert roles and all(admin.identity.get_role(r).name != "admin" for r in roles), roles
+    routers = list(member.network.routers(project_id=project))
+    assert len(routers) == 1, [r.name for r in routers]
+    external = member.network.get_network(routers[0].external_gateway_info["network_id"])
+    assert external.is_router_external and not external.is_shared and external.project_id != project, external
+    assert admin.network.get_network(external.id).provider_network_type == "flat", external
+    inside = {p.network_id for p in member.network.ports(device_id=routers[0].id,
+                                                         device_owner="network:router_interface")}
+    owned = {n.id for n in member.network.networks(project_id=project)}
+    assert inside and inside <= owned, (inside, owned)
+    shared = [n for n in member.network.networks(is_shared=True) if not n.is_router_external]
+    assert shared and all(n.project_id != project for n in shared), [n.name for n in shared]
+
+
+def test_the_suites_run_as_a_devstack_user_runs_them(profile, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "--cloud", "devstack", "-p", "no:cacheprovider", "-q", "-rfEs",
+         "--oslab-report-dir", str(tmp_path / "reports")],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ, COLUMNS="400"))
+    out = done.stdout
+    (tmp_path / "suites.out").write_text(out)  # the whole run, where the summary below is cut
+    print(out[-8000:])
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", out.splitlines()[-1])}
+    assert done.returncode == 0 and not counts.get("failed") and not counts.get("error"), out[-8000:]
+    assert counts.get("passed", 0) >= 20, counts
+    skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert all(re.match(r"SKIPPED \[\d+\] \S+: \S.{10,}", line) for line in skips), skips
