@@ -31,6 +31,7 @@ NOVA_HOME = "/var/lib/nova"
 KEY_NAME = "id_ed25519"
 LIBVIRTD_CONF = Path("/etc/libvirt/libvirtd.conf")
 LIBVIRTD = "/usr/sbin/libvirtd"
+LIBVIRTD_MARK = "# added by pytest-oslab: live migration between the lab's computes"
 
 
 def key_file(etc: Path) -> Path:
@@ -49,9 +50,9 @@ def nova_settings(address: str) -> Dict[str, Dict[str, object]]:
 def libvirtd_conf(base: str, address: str) -> str:
     """``base`` (the machine's libvirtd.conf) with libvirtd listening on ``address`` over plain TCP, no auth."""
     ours = {"listen_tls": "0", "listen_tcp": "1", "auth_tcp": '"none"', "listen_addr": f'"{address}"'}
-    kept = [line for line in base.splitlines() if line.split("=", 1)[0].strip() not in ours]
-    return "\n".join(kept + ["# added by pytest-oslab: live migration between the lab's computes"]
-                     + [f"{key} = {value}" for key, value in ours.items()]) + "\n"
+    kept = [line for line in base.splitlines()
+            if line.split("=", 1)[0].strip() not in ours and line != LIBVIRTD_MARK]
+    return "\n".join(kept + [LIBVIRTD_MARK] + [f"{key} = {value}" for key, value in ours.items()]) + "\n"
 
 
 def write_libvirtd_conf(path: Path, address: str) -> bool:
@@ -73,7 +74,7 @@ def libvirtd_command(conf: Path) -> List[str]:
 def shadow_password(getent_line: str) -> str:
     """The password field of a ``getent shadow <user>`` line."""
     fields = getent_line.strip().split(":")
-    if len(fields) < 2:
+    if len(fields) != 9:
         raise ValueError(f"not a shadow entry: {getent_line.strip()[:40]!r}")
     return fields[1]
 
