@@ -159,7 +159,29 @@ def fingerprint(node: nodes.Node, argv: List[str]) -> str:
 
 
 def _started_file(node: nodes.Node, log: Path) -> Path:
+    """Where ``up`` records the PID and fingerprint a daemon of the node was started with: one it did not start
+    (another version of the lab's code, by hand) counts as started otherwise and is restarted."""
     return node.root / "started" / log.stem
+
+
+def recorded(started: Path) -> tuple:
+    """(PID, fingerprint) in a daemon's record, else (None, None)."""
+    try:
+        pid, digest = started.read_text().split()
+        return int(pid), digest
+    except (OSError, ValueError):
+        return None, None
+
+
+def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
+    """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p, line in _processes(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
+        if found:
+            return min(found)
+        time.sleep(0.1)
+    return 0
 
 
 def _end(pids: List[int], timeout: float = STOP_WAIT) -> None:
@@ -230,13 +252,13 @@ def up(node: nodes.Node) -> List[str]:
         # the same program started otherwise (an older command line), holding none of today's words
         older = [p for p, line in running.items() if line.split(" ", 1)[0] == argv[0]
                  and not any(w in line for w in words)]
-        if mine and not older and started.exists() and started.read_text() == now:
+        if mine and not older and recorded(started) in {(p, now) for p in mine}:
             continue
         if mine or older:
             _end(mine + older)
         _spawn(pid, argv, log, namespaces, user)
         started.parent.mkdir(exist_ok=True)
-        started.write_text(now)
+        started.write_text(f"{_started_pid(pid, word)} {now}\n")
         done.append(f"{log.stem} {'restarted (its command line or configuration changed)' if mine or older else 'started'}")
     return done
 
