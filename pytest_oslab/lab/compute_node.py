@@ -10,10 +10,14 @@ controller's, bound over the machine's: nova.conf without its database connectio
 database when they are set), ``host`` and ``my_ip`` the node's; the agent's ``local_ip`` the node's management
 address, its provider mapping ``prov0`` (on Open vSwitch: br-provider, holding ``prov0``): the node's end of a veth whose other end is a port of the provider
 network's switch in the upstream namespace (``host.PROVIDER_SWITCH``), so the flat network reaches each node on a
-link of its own. Not yet: a cgroup tree per node (guests of two nodes may share a cgroup), live migration.
+link of its own. Servers move between the computes (``migration.py``): nova's SSH between them, each libvirtd
+also on TCP at its node's management address. A daemon of the node started with another command line or
+configuration than ``up`` would give it now is restarted. Not yet: a cgroup tree per node (guests of two nodes may
+share a cgroup).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -23,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from . import inifile, node as nodes, node_switch, plumbing
+from . import inifile, migration, node as nodes, node_switch, plumbing, sshd
 from .daemons import run_as
 from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
@@ -34,6 +38,7 @@ PROVIDER_DEV = "prov0"  # the node's provider interface, its veth's peer on the 
 AGENTS = {"linuxbridge": ("neutron-linuxbridge-agent", "linuxbridge_agent.ini"),
           "openvswitch": ("neutron-openvswitch-agent", "openvswitch_agent.ini")}
 START_WAIT = 60.0
+STOP_WAIT = 20.0
 
 
 def _forward_config(node: nodes.Node, side: str) -> str:
@@ -91,7 +96,8 @@ def configure(node: nodes.Node) -> Dict[str, Path]:
         copies[etc] = own
     nova, neutron = copies["/etc/nova"], copies["/etc/neutron"]
     inifile.edit(nova / "nova.conf", {"DEFAULT": {"host": node.name, "my_ip": node.address},
-                                      "database": {"connection": None}, "api_database": {"connection": None}})
+                                      "database": {"connection": None}, "api_database": {"connection": None},
+                                      **migration.nova_settings(node.address)})
     inifile.edit(neutron / "neutron.conf", {"DEFAULT": {"host": node.name}, "database": {"connection": None}})
     if node.lab.driver == "openvswitch":  # bridge mappings, tunnel types and l2population as the controller's
         inifile.edit(neutron / "plugins/ml2/openvswitch_agent.ini", {"ovs": {"local_ip": node.address}})
@@ -103,7 +109,12 @@ def configure(node: nodes.Node) -> Dict[str, Path]:
     forward.mkdir(exist_ok=True)
     for side in ("machine", "node"):
         (forward / f"haproxy-{side}.cfg").write_text(_forward_config(node, side))
+    migration.write_libvirtd_conf(libvirtd_conf(node), node.address)
     return copies
+
+
+def libvirtd_conf(node: nodes.Node) -> Path:
+    return node.root / "libvirtd.conf"
 
 
 def _mounted(pid: int, target: str) -> bool:
@@ -124,8 +135,8 @@ def _spawn(pid: int, argv: List[str], log: Path, namespaces: str = "-m -u -n -p"
 
 
 def _processes(pid: int) -> Dict[int, str]:
-    """{machine PID: command line as one string} of the processes in the PID namespace of the node whose init is
-    ``pid`` (the agents retitle themselves: their arguments become one)."""
+    """{PID as the machine sees it: command line as one string} of the processes in the PID namespace of the node
+    whose init is ``pid`` (the agents retitle themselves: their arguments become one)."""
     ns = Path(f"/proc/{pid}/ns/pid").stat().st_ino
     found = {}
     for entry in Path("/proc").iterdir():
@@ -146,6 +157,67 @@ def agent(node: nodes.Node) -> str:
     return AGENTS[node.lab.driver][0]
 
 
+def fingerprint(node: nodes.Node, argv: List[str]) -> str:
+    """A digest of a node daemon's command line and of the configuration files on it (the node's copies of /etc/nova
+    and /etc/neutron, its own haproxy and libvirtd files): what it was started with, recorded beside the node."""
+    digest = hashlib.sha256("\0".join(argv).encode())
+    for arg in argv:
+        path = node.root / "etc" / arg[len("/etc/"):] if arg.startswith(("/etc/nova/", "/etc/neutron/")) else Path(arg)
+        if path.suffix in (".conf", ".ini", ".cfg") and path.is_file():
+            digest.update(arg.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _started_file(node: nodes.Node, log: Path) -> Path:
+    """Where ``up`` records the PID and fingerprint a daemon of the node was started with: one it did not start
+    (another version of the lab's code, by hand) counts as started otherwise and is restarted."""
+    return node.root / "started" / log.stem
+
+
+def recorded(started: Path) -> tuple:
+    """(PID, fingerprint) in a daemon's record, else (None, None)."""
+    try:
+        pid, digest = started.read_text().split()
+        return int(pid), digest
+    except (OSError, ValueError):
+        return None, None
+
+
+def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
+    """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p, line in _processes(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
+        if found:
+            return min(found)
+        time.sleep(0.1)
+    return 0
+
+
+def _end(pids: List[int], timeout: float = STOP_WAIT) -> None:
+    """SIGTERM to each of ``pids`` (processes of a node), SIGKILL to those still there after ``timeout``."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+            if not pids:
+                return
+            time.sleep(0.1)
+    raise LabError(f"processes {pids} did not end after SIGKILL")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def daemons(node: nodes.Node) -> List[tuple]:
     """(a word of its command line only it has, argv, log, namespaces, user) of each service of the compute node."""
     logs = node.logs
@@ -160,7 +232,8 @@ def daemons(node: nodes.Node) -> List[tuple]:
          logs / "haproxy-node.log", "-m -u -n -p", ""),
         *switch,
         ("/usr/sbin/virtlogd", ["/usr/sbin/virtlogd"], logs / "virtlogd.log", "-m -u -n -p", ""),
-        ("/usr/sbin/libvirtd", ["/usr/sbin/libvirtd"], logs / "libvirtd.log", "-m -u -n -p", ""),
+        (str(libvirtd_conf(node)), migration.libvirtd_command(libvirtd_conf(node)), logs / "libvirtd.log",
+         "-m -u -n -p", ""),
         ("/usr/bin/nova-compute", ["/usr/bin/nova-compute", "--config-file", "/etc/nova/nova.conf",
                                    "--config-file", "/etc/nova/nova-compute.conf",
                                    "--log-file", "/var/log/nova/nova-compute.log"],
@@ -184,17 +257,29 @@ def up(node: nodes.Node) -> List[str]:
             done.append(f"{etc} of the node's own")
     done += plumbing.ensure(provider_link(node, pid))
     for word, pids in stale(node).items():
-        stop(pids)
+        _end(pids)
         done.append(f"{Path(word).name} stopped: its package changed after it started")
     if node.lab.driver == "openvswitch":
         done += node_switch.prepare(node)
     settle = {node_switch.DB_SERVER: lambda: node_switch.after_database(node, pid),
               node_switch.SWITCH: lambda: node_switch.after_switch(node, pid, PROVIDER_DEV)}
-    running = _command_lines(pid)
-    for word, argv, log, namespaces, user in daemons(node):
-        if not any(word in line for line in running):
+    running = _processes(pid)
+    wanted = daemons(node)
+    words = [w[0] for w in wanted]
+    for word, argv, log, namespaces, user in wanted:
+        now, started = fingerprint(node, argv), _started_file(node, log)
+        mine = [p for p, line in running.items() if word in line]
+        # the same program started otherwise (an older command line), holding none of today's words
+        older = [p for p, line in running.items() if line.split(" ", 1)[0] == argv[0]
+                 and not any(w in line for w in words)]
+        if not (mine and not older and recorded(started) in {(p, now) for p in mine}):
+            if mine or older:
+                _end(mine + older)
             _spawn(pid, argv, log, namespaces, user)
-            done.append(f"{log.stem} started")
+            started.parent.mkdir(exist_ok=True)
+            started.write_text(f"{_started_pid(pid, word)} {now}\n")
+            done.append(f"{log.stem} "
+                        f"{'restarted (its command line or configuration changed)' if mine or older else 'started'}")
         if word in settle:  # the node's Open vSwitch set up before what uses it starts
             done += settle[word]()
     return done
@@ -214,35 +299,6 @@ def stale(node: nodes.Node) -> Dict[str, List[int]]:
         if package and pids and any(runs_older_code(p, package) for p in pids):
             found[word] = pids
     return found
-
-
-def stop(pids: List[int], timeout: float = 20.0) -> None:
-    """SIGTERM to the processes, SIGKILL to those left after ``timeout``; returns when they are gone."""
-    def alive() -> List[int]:
-        return [p for p in pids if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
-
-    def signal_all(sig: int) -> None:
-        for p in alive():
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-
-    signal_all(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    signal_all(signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "Z"
 
 
 def provider_veth(node: nodes.Node) -> str:
@@ -273,6 +329,8 @@ def missing(node: nodes.Node) -> List[str]:
     running = _command_lines(pid)
     if node.lab.driver == "openvswitch" and any(node_switch.DB_SERVER in line for line in running):
         found += node_switch.missing(node, pid, PROVIDER_DEV)
+    found += [f"node {node.name}: {line}" for line in migration.nova_ssh_missing(
+        node.lab.etc, nova_homes([node])[1:], sshd.host_keys(node.lab, nodes.computes(node.lab)))]
     return found + [f"node {node.name}: {log.stem} is not running (log: {log})"
                     for word, argv, log, namespaces, user in daemons(node) if not any(word in l for l in running)]
 
@@ -290,6 +348,9 @@ def scale(lab, count: int, conn, say=print) -> None:
         took = wait_registered(node, conn)
         say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
             f"nova-compute up, its hypervisor listed and {agent(node)} alive {took:.1f}s later")
+    if wanted:
+        done = migration.ensure_nova_ssh(lab.etc, nova_homes(wanted), sshd.host_keys(lab, wanted))
+        say(f"nova's SSH between the computes: {'; '.join(done) or 'already there'}")
     if wanted:  # mapped to the cell now, not at the scheduler's next periodic discovery (up to 30 s)
         run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
                what="nova-manage cell_v2 discover_hosts")
@@ -298,6 +359,11 @@ def scale(lab, count: int, conn, say=print) -> None:
             ended = nodes.down(node) + forget_in_cloud(node, conn)
             if ended:
                 say(f"node {node.name}: ended: {', '.join(ended)}")
+
+
+def nova_homes(computes: List[nodes.Node]) -> List[Path]:
+    """nova's home on the controller and each compute node's own copy of it."""
+    return [Path(migration.NOVA_HOME)] + [n.state_dir(migration.NOVA_HOME) for n in computes]
 
 
 def registered(node: nodes.Node, conn) -> Dict[str, bool]:

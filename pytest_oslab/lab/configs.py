@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict
 
 from . import inifile
+from .migration import nova_settings
 from .steps import Step
 
 Values = Dict[str, Dict[str, Dict[str, object]]]
@@ -67,10 +68,13 @@ def nova(lab) -> Values:
     neutron.update({"service_metadata_proxy": True, "metadata_proxy_shared_secret": lab.secrets["metadata"],
                     "default_floating_pool": None, "service_name": None})
     libvirt = {"virt_type": "qemu", "cpu_mode": "none"}
+    # moving servers between computes (lab/migration.py): my_ip, the management address, is where the others reach
+    # this one's sshd and libvirtd
+    moving = nova_settings(lab.tunnel_ip)
     return {
         "/etc/nova/nova.conf": {
             "DEFAULT": {
-                "transport_url": lab.transport_url, "my_ip": "127.0.0.1", "enabled_apis": "osapi_compute,metadata",
+                "transport_url": lab.transport_url, "my_ip": lab.tunnel_ip, "enabled_apis": "osapi_compute,metadata",
                 "osapi_compute_listen": "127.0.0.1", "osapi_compute_workers": 1, "metadata_listen": "127.0.0.1",
                 "metadata_workers": 1, "compute_driver": "libvirt.LibvirtDriver",
                 "instances_path": "/var/lib/nova/instances", "state_path": "/var/lib/nova",
@@ -87,7 +91,7 @@ def nova(lab) -> Values:
             "vnc": {"enabled": False}, "spice": {"enabled": False},
             "glance": {"api_servers": "http://127.0.0.1:9292"},
             "conductor": {"workers": 1}, "scheduler": {"workers": 1, "discover_hosts_in_cells_interval": 30},
-            "libvirt": libvirt,
+            "libvirt": {**libvirt, **moving["libvirt"]}, "workarounds": moving["workarounds"],
             "oslo_concurrency": {"lock_path": "/var/lib/nova/tmp"},
         },
         # Debian ships virt_type=kvm here, and this file is read after nova.conf: /dev/kvm cannot run guests.

@@ -118,9 +118,7 @@ def node_entries(lab) -> List[Dict]:
 
 def host_keys(lab) -> Dict[str, Path]:
     """{management address: public host key file} of each node whose sshd has a key yet."""
-    keys = {lab.tunnel_ip: sshd.controller_dir(lab) / f"{sshd.HOST_KEY}.pub"}
-    keys.update({n.address: n.ssh_dir / f"{sshd.HOST_KEY}.pub" for n in nodes.computes(lab)})
-    return {address: pub for address, pub in keys.items() if pub.exists()}
+    return sshd.host_keys(lab, nodes.computes(lab))
 
 
 def cloud_entries(lab) -> Dict[str, Dict]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, List, Sequence
 
-from . import daemons, sshd
+from . import daemons, migration, sshd
 from .daemons import Daemon
 from .steps import LabError, Step
 
@@ -267,6 +267,11 @@ def l2_agents(lab) -> List[Daemon]:
     }[lab.driver]
 
 
+def libvirtd_conf(lab) -> Path:
+    """The controller's libvirtd.conf: the machine's, listening on the management address (``migration.py``)."""
+    return lab.etc / "libvirtd.conf"
+
+
 def compute_and_agents(lab) -> List[Daemon]:
     log = lab.logs
     agents = l2_agents(lab)
@@ -277,8 +282,11 @@ def compute_and_agents(lab) -> List[Daemon]:
     ]
     return [
         Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
-        Daemon("libvirtd", libvirtd_argv(), log=log / "libvirtd.log", ready=_virsh_as_nova,
-               configs=(Path("/etc/libvirt/libvirtd.conf"), Path("/etc/libvirt/qemu.conf"))),
+        # on TCP at the management address too: a live migration's destination (lab/migration.py)
+        Daemon("libvirtd", libvirtd_argv(command=migration.libvirtd_command(libvirtd_conf(lab))),
+               log=log / "libvirtd.log", ready=_virsh_as_nova,
+               prepare=lambda: migration.write_libvirtd_conf(libvirtd_conf(lab), lab.tunnel_ip),
+               configs=(Path("/etc/libvirt/libvirtd.conf"), Path("/etc/libvirt/qemu.conf"), libvirtd_conf(lab))),
         _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
         *agents,
         *neutron_agents,

@@ -152,6 +152,14 @@ def known(keys: Dict[str, Path]) -> bool:
     return known_hosts_text(current, keys) == current
 
 
+def host_keys(lab: Lab, computes) -> Dict[str, Path]:
+    """{management address: public host key file} of the controller and of the nodes ``computes`` whose sshd has a
+    key yet."""
+    keys = {lab.tunnel_ip: controller_dir(lab) / f"{HOST_KEY}.pub"}
+    keys.update({n.address: n.ssh_dir / f"{HOST_KEY}.pub" for n in computes})
+    return {address: pub for address, pub in keys.items() if pub.exists()}
+
+
 def controller_dir(lab: Lab) -> Path:
     """The controller's sshd files (host key, configuration)."""
     return lab.etc / "ssh"

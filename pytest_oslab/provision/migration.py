@@ -74,10 +74,11 @@ def _ask(kind: str, request: Callable[[], object]) -> None:
         raise MigrationFailed(f"nova refused the {kind} migration: {e}") from None
 
 
-def cold_migrate(conn, server, timeout: float):
-    """Cold-migrate ``server`` (the scheduler picks the host) and confirm it; the server, ACTIVE, where it went."""
+def cold_migrate(conn, server, timeout: float, host: Optional[str] = None):
+    """Cold-migrate ``server`` (to ``host``, else where the scheduler picks) and confirm it; the server, ACTIVE,
+    where it went."""
     before = latest_migration(conn, server.id)
-    _ask("cold", lambda: conn.compute.migrate_server(server))
+    _ask("cold", lambda: conn.compute.migrate_server(server, host=host))
 
     def settled(now, migration):
         if migration is None or (before is not None and migration.id == before.id):
@@ -91,10 +92,10 @@ def cold_migrate(conn, server, timeout: float):
                  lambda now, m: "ok" if now.status == "ACTIVE" and not now.task_state else None)
 
 
-def live_migrate(conn, server, timeout: float, block_migration=True):
-    """Live-migrate ``server`` (the scheduler picks the host); the server, ACTIVE, where it went."""
+def live_migrate(conn, server, timeout: float, block_migration=True, host: Optional[str] = None):
+    """Live-migrate ``server`` (to ``host``, else where the scheduler picks); the server, ACTIVE, where it went."""
     before = latest_migration(conn, server.id)
-    _ask("live", lambda: conn.compute.live_migrate_server(server, block_migration=block_migration))
+    _ask("live", lambda: conn.compute.live_migrate_server(server, host=host, block_migration=block_migration))
 
     def settled(now, migration):
         if migration is None or (before is not None and migration.id == before.id):

@@ -1,6 +1,7 @@
 """The multi-node lab (``oslab lab up --nodes 3``): each node reached over SSH as clouds.yaml names it, its hostname
-and services as nova and neutron list them, a server on each compute with its tap in that compute only, and a
-compute whose processes were killed failing C1/C3 by name until ``lab up`` heals it.
+and services as nova and neutron list them, a server on each compute with its tap in that compute only, nova's SSH
+between the computes and a server moved live and cold between them, and a compute whose processes were killed
+failing C1/C3 by name until ``lab up`` heals it.
 
 Skipped when the lab has no compute node (``--nodes 1``). Cost on the 2-core machine: see each test's docstring.
 """
@@ -16,8 +17,9 @@ import pytest
 
 from pytest_oslab.access.inventory import Inventory
 from pytest_oslab.access.nodes import NodePool
-from pytest_oslab.lab import compute_node, identity, node as nodes, switch
+from pytest_oslab.lab import compute_node, identity, migration as lab_migration, node as nodes, switch
 from pytest_oslab.lab.context import Lab
+from pytest_oslab.provision import migration
 from pytest_oslab.provision.naming import Naming, new_run_id
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.provision.stack import ResourceStack
@@ -94,9 +96,47 @@ def test_a_server_lands_on_each_compute_and_its_tap_is_only_there(on_each_comput
         assert server.compute_host == host, (server.name, server.compute_host)
         port, = admin.network.ports(device_id=server.id)
         tap = f"tap{port.id[:11]}"
-        where = [e["name"] for e in entries
-                 if pool.host(pool.inventory.find(e["name"])).run(f"ip link show {tap}").rc == 0]
+        where = _taps_on(pool, entries, tap)
         assert where == [host], f"{server.name}: tap {tap} on {where}, expected on {host} only"
+
+
+def test_nova_logs_into_each_other_compute_over_ssh_without_a_prompt(pool, entries):
+    """About 3 s: from each node, as nova, `ssh -o BatchMode=yes <each other node's address> hostname` (what a
+    cold migration runs first: nova uses the destination's my_ip, its management address)."""
+    for entry in entries:
+        host = pool.host(pool.inventory.find(entry["name"]))
+        for other in entries:
+            if other is entry:
+                continue
+            address = other["host"].rsplit("@", 1)[1]
+            said = host.run(f"sudo -u {lab_migration.NOVA_USER} timeout 20 ssh -o BatchMode=yes {address} hostname")
+            assert (said.rc, said.stdout.strip()) == (0, other["name"]), \
+                f"{entry['name']} -> {other['name']} ({address}) as nova: exit {said.rc} {said.stderr.strip()[:300]}"
+
+
+def _taps_on(pool, entries, tap: str) -> list:
+    return [e["name"] for e in entries if pool.host(pool.inventory.find(e["name"])).run(f"ip link show {tap}").rc == 0]
+
+
+def test_a_server_moves_live_then_cold_between_the_computes_with_its_tap(on_each_compute, admin, pool, entries):
+    """About 1 min: compute1's server live-migrated (block migration) to compute2, then cold-migrated back; each
+    time its tap is on the new compute only."""
+    (first, server), (second, _) = on_each_compute[0], on_each_compute[1]
+    port, = admin.network.ports(device_id=server.id)
+    tap = f"tap{port.id[:11]}"
+    for move, target in ((migration.live_migrate, second), (migration.cold_migrate, first)):
+        try:
+            moved = move(admin, server, 240, host=target)
+        except migration.MigrationFailed as e:
+            pytest.fail(f"{move.__name__} of {server.name} to {target}: {e}", pytrace=False)
+        assert moved.compute_host == target, f"{move.__name__}: {server.name} on {moved.compute_host}, not {target}"
+        where = []
+        for _ in range(20):  # the old host's tap goes once nova has cleaned up there
+            where = _taps_on(pool, entries, tap)
+            if where == [target]:
+                break
+            time.sleep(1)
+        assert where == [target], f"{move.__name__} of {server.name}: tap {tap} on {where}, expected on {target} only"
 
 
 def _c1_c3(timeout: float = 300) -> subprocess.CompletedProcess:
