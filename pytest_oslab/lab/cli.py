@@ -125,7 +125,7 @@ def _built_image():
 
 
 def down(args) -> int:
-    from .host import remove_plumbing
+    from .host import remove_plumbing, stop_neutron_children
     from .purge import purge_data, purge_files
     from .services import every_daemon, infrastructure
     from .virt import destroy_lab_domains
@@ -151,6 +151,7 @@ def down(args) -> int:
             sys.stderr.write(f"oslab lab down: {exc}\n")
             return 1
     stopped += [d.name for d in order if d.name in base and daemons.stop(d, lab.pids)]
+    stopped += stop_neutron_children()
     removed = remove_plumbing(lab)
     if args.purge:
         purged += purge_files(lab)

@@ -24,9 +24,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from importlib import resources
 from pathlib import Path
 from typing import List
@@ -247,6 +250,44 @@ def remove_neutron_devices() -> List[str]:
     removed = plumbing.remove_namespaces(
         ns for ns in plumbing.namespaces() if ns.startswith(("qdhcp-", "qrouter-", "ovnmeta-")))
     return removed + plumbing.remove_links(name for name in plumbing.links() if NEUTRON_DEVICE.match(name))
+
+
+NEUTRON_STATE = "/var/lib/neutron/"  # what the agents' own children (dnsmasq, haproxy, keepalived) name
+
+
+def neutron_children() -> List[int]:
+    """The live processes the agents started and left to run on their own (dnsmasq, the metadata proxies' haproxy,
+    keepalived): those whose command line names neutron's state directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if NEUTRON_STATE in line and "neutron-" not in line.split(" ", 1)[0]:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_neutron_children(timeout: float = 10.0) -> List[str]:
+    """Stop what ``neutron_children`` finds (the agents stopped first): SIGTERM, SIGKILL after ``timeout``."""
+    stopped = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in neutron_children():
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+                os.kill(pid, sig)
+                stopped.append(f"{name} (pid {pid})")
+            except (OSError, ProcessLookupError):
+                continue
+        deadline = time.monotonic() + timeout
+        while neutron_children() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not neutron_children():
+            break
+    return list(dict.fromkeys(stopped))
 
 
 def remove_plumbing(lab) -> List[str]:
