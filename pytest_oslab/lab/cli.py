@@ -12,10 +12,23 @@ from .context import DRIVERS, OVS_FIREWALLS, Lab
 from . import upgrade as lab_upgrade
 from .release import RELEASES, recorded as recorded_release, with_release
 from .steps import LabError, Progress, run_steps
+from .switch import record, recorded
+from .plan import steps
+from .packages import check_host
+from .devstack import steps as devstack_steps
+from .node import count_file, down as node_down, init_pid, made
+from .compute_node import missing, scale
+from .identity import admin_connection, CloudsYamlStep
+from .services import all_daemons, every_daemon, infrastructure
+from .host import loopback_ok, remove_plumbing, stop_neutron_children
+from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
+from .image import GuestImageStep
+from .purge import purge_data, purge_files
+from .virt import destroy_lab_domains
+from . import containers, node as nodes
 
 
 def _lab(args) -> Lab:
-    from .switch import recorded
     old = (recorded(Lab()) or "linuxbridge").split()
     driver = getattr(args, "driver", None) or old[0]
     firewall = getattr(args, "firewall", None) or (old[1] if len(old) > 1 and driver == old[0] else "openvswitch")
@@ -23,8 +36,6 @@ def _lab(args) -> Lab:
 
 
 def up(args) -> int:
-    from .plan import steps
-    from .packages import check_host
     progress = Progress()
     try:
         check_host()
@@ -34,11 +45,9 @@ def up(args) -> int:
         lab.ensure_dirs()
         release = getattr(args, "release", None) or recorded_release(lab)
         run_steps(with_release(steps(lab), release, lab_upgrade.openstack_daemons), lab, progress)
-        from .switch import record
         record(lab)
         _scale(lab, args, progress)
         if getattr(args, "profile", None):
-            from .devstack import steps as devstack_steps
             run_steps(devstack_steps(lab), lab, progress)
     except LabError as exc:
         progress.line(f"FAILED: {exc}")
@@ -57,28 +66,23 @@ def up(args) -> int:
 
 def _scale(lab, args, progress) -> None:
     """``--nodes N``: computes 1..N-1 beside the controller (recorded, so that a later `up` heals them)."""
-    from .node import count_file
     recorded = count_file(lab)
     asked = getattr(args, "nodes", None)
     if asked is None and not recorded.exists():
         return  # one node, as ever: no compute to heal
     count = asked or int(recorded.read_text())
-    from .compute_node import scale
-    from .identity import admin_connection
     started = time.monotonic()
     scale(lab, count, admin_connection(lab), say=progress.line)
     if count == 1:
         recorded.unlink(missing_ok=True)  # one node again: later `up`s need not look for computes
     else:
         recorded.write_text(f"{count}\n")
-    from .identity import CloudsYamlStep
     if not CloudsYamlStep().done(lab):  # the nodes' entries and host keys, as the node count is now
         CloudsYamlStep().run(lab)
     progress.line(f"nodes ... {count} (the controller and {count - 1} compute) ({time.monotonic() - started:.1f}s)")
 
 
 def status(args) -> int:
-    from .services import all_daemons
     lab = _lab(args)
     healthy = True
     for d in all_daemons(lab):
@@ -92,19 +96,15 @@ def status(args) -> int:
         note = "  (started with an older configuration: `oslab lab up` restarts it)" if (
             pid and daemons.outdated(d, lab.pids)) else ""
         print(f"{d.name:28} {state:26} log: {d.log}{note}")
-    from .compute_node import missing
-    from .node import made, init_pid
     for node in made(lab):
         if init_pid(node):
             problems = missing(node)
             healthy &= not problems
             print(f"node {node.name:23} " + ("; ".join(problems) if problems else f"up ({node.ssh_spec})"))
-    from .host import loopback_ok
     if not loopback_ok():
         print("127.0.0.1 is missing from lo: every lab API listens there (`ip addr add 127.0.0.1/8 dev lo`)")
         healthy = False
     if healthy:
-        from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
         if not ComputeReadyStep().done(lab):
             print("compute service or network agents not up (see `openstack --os-cloud lab-admin network agent list`)")
             healthy = False
@@ -120,16 +120,10 @@ def status(args) -> int:
 
 
 def _built_image():
-    from .image import GuestImageStep
     return GuestImageStep()
 
 
 def down(args) -> int:
-    from .host import remove_plumbing, stop_neutron_children
-    from .purge import purge_data, purge_files
-    from .services import every_daemon, infrastructure
-    from .virt import destroy_lab_domains
-    from .node import down as node_down, made
     lab = _lab(args)
     ended = [n.name for n in made(lab) if node_down(n)]
     try:
@@ -164,7 +158,6 @@ def down(args) -> int:
 
 
 def upgrade(args) -> int:
-    from .packages import check_host
     lab = _lab(args)
     progress = Progress()
     try:
@@ -183,7 +176,6 @@ def upgrade(args) -> int:
 
 
 def node_command(args) -> int:
-    from . import node as nodes
     lab = _lab(args)
     try:
         chosen = ([nodes.named(n, args.number, lab) for n in args.names] if args.names
@@ -211,7 +203,6 @@ def node_command(args) -> int:
 
 def containers_command(args) -> int:
     """``oslab lab containers up|down|status``: kolla-ansible's tool containers beside the lab (lab.containers)."""
-    from . import containers
     try:
         if args.action == "up":
             containers.up()

@@ -13,6 +13,7 @@ from typing import Dict
 from . import inifile
 from .migration import nova_settings
 from .steps import Step
+from .host import OS_VIF_OVSDB_PORT, PROVIDER_BRIDGE, PROVIDER_IF, PUBLIC_IF
 
 Values = Dict[str, Dict[str, Dict[str, object]]]
 KEYSTONE_URL = "http://127.0.0.1:5000"
@@ -140,7 +141,6 @@ def _ml2(mechanism_drivers: str, tenant_type: str = "vxlan") -> Dict[str, Dict[s
 
 
 def neutron_linuxbridge(lab) -> Values:
-    from .host import PROVIDER_IF, PUBLIC_IF
     values = _agents_common(lab, "linuxbridge")
     values["/etc/neutron/neutron.conf"]["experimental"] = {"linuxbridge": True}  # Zed: "experimental"
     values["/etc/neutron/plugins/ml2/ml2_conf.ini"] = _ml2("linuxbridge,l2population")
@@ -154,7 +154,6 @@ def neutron_linuxbridge(lab) -> Values:
 
 def neutron_openvswitch(lab) -> Values:
     """ML2/OVS on the userspace datapath (this kernel has no openvswitch module)."""
-    from .host import PROVIDER_BRIDGE
     values = _agents_common(lab, "openvswitch")
     values["/etc/neutron/plugins/ml2/ml2_conf.ini"] = _ml2("openvswitch,l2population")
     firewall = "iptables_hybrid" if lab.firewall == "iptables_hybrid" else "openvswitch"
@@ -173,7 +172,6 @@ OVN_NB, OVN_SB = "tcp:127.0.0.1:6641", "tcp:127.0.0.1:6642"
 
 def neutron_ovn(lab) -> Values:
     """ML2/OVN: OVN's own DHCP, L3 and metadata (through neutron-ovn-metadata-agent); geneve tenant networks."""
-    from .host import OS_VIF_OVSDB_PORT
     ovn = {"ovn_nb_connection": OVN_NB, "ovn_sb_connection": OVN_SB, "ovn_metadata_enabled": True,
            # security groups made before OVN are missing from its NB database unless neutron repairs them
            "neutron_sync_mode": "repair"}

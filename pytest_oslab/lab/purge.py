@@ -16,6 +16,9 @@ import yaml
 
 from .databases import DATABASES
 from .identity import CLOUDS_DIR
+from . import daemons
+from .services import infrastructure
+from .steps import LabError
 
 DATA_DIRS = ("/var/lib/glance/images", "/var/lib/nova/instances", "/var/lib/neutron/dhcp",
              "/var/lib/neutron/external", "/etc/keystone/fernet-keys", "/etc/keystone/credential-keys",
@@ -28,8 +31,6 @@ def purge_data(lab) -> List[str]:
     """Drop the lab's databases; MariaDB is started for it when it does not run (as in a new session), and the
     caller stops it afterwards with the other daemons. The services must be stopped first: an idle connection's
     open transaction would keep DROP DATABASE waiting on its metadata lock."""
-    from . import daemons
-    from .services import infrastructure
     mariadb = next(d for d in infrastructure(lab) if d.name == "mariadb")
     if not (daemons.recorded_pid(mariadb, lab.pids) and daemons.is_ready(mariadb)):
         daemons.start(mariadb, lab.pids)
@@ -37,7 +38,6 @@ def purge_data(lab) -> List[str]:
     sql = "".join(f"DROP DATABASE IF EXISTS {db};" for db in DATABASES)
     proc = subprocess.run(["mysql"], input=sql, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        from .steps import LabError
         raise LabError(f"dropping the lab's databases failed: {proc.stderr.strip()[-300:]}")
     return ["databases"]
 

@@ -15,6 +15,10 @@ from typing import Optional
 
 from .identity import MEMBER_PROJECT, admin_connection, member_connection
 from .steps import LabError, Step
+from .daemons import run_as
+from . import daemons
+from .services import compute_and_agents
+from .image import command_line
 
 FLAVOR = dict(name="m1.nano", ram=256, vcpus=1, disk=1)
 # myproject runs the suites (and the project's tests beside them): more servers than nova's default 10
@@ -71,7 +75,6 @@ class ComputeReadyStep(Step):
         wanted = expected_agents(lab)
         _wait(f"agents alive ({', '.join(sorted(wanted))})", lambda: _agents_alive(conn, wanted), 240,
               log=str(lab.logs))
-        from .daemons import run_as
         run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
                what="nova-manage cell_v2 discover_hosts")
         _wait("hypervisor listed", lambda: any(True for _ in conn.compute.hypervisors()), 120)
@@ -144,8 +147,6 @@ class DhcpServedStep(Step):
             return False
 
     def run(self, lab) -> None:
-        from . import daemons
-        from .services import compute_and_agents
         conn = admin_connection(lab)
         missing = []
         log = lab.logs / "neutron-dhcp-agent.log"
@@ -193,7 +194,6 @@ def _ensure_keyfile(lab) -> str:
 def guest_command_line(lab, image) -> str:
     """The guest's kernel command line for the lab's driver: virtio checksum offload off only on OVS/OVN,
     whose userspace datapath needs it (on Linux bridge the offloads stay, as on any cloud)."""
-    from .image import command_line
     return command_line(virtio_csum=lab.driver == "linuxbridge")
 
 

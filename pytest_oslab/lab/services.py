@@ -17,6 +17,7 @@ from typing import Callable, List, Sequence
 from . import daemons, migration, sshd
 from .daemons import Daemon
 from .steps import LabError, Step
+from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, PROVIDER_BRIDGE
 
 RABBIT_ENV = {
     "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODENAME": "rabbit@localhost",
@@ -206,7 +207,6 @@ def _ovn_db(which: str, port: int, log: Path) -> Daemon:
 
 def _ovn_chassis_prepare(lab) -> Callable[[], None]:
     def prepare() -> None:
-        from .host import PROVIDER_BRIDGE
         ids = {"system-id": lab.hostname, "hostname": lab.hostname, "ovn-remote": "tcp:127.0.0.1:6642",
                "ovn-encap-type": "geneve", "ovn-encap-ip": lab.tunnel_ip, "ovn-bridge-datapath-type": "netdev",
                "ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "ovn-cms-options": "enable-chassis-as-gw"}
@@ -217,7 +217,6 @@ def _ovn_chassis_prepare(lab) -> Callable[[], None]:
 
 def ovn_central(lab) -> List[Daemon]:
     """OVN's northbound and southbound databases, ovn-northd, this chassis' ovn-controller and os-vif's relay."""
-    from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT
     if lab.driver != "ovn":
         return []
     log = lab.logs

@@ -4,7 +4,8 @@ Networking is rebuilt cleanly, and the old driver takes its own networks down: i
 as it was (its configuration, its OVN databases), then the lab's servers, floating IPs, routers and networks
 are deleted through it (the resources step makes the networks again on the new driver). Then the compute nodes
 are ended (their namespaces take their devices, bridges and switches with them; their Open vSwitch databases
-are removed: `--nodes` brings them back on the new driver), the old driver's agents are stopped and their agent records deleted, their devices, bridges and namespaces removed, and
+are removed: `--nodes` brings them back on the new driver), the old driver's agents are stopped and their agent
+records deleted, their devices, bridges and namespaces removed, and
 neutron-server and nova-compute stopped, to be started again on the new configuration (nova-compute forgets
 its cached list of network extensions).
 """
@@ -17,6 +18,7 @@ from . import compute_node, daemons, node as nodes, node_switch, plumbing
 from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
+from .services import all_daemons, every_daemon
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
                   "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
@@ -74,7 +76,6 @@ class DriverSwitchStep(Step):
         return old is None or old == _wanted(lab)
 
     def run(self, lab) -> None:
-        from .services import all_daemons, every_daemon
         old = previous(lab)
         old_driver = old.driver
         try:
