@@ -64,14 +64,16 @@ bench: lab
 # the other mechanism drivers (and OVS firewalls), each switched to in place as a user would (`lab up --driver D
 # --firewall F`: the old driver deletes its networks, the new one makes them again), then the suites with their
 # own report (reports/oslab-lab-*), on one node (compute nodes run the Linux bridge or the Open vSwitch agent, not
-# OVN yet, and on three nodes the two OVS runs would cost ~5 min more). Every driver runs even when one fails; the lab
-# ends on $(DRIVER) again.
+# OVN yet, and on three nodes the two OVS runs would cost ~5 min more). OVN is reached from Linux bridge: switched
+# in place from ML2/OVS (hybrid), TCP to a floating IP gets no answer (G3 fails; cause not found yet). Every driver
+# runs even when one fails; the lab ends on $(DRIVER) again.
 MATRIX ?= openvswitch:openvswitch openvswitch:iptables_hybrid ovn
 drivers: venv
 	rc=0; $(BIN)/oslab lab up --nodes 1 || rc=1; \
 	for m in $(MATRIX); do \
 	  d=$${m%%:*}; f=$${m#*:}; [ "$$f" = "$$m" ] && f=openvswitch; \
 	  echo "=== driver $$d, firewall $$f"; \
+	  if [ "$$d" = ovn ]; then $(BIN)/oslab lab up --driver linuxbridge || rc=1; fi; \
 	  { $(BIN)/oslab lab up --driver $$d --firewall $$f && $(BIN)/pytest --cloud lab; } || rc=1; \
 	done; \
 	echo "=== back to driver $(DRIVER)"; \
