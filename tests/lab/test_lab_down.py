@@ -5,7 +5,6 @@ namespace of the lab; then `oslab lab up` with the same node count brings it bac
 It takes the lab down: make test runs it last on the lab of three nodes (the driver matrix after it brings the lab
 up again on one node). Cost: the down (~20 s) and the up from nothing (about 2 min on this machine).
 """
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +31,8 @@ def command_lines():
     return found
 
 
-def netns():
-    out = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
-    return sorted(n["name"] for n in json.loads(out or "[]"))
+def lab_namespaces():
+    return [n for n in plumbing.namespaces() if n.startswith(("oslab", "qdhcp-", "qrouter-"))]
 
 
 def test_lab_down_ends_every_node_and_leaves_nothing_behind():
@@ -45,8 +43,7 @@ def test_lab_down_ends_every_node_and_leaves_nothing_behind():
     count = len(computes) + 1
     ids = {n.name: nodes.namespace_ids(nodes.init_pid(n)) for n in computes}
     veths = [v for n in computes for v in (n.veth, compute_node.provider_veth(n))]
-    lab_netns_before = [n for n in netns() if n.startswith(("oslab", "qdhcp-", "qrouter-"))]
-    assert lab_netns_before, "the lab's namespaces were not there to begin with"
+    assert lab_namespaces(), "the lab's namespaces were not there to begin with"
     try:
         down = subprocess.run(OSLAB + ["down"], capture_output=True, text=True, timeout=600)
         assert down.returncode == 0, down.stdout + down.stderr
@@ -60,7 +57,7 @@ def test_lab_down_ends_every_node_and_leaves_nothing_behind():
         assert mounts == [], mounts
         survivors = {pid: line[:200] for pid, line in command_lines().items() if any(p in line for p in LAB_PROGRAMS)}
         assert survivors == {}, survivors
-        assert [n for n in netns() if n.startswith(("oslab", "qdhcp-", "qrouter-"))] == [], netns()
+        assert lab_namespaces() == [], plumbing.namespaces()
         assert all(nodes.init_pid(n) is None for n in computes)
     finally:
         up = subprocess.run(OSLAB + ["up", "--nodes", str(count)], capture_output=True, text=True, timeout=1500)
