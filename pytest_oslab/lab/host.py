@@ -200,7 +200,10 @@ def wanted_plumbing(lab) -> List[plumbing.Want]:
         plumbing.Up(UPLINK_PEER, UPSTREAM_NS),
         plumbing.Forwarding(UPSTREAM_NS),
         plumbing.Address(UPLINK_IF, f"{lab.uplink_host_ip}/{_prefix(lab.uplink_cidr)}"),
-        *([plumbing.Address(TUNNEL_IF, tunnel_cidr(lab))] if lab.driver == "linuxbridge" else []),
+        *([plumbing.Address(TUNNEL_IF, tunnel_cidr(lab)),
+           # on Open vSwitch the address lives on br-underlay, a tap of ovs-vswitchd's that outlives it: left
+           # holding the address (a switch cut short, vswitchd killed), its dead route would win over the veth's
+           plumbing.NoAddress(UNDERLAY_BRIDGE, tunnel_cidr(lab))] if lab.driver == "linuxbridge" else []),
         *[plumbing.Up(dev) for dev in (PROVIDER_IF, UPLINK_IF, TUNNEL_IF, TUNNEL_PEER)],
         plumbing.NoTxChecksum(TUNNEL_PEER),  # into br-underlay on Open vSwitch
         plumbing.Route(lab.provider_cidr, lab.uplink_ns_ip, UPLINK_IF),

@@ -301,13 +301,25 @@ def sshd_answers(node: Node, timeout: float = 2.0, within: float = 0.0) -> bool:
     return True
 
 
+def why_unreached(node: Node, lines: int = 5) -> str:
+    """What tells why the node's sshd is not reached: the device the machine routes its address through (a stale
+    device holding the lab's address shows here), and the last lines of its sshd's log (a CI run keeps only what
+    the error says)."""
+    try:
+        tail = (node.logs / "sshd.log").read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        tail = []
+    return (f"the machine routes {node.address} through {plumbing.route_device(node.address) or 'nothing'};"
+            f" sshd.log ends: {' | '.join(tail) or '(empty)'}")
+
+
 def _start_sshd(node: Node, pid: int) -> None:
     _run(*enter(pid, SSHD, "-f", str(node.ssh_dir / "sshd_config"), "-E", str(node.logs / "sshd.log")))
     deadline = time.monotonic() + SSHD_WAIT
     while not sshd_answers(node):
         if time.monotonic() > deadline:
-            raise LabError(f"node {node.name}: sshd does not answer on {node.address}:22 after {SSHD_WAIT:.0f}s",
-                           log=str(node.logs / "sshd.log"))
+            raise LabError(f"node {node.name}: sshd does not answer on {node.address}:22 after {SSHD_WAIT:.0f}s"
+                           f" ({why_unreached(node)})", log=str(node.logs / "sshd.log"))
         time.sleep(0.1)
 
 
@@ -347,7 +359,7 @@ def missing(node: Node) -> List[str]:
         return [f"node {node.name}: not running"]
     found = [f"node {node.name}: {line}" for line in plumbing.missing(wanted_plumbing(node, pid))]
     if not sshd_answers(node, within=SSHD_PATIENCE):
-        found.append(f"node {node.name}: sshd does not answer on {node.address}:22 (log: {node.logs / 'sshd.log'})")
+        found.append(f"node {node.name}: sshd does not answer on {node.address}:22 ({why_unreached(node)})")
     return found
 
 

@@ -387,6 +387,18 @@ def links(where: Optional[str] = None) -> List[str]:
         return [l.get("ifname") for l in nl(where).get_links()]
 
 
+def route_device(address: str, where: Optional[str] = None) -> Optional[str]:
+    """The device the kernel sends to ``address`` through (``ip route get``), None where there is no route."""
+    with netlink() as nl:
+        try:
+            found = nl(where).route("get", dst=address)
+        except OSError:
+            return None
+        index = found[0].get("oif") if found else None
+        links = nl(where).link("get", index=index) if index else []
+        return links[0].get("ifname") if links else None
+
+
 def mac(dev: str, where: Optional[str] = None) -> str:
     """The MAC address of ``dev`` in ``where``."""
     with netlink() as nl:

@@ -75,6 +75,38 @@ def test_lab_plumbing_stays_on_the_machine():
     assert not [r for r in upstream if r.get("dst") == "default"], "the upstream namespace must not route out"
 
 
+def test_a_dead_underlay_bridge_holding_the_tunnel_address_is_cleared_by_up():
+    """As a session that ends while the lab runs Open vSwitch (or a switch back to Linux bridge cut short) leaves it:
+    ovs-vswitchd's persistent tap br-underlay outlives it with the tunnel address, and its route (linkdown, still
+    used) takes the machine's traffic to the nodes. CI failed so: "sshd does not answer on 198.51.100.201:22"."""
+    import pytest
+
+    from pytest_oslab.lab import plumbing
+
+    lab = Lab()
+    if lab.driver != "linuxbridge":
+        pytest.skip("on Open vSwitch and OVN the tunnel address belongs on br-underlay")
+    node = lab.tunnel_cidr.replace(".0/24", ".250")
+    made = host.UNDERLAY_BRIDGE not in plumbing.links()
+    if made:
+        subprocess.run(["ip", "tuntap", "add", "dev", host.UNDERLAY_BRIDGE, "mode", "tap"], check=True)
+    try:
+        # the address went to the bridge first and came back to the veth after: the bridge's route comes first
+        subprocess.run(["ip", "addr", "del", host.tunnel_cidr(lab), "dev", host.TUNNEL_IF], check=True)
+        subprocess.run(["ip", "addr", "replace", host.tunnel_cidr(lab), "dev", host.UNDERLAY_BRIDGE], check=True)
+        subprocess.run(["ip", "link", "set", host.UNDERLAY_BRIDGE, "up"], check=True)
+        subprocess.run(["ip", "addr", "add", host.tunnel_cidr(lab), "dev", host.TUNNEL_IF], check=True)
+        assert plumbing.route_device(node) == host.UNDERLAY_BRIDGE  # broken as CI found it
+        assert not host.plumbing_done(lab)
+        done = oslab("up")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert plumbing.route_device(node) == host.TUNNEL_IF
+        assert plumbing.missing([plumbing.NoAddress(host.UNDERLAY_BRIDGE, host.tunnel_cidr(lab))]) == []
+    finally:
+        if made:
+            subprocess.run(["ip", "tuntap", "del", "dev", host.UNDERLAY_BRIDGE, "mode", "tap"], check=False)
+
+
 def test_every_api_listens_on_loopback_only():
     out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
     ports = {5000, 9292, 8778, 8774, 8775, 9696, 3306, 5672, 11211, 4369}

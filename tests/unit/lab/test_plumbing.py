@@ -42,9 +42,13 @@ def test_the_one_node_plumbing_is_the_upstream_namespace_four_veths_and_two_rout
             made.add(want.name)
         elif isinstance(want, plumbing.Namespace):
             made.add(want)
+        elif isinstance(want, plumbing.NoAddress) and want.dev == "br-underlay":
+            pass  # Open vSwitch's tap, left over from another driver: never made by the lab's plumbing
         elif hasattr(want, "dev"):
             assert want.dev in made or want.dev == "lo", want
         made.add(want)
+    # a dead br-underlay (vswitchd gone) keeps the tunnel address and a route that wins over the veth's: cleared
+    assert plumbing.NoAddress("br-underlay", "198.51.100.1/24") in wants
 
 
 def test_on_open_vswitch_the_tunnel_address_is_left_to_the_underlay_bridge():
