@@ -115,7 +115,7 @@ def lab_memory_mb(with_nodes: bool = False) -> float:
 
     lab = Lab()
     groups = {daemons.recorded_pid(d, lab.pids) for d in all_daemons(lab)} - {None}
-    spaces = {nodes.namespace_ids(pid)["pid"] for pid in map(nodes.init_pid, nodes.made(lab)) if pid} \
+    spaces = {os.stat(f"/proc/{pid}/ns/pid").st_ino for pid in map(nodes.init_pid, nodes.made(lab)) if pid} \
         if with_nodes else set()
     total = 0
     for proc in Path("/proc").iterdir():

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from . import inifile, migration, node as nodes, node_switch, plumbing, sshd
+from . import inifile, migration, node as nodes, node_switch, plumbing, proc, sshd
 from .daemons import run_as
 from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
@@ -134,25 +134,6 @@ def _spawn(pid: int, argv: List[str], log: Path, namespaces: str = "-m -u -n -p"
         raise LabError(f"could not start {argv[0]} in the node: {proc.stderr.strip()[:200]}")
 
 
-def _processes(pid: int) -> Dict[int, str]:
-    """{PID as the machine sees it: command line as one string} of the processes in the PID namespace of the node
-    whose init is ``pid`` (the agents retitle themselves: their arguments become one)."""
-    ns = Path(f"/proc/{pid}/ns/pid").stat().st_ino
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "ns/pid").stat().st_ino == ns:
-                    found[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
-            except OSError:
-                continue
-    return found
-
-
-def _command_lines(pid: int) -> List[str]:
-    return list(_processes(pid).values())
-
-
 def agent(node: nodes.Node) -> str:
     return AGENTS[node.lab.driver][0]
 
@@ -187,7 +168,7 @@ def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
     """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p for p, line in _processes(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
+        found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
         if found:
             return min(found)
         time.sleep(0.1)
@@ -204,18 +185,11 @@ def _end(pids: List[int], timeout: float = STOP_WAIT) -> None:
                 pass
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+            pids = [p for p in pids if proc.alive(p)]
             if not pids:
                 return
             time.sleep(0.1)
     raise LabError(f"processes {pids} did not end after SIGKILL")
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def daemons(node: nodes.Node) -> List[tuple]:
@@ -263,7 +237,7 @@ def up(node: nodes.Node) -> List[str]:
         done += node_switch.prepare(node)
     settle = {node_switch.DB_SERVER: lambda: node_switch.after_database(node, pid),
               node_switch.SWITCH: lambda: node_switch.after_switch(node, pid, PROVIDER_DEV)}
-    running = _processes(pid)
+    running = proc.command_lines_in_pid_namespace(pid)
     wanted = daemons(node)
     words = [w[0] for w in wanted]
     for word, argv, log, namespaces, user in wanted:
@@ -291,7 +265,7 @@ def stale(node: nodes.Node) -> Dict[str, List[int]]:
     pid = nodes.init_pid(node)
     if pid is None:
         return {}
-    installed, running, found = installed_versions(), _processes(pid), {}
+    installed, running, found = installed_versions(), proc.command_lines_in_pid_namespace(pid), {}
     for word, argv, log, namespaces, user in daemons(node):
         name = Path(argv[0]).name
         package = package_named(name, installed) if name.startswith(("nova-", "neutron-")) else None
@@ -326,7 +300,7 @@ def missing(node: nodes.Node) -> List[str]:
     if pid is None or not is_compute(node):
         return found
     found += [f"node {node.name}: {line}" for line in plumbing.missing(provider_link(node, pid))]
-    running = _command_lines(pid)
+    running = list(proc.command_lines_in_pid_namespace(pid).values())
     if node.lab.driver == "openvswitch" and any(node_switch.DB_SERVER in line for line in running):
         found += node_switch.missing(node, pid, PROVIDER_DEV)
     found += [f"node {node.name}: {line}" for line in migration.nova_ssh_missing(

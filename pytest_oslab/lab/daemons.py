@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from . import proc
 from .steps import LabError
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -54,38 +55,7 @@ class Daemon:
         return os.path.basename(self.argv[0])
 
 
-def _cmdline(pid: int) -> List[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 PORT_FREE_WAIT = 10.0
-
-
-def _group(pgid: int) -> List[int]:
-    """The live (not zombie) processes of process group ``pgid``: a daemon's workers outlive its master for a while
-    and keep its listening socket (uwsgi's did, and the restarted API found its port taken)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
 
 
 def config_files(daemon: Daemon) -> List[str]:
@@ -130,10 +100,9 @@ def recorded_pid(daemon: Daemon, pid_dir: Path) -> Optional[int]:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    args = _cmdline(pid)
-    if not args or _is_zombie(pid):
+    joined = " ".join(proc.command_line(pid))
+    if not joined:
         return None
-    joined = " ".join(args)
     if daemon.program not in joined and daemon.name not in joined:
         return None
     return pid
@@ -268,11 +237,11 @@ def stop(daemon: Daemon, pid_dir: Path, timeout: float = 20.0) -> bool:
     # a daemon with a port is stopped when its whole group is gone (workers hold the listening socket); others when
     # the recorded process is (agents' privsep helpers may linger in the group, as they did before)
     def lingering() -> List[int]:
-        return _group(pid) if daemon.port else []
+        return proc.group(pid) if daemon.port else []
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (not _cmdline(pid) or _is_zombie(pid)) and not lingering():
+        if not proc.alive(pid) and not lingering():
             return True
         time.sleep(0.2)
     try:

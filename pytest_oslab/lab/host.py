@@ -34,8 +34,8 @@ from importlib import resources
 from pathlib import Path
 from typing import List
 
-from . import plumbing
-from .steps import LabError, Step
+from . import plumbing, proc
+from .steps import LabError
 
 UPSTREAM_NS = "oslab-upstream"
 PROVIDER_IF, PROVIDER_PEER = "oslab-prov0", "oslab-prov1"
@@ -261,17 +261,7 @@ NEUTRON_STATE = "/var/lib/neutron/"  # what the agents' own children (dnsmasq, h
 def neutron_children() -> List[int]:
     """The live processes the agents started and left to run on their own (dnsmasq, the metadata proxies' haproxy,
     keepalived): those whose command line names neutron's state directory."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if NEUTRON_STATE in line and "neutron-" not in line.split(" ", 1)[0]:
-            found.append(int(entry.name))
-    return found
+    return proc.matching(lambda line: NEUTRON_STATE in line and "neutron-" not in line.split(" ", 1)[0])
 
 
 def stop_neutron_children(timeout: float = 10.0) -> List[str]:
@@ -279,12 +269,12 @@ def stop_neutron_children(timeout: float = 10.0) -> List[str]:
     stopped = []
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in neutron_children():
+            name = proc.name_of(pid)
             try:
-                name = Path(f"/proc/{pid}/comm").read_text().strip()
                 os.kill(pid, sig)
-                stopped.append(f"{name} (pid {pid})")
-            except (OSError, ProcessLookupError):
+            except ProcessLookupError:
                 continue
+            stopped.append(f"{name} (pid {pid})")
         deadline = time.monotonic() + timeout
         while neutron_children() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from . import plumbing, sshd
+from . import plumbing, proc, sshd
 from .context import Lab
 from .services import CGROUP_V2_IN_HYBRID
 from .host import MGMT_BRIDGE, TUNNEL_PEER, UNDERLAY_BRIDGE, management_bridge
@@ -211,56 +211,36 @@ def init_script(node: Node) -> str:
 
 # ---------------------------------------------------------------- processes
 
-def _cmdline(pid: int) -> List[str]:
-    try:
-        return [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    except OSError:
-        return []
-
-
 def init_pid(node: Node) -> Optional[int]:
     """The PID (as this machine sees it) of the node's running init, else None."""
     try:
         pid = int(node.pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _cmdline(pid)[-2:] == ["oslab-node", node.name] else None
+    return pid if proc.command_line(pid)[-2:] == ["oslab-node", node.name] else None
 
 
 def netns_path(pid: int) -> str:
     return f"/proc/{pid}/ns/net"
 
 
-def _children(pid: int) -> List[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _start_init(node: Node) -> int:
     node.ready_file.unlink(missing_ok=True)
     with open(node.logs / "init.log", "ab") as log:
-        proc = subprocess.Popen(
+        init = subprocess.Popen(
             ["unshare", "--mount", "--net", "--uts", "--pid", "--fork", "--propagation", "private",
              "--mount-proc", "sh", "-c", init_script(node)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd="/")
     deadline = time.monotonic() + INIT_WAIT
     while time.monotonic() < deadline:
-        children = _children(proc.pid)
+        children = proc.children(init.pid)
         if children and node.ready_file.exists():
-            node.pid_file.write_text(f"{children[0]} {proc.pid}\n")
+            node.pid_file.write_text(f"{children[0]} {init.pid}\n")
             return children[0]
-        if proc.poll() is not None:
+        if init.poll() is not None:
             break
         time.sleep(0.05)
-    proc.kill()
+    init.kill()
     raise LabError(f"node {node.name}: its init did not start in {INIT_WAIT:.0f}s",
                    log=str(node.logs / "init.log"))
 
@@ -363,40 +343,19 @@ def missing(node: Node) -> List[str]:
     return found
 
 
-def namespace_ids(pid: int) -> Dict[str, int]:
-    """The inode of each namespace of the process ``pid`` (mnt, net, pid, uts)."""
-    return {kind: os.stat(f"/proc/{pid}/ns/{kind}").st_ino for kind in ("mnt", "net", "pid", "uts")}
-
-
-def processes_in(ids: Dict[str, int]) -> List[int]:
-    """The PIDs of processes in any of the namespaces ``ids`` (as ``namespace_ids`` gave them)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        for kind, inode in ids.items():
-            try:
-                if os.stat(entry / "ns" / kind).st_ino == inode:
-                    found.append(int(entry.name))
-                    break
-            except OSError:
-                break
-    return found
-
-
 def down(node: Node, timeout: float = 10.0) -> List[str]:
     """End the node: its init is killed by PID, which ends every process of the node and with the last of them its
     namespaces, mounts and veth. The lines of what was ended."""
     ended = []
     pid = init_pid(node)
     if pid is not None:
-        ids = namespace_ids(pid)
+        ids = proc.namespace_ids(pid)
         launcher = node.pid_file.read_text().split()[1:2]
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        while processes_in(ids):
+        while proc.in_namespaces(ids):
             if time.monotonic() > deadline:
-                raise LabError(f"node {node.name}: processes {processes_in(ids)[:5]} outlived its init "
+                raise LabError(f"node {node.name}: processes {proc.in_namespaces(ids)[:5]} outlived its init "
                                f"{timeout:.0f}s after it was killed")
             time.sleep(0.05)
         for other in launcher:  # the unshare that started it, if it is ours to reap

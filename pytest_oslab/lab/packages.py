@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, List
 
+from . import proc
 from .steps import LabError, Step
 
 COMMON = [
@@ -54,18 +55,6 @@ def missing(packages: Iterable[str]) -> List[str]:
     return [p for p in packages if p not in installed]
 
 
-def _pids_of(comm: str) -> set:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == comm:
-                    pids.add(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 class PackagesStep(Step):
     """apt-get install what the lab's driver needs, with services kept from starting on their own."""
 
@@ -85,20 +74,20 @@ class PackagesStep(Step):
             POLICY_RC_D.chmod(0o755)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         todo = missing(wanted(self.driver))
-        before = _pids_of("epmd")
+        before = proc.named("epmd")
         with open(log, "a") as out:
             update = subprocess.run(["apt-get", "update", "-q"], stdout=out, stderr=subprocess.STDOUT, env=env)
             if update.returncode != 0:
                 raise LabError("apt-get update failed", log=str(log))
-            proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *todo],
+            install = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *todo],
                                   stdout=out, stderr=subprocess.STDOUT, env=env)
         # rabbitmq-server's postinst starts an epmd listening on every address; the lab runs its own on loopback
-        for pid in _pids_of("epmd") - before:
+        for pid in proc.named("epmd") - before:
             try:
                 os.kill(pid, 15)
             except ProcessLookupError:
                 pass
-        if proc.returncode != 0:
+        if install.returncode != 0:
             still = missing(todo)
             raise LabError(f"apt-get install failed ({len(still)} packages missing, e.g. {', '.join(still[:3])})",
                            log=str(log))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from . import daemons
+from . import daemons, proc
 from .steps import LabError, Step
 
 RELEASES = ("security", "point")
@@ -217,22 +217,6 @@ def package_named(name: str, installed: Dict[str, str]) -> Optional[str]:
     return package if package in installed else None
 
 
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise LabError("/proc/stat has no btime")
-
-
-def started_at(pid: int) -> Optional[float]:
-    """When a process started (seconds since the epoch, to the second), None when it is gone."""
-    try:
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-    return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
-
-
 def unpacked_at(package: str) -> Optional[float]:
     """When dpkg last unpacked a package (its file list is rewritten then)."""
     try:
@@ -250,7 +234,7 @@ def stale(daemon: daemons.Daemon, lab, installed: Dict[str, str]) -> bool:
 
 def runs_older_code(pid: int, package: str) -> bool:
     """Whether process ``pid`` started before ``package`` was last unpacked."""
-    began, unpacked = started_at(pid), unpacked_at(package)
+    began, unpacked = proc.started_at(pid), unpacked_at(package)
     # /proc/stat's btime has a resolution of one second: a second's margin, so a daemon started right after
     # the install is not restarted again
     return began is not None and unpacked is not None and began + 1.0 < unpacked

@@ -16,7 +16,7 @@ from typing import Optional
 from .identity import MEMBER_PROJECT, admin_connection, member_connection
 from .steps import LabError, Step
 from .daemons import run_as
-from . import daemons
+from . import daemons, proc
 from .services import compute_and_agents
 from .image import command_line
 
@@ -87,10 +87,10 @@ def _dnsmasq_runs(network_id: str) -> bool:
     """The DHCP agent's dnsmasq for the network runs: its pid file names a live dnsmasq of that network."""
     try:
         pid = int((DHCP_DIR / network_id / "pid").read_text().split()[0])
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, IndexError):
         return False
-    return bool(args) and args[0].endswith(b"dnsmasq") and any(network_id.encode() in a for a in args)
+    args = proc.command_line(pid)
+    return bool(args) and args[0].endswith("dnsmasq") and any(network_id in a for a in args)
 
 
 def dhcp_unserved(conn) -> list:

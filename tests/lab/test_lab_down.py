@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_oslab.lab import compute_node, node as nodes, plumbing
+from pytest_oslab.lab import compute_node, node as nodes, plumbing, proc
 from pytest_oslab.lab.context import Lab
 
 OSLAB = [sys.executable, "-m", "pytest_oslab.cli", "lab"]
@@ -41,7 +41,7 @@ def test_lab_down_ends_every_node_and_leaves_nothing_behind():
     if not computes:
         pytest.skip("the lab runs one node: test_nodes.py proves a node's own down")
     count = len(computes) + 1
-    ids = {n.name: nodes.namespace_ids(nodes.init_pid(n)) for n in computes}
+    ids = {n.name: proc.namespace_ids(nodes.init_pid(n)) for n in computes}
     veths = [v for n in computes for v in (n.veth, compute_node.provider_veth(n))]
     assert lab_namespaces(), "the lab's namespaces were not there to begin with"
     try:
@@ -49,7 +49,7 @@ def test_lab_down_ends_every_node_and_leaves_nothing_behind():
         assert down.returncode == 0, down.stdout + down.stderr
         assert all(n.name in down.stdout for n in computes), down.stdout  # "nodes ended: compute1, compute2"
         for name, namespaces in ids.items():
-            assert nodes.processes_in(namespaces) == [], f"{name}: processes left in its namespaces"
+            assert proc.in_namespaces(namespaces) == [], f"{name}: processes left in its namespaces"
         left = plumbing.links()
         assert [v for v in veths if v in left] == [], "node veths left on the machine"
         with open("/proc/self/mountinfo") as fh:

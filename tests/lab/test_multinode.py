@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import openstack
 import pytest
 
 from pytest_oslab.access.inventory import Inventory
 from pytest_oslab.access.nodes import NodePool
-from pytest_oslab.lab import compute_node, identity, migration as lab_migration, node as nodes, switch
+from pytest_oslab.lab import compute_node, identity, migration as lab_migration, node as nodes, proc, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.provision import migration
 from pytest_oslab.provision.naming import Naming, new_run_id
@@ -148,17 +147,7 @@ def _c1_c3(timeout: float = 300) -> subprocess.CompletedProcess:
 def _pids_in(pid: int, words) -> list:
     """The PIDs (as the machine sees them) of the processes in the PID namespace of the node whose init is ``pid``
     whose command line has one of ``words``."""
-    found = []
-    ns = nodes.namespace_ids(pid)["pid"]
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "ns/pid").stat().st_ino == ns:
-                line = (proc / "cmdline").read_bytes().decode(errors="replace")
-                if any(w in line for w in words):
-                    found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return [p for p, line in proc.command_lines_in_pid_namespace(pid).items() if any(w in line for w in words)]
 
 
 def test_a_compute_whose_processes_died_fails_c1_and_c3_by_name_and_lab_up_heals_it(admin, lab):

@@ -14,7 +14,7 @@ import testinfra
 from pytest_oslab.access.inventory import Inventory, Node as InventoryNode
 from pytest_oslab.access.nodes import NodeError, NodePool
 from pytest_oslab.lab import node as nodes
-from pytest_oslab.lab import plumbing
+from pytest_oslab.lab import plumbing, proc
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.host import MGMT_BRIDGE
 
@@ -119,10 +119,10 @@ def test_a_user_without_sudo_gets_a_clear_message(pair, user_without_sudo):
 def test_node_down_leaves_no_process_namespace_mount_or_veth(pair):
     node = pair[1]
     pid = nodes.init_pid(node)
-    ids = nodes.namespace_ids(pid)
+    ids = proc.namespace_ids(pid)
     ended = nodes.down(node)
     assert ended and ended[0].startswith(f"init {pid} "), ended
-    assert nodes.processes_in(ids) == []
+    assert proc.in_namespaces(ids) == []
     assert node.veth not in plumbing.links()
     with open("/proc/self/mountinfo") as fh:
         assert not [line for line in fh if str(node.root) in line]

@@ -1,0 +1,33 @@
+"""The lab's view of the machine's processes (psutil), on real processes started here."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pytest_oslab.lab import proc
+
+
+def test_a_process_is_seen_by_its_command_line_name_group_and_namespaces_until_it_is_a_zombie():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "oslab-proc-test"],
+                             start_new_session=True)
+    try:
+        assert proc.alive(child.pid)
+        assert proc.command_line(child.pid)[-1] == "oslab-proc-test"
+        assert proc.name_of(child.pid).startswith("python")
+        assert proc.started_at(child.pid) <= time.time()
+        assert proc.group(child.pid) == [child.pid]  # its own session: the group it leads
+        assert child.pid in proc.children(os.getpid())
+        assert child.pid in proc.matching(lambda line: line.endswith("oslab-proc-test"))
+        assert child.pid in proc.in_namespaces(proc.namespace_ids(os.getpid()))
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while proc.alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # not reaped yet: a zombie, which counts as gone everywhere
+        assert not proc.alive(child.pid) and proc.command_line(child.pid) == []
+        assert child.pid not in proc.group(child.pid) and child.pid not in proc.children(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert proc.started_at(child.pid) is None and proc.name_of(child.pid) is None
