@@ -467,11 +467,12 @@ def network_views(oslab):
 
 @pytest.fixture(scope="session")
 def reach(guest, triage_of):
-    """``reach(booted) -> Guest``: SSH into a booted server; when it cannot be reached, the D1 triage (console log,
-    DHCP leases, ARP from the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""
-    def session_of(booted: Booted):
+    """``reach(booted) -> Guest``: SSH into a booted server (``reach(booted, floating_ip=address)``: at that
+    address, from outside the cloud); when it cannot be reached, the D1 triage (console log, DHCP leases, ARP from
+    the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""
+    def session_of(booted: Booted, floating_ip: Optional[str] = None):
         try:
-            return guest(booted.server)
+            return guest(booted.server, floating_ip=floating_ip)
         except pytest.fail.Exception:
             triage_of(booted)
             raise
