@@ -22,6 +22,8 @@ from typing import List, Optional
 
 import pytest
 from _pytest import junitxml  # its LogXML's stash key: suite-level properties
+from pytest_html import extras as html_extras
+from pytest_metadata.plugin import metadata_key  # pytest-html's metadata table (pytest-html depends on it)
 
 from pytest_oslab import evidence
 from pytest_oslab.outcomes import one_line
@@ -207,7 +209,6 @@ def _logreport(config, report) -> None:
         return
     panel = report_html.test_panel(report)
     if panel:
-        from pytest_html import extras as html_extras  # only here: the report is written with pytest-html
         report.extras = list(getattr(report, "extras", []) or []) + [html_extras.html(panel)]
 
 
@@ -234,10 +235,6 @@ class _Writer:
             for name, value in state.summary.junit_properties(oslab.settings.run_id):
                 junit.add_global_property(name, value)
         if state.html is None:
-            return
-        try:
-            from pytest_metadata.plugin import metadata_key
-        except ImportError:  # pragma: no cover - pytest-html depends on pytest-metadata
             return
         metadata = self.config.stash.get(metadata_key, None)
         if metadata is not None:
