@@ -249,9 +249,11 @@ def dhcp_nodes(oslab):
 @pytest.fixture(scope="session")
 def guest(oslab, keypair, image_user):
     """``guest(server) -> Guest``: the run's SSH session into a server (``.run(cmd)`` -> rc/stdout/stderr), by
-    floating IP where it has one, else through its network's DHCP namespace on a node. Waits until SSH answers
-    (--oslab-ssh-timeout); when it does not, the test fails with the console log attached."""
-    def session_of(server, user: Optional[str] = None):
+    floating IP where it has one, else through its network's DHCP namespace on a node. ``guest(server,
+    floating_ip=address)``: a session of its own at that address, from outside the cloud (this machine, or the
+    cloud's bastion). Waits until SSH answers (--oslab-ssh-timeout); when it does not, the test fails with the
+    console log attached."""
+    def session_of(server, user: Optional[str] = None, floating_ip: Optional[str] = None):
         with outcome("reaching the guest"):
-            return oslab.guest(server, user or image_user, keypair.pkey)
+            return oslab.guest(server, user or image_user, keypair.pkey, floating_ip)
     return session_of

@@ -241,7 +241,7 @@ class OslabSession:
         for addresses in (server.addresses or {}).values():
             for a in addresses:
                 if a.get("OS-EXT-IPS:type") == "floating" and a.get("version") == 4:
-                    return guests.Route(a["addr"])
+                    return guests.Route.floating(a["addr"])
         ports = list(self.cloud.network.ports(device_id=server.id))
         for port in sorted(ports, key=lambda p: p.created_at or ""):
             for ip in port.fixed_ips or []:
@@ -279,36 +279,40 @@ class OslabSession:
         except NodeError:
             return False
 
-    def guest(self, server, user: str, pkey) -> guests.Guest:
-        """The run's one SSH session into ``server``; GuestError (console log attached) when it never answers."""
+    def guest(self, server, user: str, pkey, floating_ip: Optional[str] = None) -> guests.Guest:
+        """The run's one SSH session into ``server``; GuestError (console log attached) when it never answers. With
+        ``floating_ip``, the run's session into ``server`` at that address, from outside the cloud (this machine,
+        or the cloud's bastion), beside its own session (which keeps its route)."""
+        key = server.id if floating_ip is None else f"{server.id} at {floating_ip}"
         with self._lock:
-            if server.id in self._guest_errors:
-                raise guests.GuestError(self._guest_errors[server.id])
-            if server.id in self._guests:
-                return self._guests[server.id]
-        route = self.guest_route(server)
-        open_sock = None
-        if route.namespace:
-            pool = self.nodes
-            pool.host(route.node)  # connect (and check sudo) before the first relay
-
-            def open_sock():
-                return pool.open_relay(route.node, route.namespace, route.address)
-        elif self.choice.oslab.bastion:  # a floating IP reached through the cloud's bastion
-            def open_sock():
-                return self.nodes.open_direct(route.address)
+            if key in self._guest_errors:
+                raise guests.GuestError(self._guest_errors[key])
+            if key in self._guests:
+                return self._guests[key]
+        route = self.guest_route(server) if floating_ip is None else guests.Route.floating(floating_ip)
         try:
-            guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, open_sock,
+            guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, self._guest_sock(route),
                                    progress=self.progress, command_timeout=self.settings.command_timeout,
                                    note=evidence.attach)
         except guests.GuestError as e:
             with self._lock:
-                self._guest_errors[server.id] = str(e)
+                self._guest_errors[key] = str(e)
             self.attach_console_log(server)
             raise
         with self._lock:
-            self._guests[server.id] = guest
+            self._guests[key] = guest
         return guest
+
+    def _guest_sock(self, route: guests.Route) -> Optional[Callable[[], object]]:
+        """How SSH reaches ``route``: a relay through its namespace on its node, a channel through the cloud's
+        bastion to a floating IP, or (None) a direct connection from this machine."""
+        if route.namespace:
+            pool = self.nodes
+            pool.host(route.node)  # connect (and check sudo) before the first relay
+            return lambda: pool.open_relay(route.node, route.namespace, route.address)
+        if self.choice.oslab.bastion:  # a floating IP reached through the cloud's bastion
+            return lambda: self.nodes.open_direct(route.address)
+        return None
 
     def attach_console_log(self, server, lines: int = 80) -> None:
         try:

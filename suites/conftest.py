@@ -22,6 +22,7 @@ from pytest_oslab import applicability, evidence
 from pytest_oslab.booted import Booted, Net, admin_view, read_booted
 from pytest_oslab.checks import core, guests, triage
 from pytest_oslab.checks.nodes import NodeFacts
+from pytest_oslab.cloud.capabilities import skip_reason
 from pytest_oslab.facts import neigh
 from pytest_oslab.outcomes import outcome
 from pytest_oslab.provision.resources import attach_refusal
@@ -108,10 +109,10 @@ def pytest_terminal_summary(terminalreporter, config):
 @pytest.fixture(scope="session")
 def driver(capabilities) -> str:
     """The ML2 mechanism driver the suite judges by: ovn, openvswitch or linuxbridge (in that order of precedence)."""
-    if capabilities.driver:
-        return capabilities.driver
-    pytest.skip(f"needs ML2/linuxbridge, openvswitch or ovn; this cloud runs "
-                f"{', '.join(sorted(capabilities.mechanism_drivers)) or 'no driver the API shows (admin rights?)'}")
+    reason = skip_reason({"judged_driver": {}}, capabilities)
+    if reason:
+        pytest.skip(reason)
+    return capabilities.driver
 
 
 @pytest.fixture(scope="session")
@@ -467,11 +468,12 @@ def network_views(oslab):
 
 @pytest.fixture(scope="session")
 def reach(guest, triage_of):
-    """``reach(booted) -> Guest``: SSH into a booted server; when it cannot be reached, the D1 triage (console log,
-    DHCP leases, ARP from the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""
-    def session_of(booted: Booted):
+    """``reach(booted) -> Guest``: SSH into a booted server (``reach(booted, floating_ip=address)``: at that
+    address, from outside the cloud); when it cannot be reached, the D1 triage (console log, DHCP leases, ARP from
+    the DHCP namespace, the tap's counters, the port's chains) is attached to the failure."""
+    def session_of(booted: Booted, floating_ip: Optional[str] = None):
         try:
-            return guest(booted.server)
+            return guest(booted.server, floating_ip=floating_ip)
         except pytest.fail.Exception:
             triage_of(booted)
             raise

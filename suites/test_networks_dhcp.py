@@ -7,7 +7,7 @@ Every check that reads a node runs for both networks (``net``: provider, selfser
 import pytest
 
 from pytest_oslab.checks import control_plane, dhcp, linuxbridge, networks, openvswitch, ovn
-from pytest_oslab.checks.core import CheckFailed, on_each, wait_until
+from pytest_oslab.checks.core import on_each, wait_until
 
 pytestmark = [pytest.mark.oslab, pytest.mark.admin]
 
@@ -15,11 +15,7 @@ pytestmark = [pytest.mark.oslab, pytest.mark.admin]
 def served(net, dhcp_facts):
     """[Served(node, DHCP port bound there)] for the network; a node without its DHCP port fails the check at once."""
     pairs = dhcp_facts(net)
-    missing = [on.node.name for on in pairs if on.port is None]
-    if missing:
-        raise CheckFailed(f"network {net.network.name} ({net.network.id[:8]}): no DHCP port bound to DHCP node(s) "
-                          f"{', '.join(missing)} (DHCP ports: "
-                          f"{', '.join(f'{p.id[:8]} on {p.binding_host_id}' for p in net.dhcp_ports) or 'none'})")
+    dhcp.check_dhcp_port_on_each_node(pairs, net.network, net.dhcp_ports)
     return pairs
 
 

@@ -1,7 +1,7 @@
 """SSH sessions into guests through paramiko: one per guest for the run.
 
-A guest is reached by its floating IP when it has one, otherwise through the DHCP namespace of its network on
-a node that serves it: a relay (``ip netns exec qdhcp-<net> nc <ip> 22``) runs over the node's own connection
+A guest is reached by its floating IP when it has one (or when the caller asks for it: ``Route.floating``),
+otherwise through the DHCP namespace of its network on a node that serves it: a relay (``ip netns exec qdhcp-<net> nc <ip> 22``) runs over the node's own connection
 and serves as paramiko's ``sock``. ``connect`` retries until SSH answers with the run's key, bounded by the
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
 
@@ -46,19 +46,27 @@ class Result:
 
 @dataclass
 class Route:
-    """How to reach a guest: ``address`` directly, or ``address`` inside ``namespace`` on ``node``."""
+    """How to reach a guest: ``address`` directly, or ``address`` inside ``namespace`` on ``node``; ``what`` the
+    address is, when it says more than the number (``floating IP``)."""
 
     address: str
     namespace: Optional[str] = None
     node: object = None  # access.inventory.Node
 
     lacking: Tuple[str, ...] = ()  # hosts tried before ``node`` that did not hold ``namespace``
+    what: str = ""
+
+    @classmethod
+    def floating(cls, address: str) -> "Route":
+        """A guest's floating IP, reached from outside the cloud (this machine, or the cloud's bastion)."""
+        return cls(address, what="floating IP")
 
     def __str__(self) -> str:
+        address = f"{self.address} ({self.what})" if self.what else self.address
         if self.namespace:
-            text = f"{self.address} via {self.namespace} on {getattr(self.node, 'name', self.node)}"
+            text = f"{address} via {self.namespace} on {getattr(self.node, 'name', self.node)}"
             return text + (f" (not on {', '.join(self.lacking)})" if self.lacking else "")
-        return f"{self.address} directly"
+        return f"{address} directly"
 
 
 def route_hosts(serving: Iterable[str], server_host: Optional[str] = None) -> List[str]:

@@ -6,7 +6,7 @@ import ipaddress
 from typing import Optional, Sequence
 
 from pytest_oslab.checks import names
-from pytest_oslab.checks.core import Check, Where, wait_until
+from pytest_oslab.checks.core import Check, Where, short_id, wait_until
 from pytest_oslab.checks.nodes import NodeFacts
 from pytest_oslab.facts import dnsmasq, iproute, sockets
 
@@ -24,6 +24,16 @@ def check_dhcp_port(port, network, subnet, dhcp_hosts: Sequence[str]) -> None:
         if c.require(ip, f"no IPv4 address on subnet {subnet.name or subnet.id} ({subnet.cidr})"):
             c.require(names.in_pools(ip, subnet), f"IP {ip}: expected inside the allocation pool "
                                                   f"{names.pools_text(subnet)} of subnet {subnet.cidr}")
+
+
+def check_dhcp_port_on_each_node(served: Sequence, network, dhcp_ports: Sequence) -> None:
+    """What the checks on each DHCP node start from: every node whose DHCP agent serves the network has one of the
+    network's DHCP ports bound there (``served``: ``(node, port)`` pairs, ``port`` None where none is bound)."""
+    missing = [on.node.name for on in served if on.port is None]
+    with Check("each node whose DHCP agent serves the network has its DHCP port bound there",
+               Where(network=network)) as c:
+        bound = ", ".join(f"{short_id(p.id)} on {p.binding_host_id}" for p in dhcp_ports) or "none"
+        c.require(not missing, f"no DHCP port bound to DHCP node(s) {', '.join(missing)} (DHCP ports: {bound})")
 
 
 def check_dhcp_namespace(node: NodeFacts, network) -> None:

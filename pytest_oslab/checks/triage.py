@@ -72,7 +72,7 @@ def gather(server, port, network, compute: Optional[NodeFacts], dhcp: Iterable[N
                               lambda: compute.run(f"ip -s -d link show dev {tap}", ok=False, quiet=True).stdout
                               or f"({tap} not found)"))
         if driver in ("linuxbridge", "openvswitch"):
-            pieces.append(_safely(f"{compute.name}: iptables chains of port {port.id[:11]}",
+            pieces.append(_safely(f"{compute.name}: iptables chains of port {names.short_id(port.id)}",
                                   lambda: chains_text(compute, port.id, driver)))
     for title, text in pieces:
         attach(f"D1 triage: {title}", text)

@@ -201,12 +201,16 @@ def skip_reason(marks: Mapping[str, Mapping], caps: Capabilities) -> Optional[st
     """Why a test with these marks does not apply to a cloud of these capabilities (None: it applies). ``marks``
     maps a mark's name to its keyword arguments: the driver marks (linuxbridge, openvswitch, ovn), dhcp_agent,
     iptables_firewall, ovs_firewall, multinode (two compute nodes or more), and requires(driver=, extension=,
-    network_type=, firewall=)."""
+    network_type=, firewall=); ``judged_driver`` (no mark: what the suites' ``driver`` fixture needs) asks for any
+    driver the checks judge by (``Capabilities.driver``)."""
     drivers = caps.mechanism_drivers
     if not drivers and any(name in marks for name in DRIVER_MARKERS + ("dhcp_agent", "iptables_firewall",
                                                                         "ovs_firewall")):
         return ("needs admin credentials to tell the ML2 driver (--admin-cloud), or say it in clouds.yaml: "
                 "oslab: {driver: NAME}")
+    if "judged_driver" in marks and caps.driver is None:
+        return (f"needs ML2/{', '.join(DRIVER_MARKERS[:-1])} or {DRIVER_MARKERS[-1]}; this cloud runs "
+                f"{', '.join(sorted(drivers)) or 'no driver the API shows (admin rights?)'}")
     for name in DRIVER_MARKERS:
         if name in marks and name not in drivers:
             return f"needs ML2/{name}; this cloud runs {', '.join(sorted(drivers)) or '?'}"

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
+import paramiko
+
 from pytest_oslab.booted import Booted, admin_view, read_booted
 from pytest_oslab.checks import names
 from pytest_oslab.probe import control as probe
@@ -151,7 +153,6 @@ def find_workload(oslab, wid: Optional[str] = None) -> Workload:
     pkey = None
     path = key_path(oslab.settings.cloud, wid)
     if path.exists():
-        import paramiko
         pkey = paramiko.Ed25519Key.from_private_key_file(str(path))
     return Workload(wid, network, subnet, router, group, servers, spare, fips[0] if fips else None,
                     f"oslab-{wid}-workload-key", pkey)

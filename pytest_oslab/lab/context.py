@@ -1,6 +1,7 @@
 """Where the lab keeps its state, and the per-lab secrets (a 0600 file, never printed)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets as _secrets
@@ -60,7 +61,6 @@ class Lab:
 
     @property
     def public_gateway(self) -> str:
-        import ipaddress
         return str(ipaddress.ip_network(self.public_cidr)[1])
 
     @property
@@ -70,12 +70,10 @@ class Lab:
 
     @property
     def tunnel_network(self):
-        import ipaddress
         return ipaddress.ip_network(self.tunnel_cidr)
 
     @property
     def _provider_net(self):
-        import ipaddress
         return ipaddress.ip_network(self.provider_cidr)
 
     @property

@@ -39,7 +39,7 @@ PRIVATE_CIDR, SHARED_CIDR = "10.0.0.0/26", "192.168.233.0/24"
 
 
 def demo_connection(lab):
-    import openstack
+    import openstack  # on use: the oslab CLI starts without openstacksdk (0.3 s)
     return openstack.connect(
         auth_url=AUTH_URL, username=USER, password=lab.secrets["demo"], project_name=PROJECT,
         user_domain_id="default", project_domain_id="default", region_name=REGION, identity_api_version="3")

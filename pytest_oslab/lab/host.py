@@ -374,7 +374,6 @@ def ovn_chassis_done(lab) -> bool:
 def ovn_chassis(lab) -> None:
     """neutron 21 reads bridge mappings and gateway options from the Chassis' external_ids, where OVN 23.03 no
     longer writes them (it uses other_config): copy them, or the provider network never binds."""
-    import time
     deadline = time.monotonic() + 60
     while True:
         names = sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "--bare", "--columns=name", "list",

@@ -30,7 +30,7 @@ NODE_COMPUTE_LOG = "/var/log/nova/nova-compute.log"  # a compute node's (compute
 
 
 def admin_connection(lab):
-    import openstack
+    import openstack  # on use: the oslab CLI starts without openstacksdk (0.3 s)
     return openstack.connect(
         auth_url=AUTH_URL, username="admin", password=lab.secrets["admin"], project_name="admin",
         user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",
@@ -38,7 +38,7 @@ def admin_connection(lab):
 
 
 def member_connection(lab):
-    import openstack
+    import openstack  # on use: the oslab CLI starts without openstacksdk (0.3 s)
     return openstack.connect(
         auth_url=AUTH_URL, username=MEMBER_USER, password=lab.secrets["myuser"], project_name=MEMBER_PROJECT,
         user_domain_name="Default", project_domain_name="Default", region_name=REGION, identity_api_version="3",

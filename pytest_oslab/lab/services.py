@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Sequence
 
 from . import daemons, migration, sshd
+from .context import DRIVERS
 from .daemons import Daemon
 from .steps import LabError, Step
 from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, PROVIDER_BRIDGE
@@ -307,9 +309,8 @@ def all_daemons(lab) -> List[Daemon]:
 
 def every_daemon(lab) -> List[Daemon]:
     """The daemons of every driver, so that `down` or a driver switch also finds another driver's."""
-    from dataclasses import replace
     seen, found = set(), []
-    for driver in ("linuxbridge", "openvswitch", "ovn"):
+    for driver in DRIVERS:
         for d in all_daemons(replace(lab, driver=driver)):
             if d.name not in seen:
                 seen.add(d.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Optional, TextIO
 
 
@@ -97,8 +98,6 @@ def run_steps(steps: Iterable[Step], lab, progress: Optional[Progress] = None) -
     The steps' ``done`` checks are read-only, so they are first made all at once (a lab that is up answers
     in the time of its slowest check); once a step has run, the checks after it are made again in order.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     steps = list(steps)
     progress = progress or Progress()
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -12,6 +12,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from pytest_oslab.provision.naming import Naming
 from pytest_oslab.provision.stack import ResourceStack
 from pytest_oslab.secrets import SECRETS
@@ -53,10 +57,6 @@ class Keypair:
 
 def generate_keypair(name: str) -> Keypair:
     """An ed25519 keypair made in memory; its private key is registered as a secret."""
-    import paramiko
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     key = ed25519.Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                 serialization.NoEncryption()).decode()

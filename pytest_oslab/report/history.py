@@ -5,7 +5,8 @@ from the reports it sees, ``write_run`` stores it, ``read_runs`` reads every sto
 cannot be read: a run killed while writing leaves at most a temporary file, never a half record under a final
 name, and a damaged file is skipped with one line), ``prune`` says which runs to drop by count or age, and
 ``series_of`` / ``changes`` / ``flips`` say what the index shows: new failures and fixes since the previous run of
-the same cloud and driver, and how often each test flipped between passing and failing.
+the same cloud and driver, and how often each test flipped between passing and failing. ``BootTimes`` reads the
+run's progress lines for the servers' boot timings (``boot_event``, ``boots_from``).
 
 Layout: ``<report dir>/history/<UTC start>-<run id>.json``, ``<report dir>/index.html``.
 """
@@ -18,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 FORMAT = "pytest-oslab history 1"
 HISTORY_DIR = "history"
@@ -173,6 +174,25 @@ def boot_event(line: str, now: float) -> Optional[dict]:
     if m:
         return {"server": m["server"], "ssh_after": float(m["after"]), "at": now}
     return None
+
+
+class BootTimes:
+    """Reads the progress lines of the run (``OslabSession.progress``) for boot events, until a report takes them."""
+
+    def __init__(self):
+        self.events: List[dict] = []
+
+    def wrap(self, progress: Callable[[str], None]) -> Callable[[str], None]:
+        def tee(line: str) -> None:
+            event = boot_event(line, time.time())
+            if event is not None:
+                self.events.append(event)
+            progress(line)
+        return tee
+
+    def take(self) -> List[dict]:
+        taken, self.events = self.events, []
+        return taken
 
 
 def boots_from(events: Iterable[dict]) -> List[Boot]:

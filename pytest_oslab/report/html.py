@@ -18,6 +18,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -247,7 +248,6 @@ def section(title: str, body: str, anchor: str) -> str:
 
 
 def stylesheet() -> str:
-    from importlib import resources
     css = resources.files("pytest_oslab.report").joinpath("assets", "oslab.css").read_text()
     return f"<style>{css}</style>"
 

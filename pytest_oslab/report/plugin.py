@@ -22,10 +22,12 @@ from typing import List, Optional
 
 import pytest
 from _pytest import junitxml  # its LogXML's stash key: suite-level properties
+from pytest_html import extras as html_extras
+from pytest_metadata.plugin import metadata_key  # pytest-html's metadata table (pytest-html depends on it)
 
 from pytest_oslab import evidence
 from pytest_oslab.outcomes import one_line
-from pytest_oslab.report import dataplane, snapshot, topology
+from pytest_oslab.report import dataplane, history, snapshot, topology
 from pytest_oslab.report.probe import probe_html
 from pytest_oslab.report import html as report_html
 from pytest_oslab.report.summary import gather, summary_html
@@ -46,6 +48,7 @@ class ReportState:
     pictures: List[dict] = field(default_factory=list)
     gates: List[dict] = field(default_factory=list)  # upgrade gate results (pytest_oslab.gate)
     summary: object = None  # summary.CloudSummary
+    boots: Optional[history.BootTimes] = None  # the run's boot timings, read by pytest_oslab.report.recorder
 
 
 def state_of(config) -> ReportState:
@@ -165,11 +168,11 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Everything the run puts on a test's report, in one place: a core error as its one line (no traceback),
-    the test's evidence records (sections and
-    ``oslab_evidence``), secrets masked; the upgrade gate's result (``oslab_gate``, a phase step's); with a cloud,
-    the nodes reached, what the test was given and, at the last teardown, the topology picture. What is put on
-    the report travels to the xdist controller with it."""
+    """Everything the run puts on a test's report, in one place (the plugin's only report hook): a core error as
+    its one line (no traceback), the test's evidence records (sections and ``oslab_evidence``), secrets masked; the
+    upgrade gate's result (``oslab_gate``, a phase step's); with a cloud, the nodes reached, what the test was
+    given, the boot timings read since the last report (``oslab_boots``, for the history) and, at the last
+    teardown, the topology picture. What is put on the report travels to the xdist controller with it."""
     report = yield
     if call.excinfo is not None and report.failed:  # whichever fixture or check met it: the one line, no traceback
         report.longrepr = one_line(call.excinfo.value) or report.longrepr
@@ -186,6 +189,8 @@ def pytest_runtest_makereport(item, call):
                 state.seen.note(value)
         if call.when == "teardown" and PICTURE in item.stash:
             report.oslab_picture = item.stash[PICTURE]
+        if state.boots is not None and state.boots.events:
+            report.oslab_boots = state.boots.take()
     return report
 
 
@@ -204,7 +209,6 @@ def _logreport(config, report) -> None:
         return
     panel = report_html.test_panel(report)
     if panel:
-        from pytest_html import extras as html_extras  # only here: the report is written with pytest-html
         report.extras = list(getattr(report, "extras", []) or []) + [html_extras.html(panel)]
 
 
@@ -231,10 +235,6 @@ class _Writer:
             for name, value in state.summary.junit_properties(oslab.settings.run_id):
                 junit.add_global_property(name, value)
         if state.html is None:
-            return
-        try:
-            from pytest_metadata.plugin import metadata_key
-        except ImportError:  # pragma: no cover - pytest-html depends on pytest-metadata
             return
         metadata = self.config.stash.get(metadata_key, None)
         if metadata is not None:

@@ -6,7 +6,8 @@ Registered by ``pytest_oslab.plugin`` (``pytest_plugins``), beside the report pl
 file names, ``--oslab-no-report`` and cloud summary it reuses.
 
 - On every process (xdist workers too): the run's progress lines are read for the cloud's own timings (a server's
-  create -> ACTIVE, its first SSH answer); they travel to the controller on the next test report.
+  create -> ACTIVE, its first SSH answer, ``history.BootTimes`` kept in the report plugin's state); the report
+  plugin's one report hook puts them on the next test report, which carries them to the controller.
 - On the process that writes the reports (never an xdist worker): each test's outcome, duration, facts and the
   first line of its message, then at the very end the run's record (written atomically) and the index, after
   pruning by ``--oslab-history-keep`` / ``--oslab-history-days``.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import pytest
 
@@ -25,9 +26,6 @@ from pytest_oslab.report import history, index
 from pytest_oslab.report.html import failure_message, scrub
 from pytest_oslab.report.plugin import cloud_named, report_dir, state_of, writes_reports
 from pytest_oslab.report.summary import gather
-
-BOOTS = pytest.StashKey["BootTimes"]()
-
 
 @pytest.hookimpl(trylast=True)  # after pytest_oslab.plugin made the "oslab" group
 def pytest_addoption(parser):
@@ -51,44 +49,16 @@ def history_limits(config):
         raise pytest.UsageError(f"oslab: {e}") from None
 
 
-class BootTimes:
-    """Reads the progress lines of the run (``OslabSession.progress``) for boot events, until a report takes them."""
-
-    def __init__(self):
-        self.events: List[dict] = []
-
-    def wrap(self, progress: Callable[[str], None]) -> Callable[[str], None]:
-        def tee(line: str) -> None:
-            event = history.boot_event(line, time.time())
-            if event is not None:
-                self.events.append(event)
-            progress(line)
-        return tee
-
-    def take(self) -> List[dict]:
-        taken, self.events = self.events, []
-        return taken
-
-
 @pytest.hookimpl(trylast=True)  # after pytest_oslab.plugin made the run's session
 def pytest_configure(config):
     session = config.stash.get(SESSION, None)
     if session is None or not session.settings.cloud:
         return
     limits = history_limits(config)
-    times = config.stash[BOOTS] = BootTimes()
+    times = state_of(config).boots = history.BootTimes()  # the report plugin's one report hook carries them
     session.progress = times.wrap(session.progress)
     if cloud_named(config) and writes_reports(config):
         config.pluginmanager.register(_Recorder(config, *limits), "oslab-history-recorder")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    times = item.config.stash.get(BOOTS, None)
-    if times is not None and times.events:
-        report.oslab_boots = times.take()  # travels to the xdist controller with the report
-    return report
 
 
 def message_of(report) -> str:
@@ -138,10 +108,9 @@ class _Recorder:
 
     @pytest.hookimpl(trylast=True)  # the reports are written and the run's resources deleted: the run is over
     def pytest_unconfigure(self, config):
-        times = config.stash.get(BOOTS, None)
-        events = self.events + (times.take() if times is not None else [])
-        directory = report_dir(config)
         state = state_of(config)
+        events = self.events + (state.boots.take() if state.boots is not None else [])
+        directory = report_dir(config)
         summary = self.summary
         oslab = config.stash.get(SESSION, None)
         phase = phase_of(config) or ""

@@ -202,16 +202,16 @@ def expected_devices(net: dict, node: str, picture: dict) -> List[str]:
 
 def column_of(name: str, d: dict, nets: List[dict], picture: dict) -> Optional[int]:
     """The network column a host device belongs to (by the ids in its name, its vxlan id, its bridge)."""
-    ports = {p["id"][:11]: p["network_id"] for p in picture["ports"]}
+    ports = {short_id(p["id"]): p["network_id"] for p in picture["ports"]}
     for i, net in enumerate(nets):
-        if net["id"][:11] in name or (net["type"] == "vxlan" and name == f"vxlan-{net.get('segmentation_id')}"):
+        if short_id(net["id"]) in name or (net["type"] == "vxlan" and name == vxlan(net.get("segmentation_id"))):
             return i
     for key, nid in ports.items():
         if key in name:
             return next((i for i, n in enumerate(nets) if n["id"] == nid), None)
     master = d.get("master") or ""
     for i, net in enumerate(nets):
-        if net["id"][:11] in master:
+        if short_id(net["id"]) in master:
             return i
     return None
 

@@ -9,8 +9,10 @@ output and exit status, except what the test tells it to do instead:
 - ``silent``: the server accepts TCP and never speaks SSH;
 - ``sudo_password``: ``sudo -S`` commands read it from stdin first (wrong: sudo's "incorrect password").
 
-As a bastion it forwards ``direct-tcpip`` channels to 127.0.0.1 ports (``forwards`` counts them). Only the
-key given is accepted. ``connections`` counts the SSH sessions it served.
+As a bastion it forwards ``direct-tcpip`` channels to 127.0.0.1 ports (``forward_to`` lists the destinations
+asked for); ``redirect`` sends a destination elsewhere (``{("198.51.100.77", 22): ("127.0.0.1", port)}``: an
+address of no network here, played by a local server). Only the key given is accepted. ``connections`` counts the
+SSH sessions it served.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ class TestSSHServer:
 
     def __init__(self, client_key: paramiko.PKey, user: str = "stack", hang: Optional[str] = None,
                  refuse_sudo: bool = False, drop_after: Optional[int] = None, silent: bool = False,
-                 sudo_password: Optional[str] = None):
+                 sudo_password: Optional[str] = None, redirect: Optional[dict] = None):
         self.accepted = client_key
         self.user = user
         self.hang = hang
@@ -60,6 +62,7 @@ class TestSSHServer:
         self.drop_after = drop_after
         self.silent = silent
         self.sudo_password = sudo_password
+        self.redirect = dict(redirect or {})
         self.host_key = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else \
             paramiko.RSAKey.generate(2048)
         self.commands: List[str] = []
@@ -100,7 +103,8 @@ class TestSSHServer:
             channel = transport.accept(1)
             if channel is None or channel.chanid not in self.pending:  # exec sessions are served by their request
                 continue
-            host, port = self.pending.pop(channel.chanid)
+            destination = tuple(self.pending.pop(channel.chanid))
+            host, port = self.redirect.get(destination, destination)
             try:
                 upstream = socket.create_connection((host, port), 5)
             except OSError:

@@ -31,6 +31,11 @@ def test_each_mark_the_cloud_lacks_says_what_it_needs_and_what_the_cloud_has():
     assert skip_reason({"ovs_firewall": {}}, caps({"openvswitch"}, "iptables_hybrid")) == (
         "needs Open vSwitch's native firewall (ML2/openvswitch, firewall_driver openvswitch); this cloud's ports use "
         "the iptables_hybrid firewall")
+    assert skip_reason({"judged_driver": {}}, ovn) is None
+    assert skip_reason({"judged_driver": {}}, caps({"sriovnicswitch"}, None)) == (
+        "needs ML2/linuxbridge, openvswitch or ovn; this cloud runs sriovnicswitch")
+    assert skip_reason({"judged_driver": {}}, caps(set(), None)) == (
+        "needs ML2/linuxbridge, openvswitch or ovn; this cloud runs no driver the API shows (admin rights?)")
     assert skip_reason({"requires": {"network_type": "vxlan"}}, ovn) == ("needs network type vxlan; this cloud has "
                                                                          "geneve")
 

@@ -12,6 +12,7 @@ from pytest_oslab.access.backends import BoundedLocal
 from pytest_oslab.access.inventory import Inventory, Node
 from pytest_oslab.access.nodes import NodeError, NodePool
 from pytest_oslab.access.ssh import CommandTimeout
+from pytest_oslab.session import OslabSession, Settings
 
 from sshd import TestSSHServer
 
@@ -272,3 +273,29 @@ def test_a_guest_by_floating_ip_is_reached_through_the_clouds_bastion(server, cl
     assert bastion.forward_to == [("127.0.0.1", vm.port)]
     guest.close()
     pool.close()
+
+
+def test_the_session_reaches_a_guest_at_a_floating_ip_beside_its_own_session(server, client_key, key_file, clouds,
+                                                                             closed_port_cloud):
+    """G3's way in (``guest(server, floating_ip=...)``): a session of its own at the address, through the cloud's
+    bastion (here one that plays 198.51.100.77 by a local server and .78 by a closed port: no traffic leaves this
+    machine), kept for the run apart from the server's own session; an address that never answers fails in the
+    guest's one line, naming the floating IP."""
+    vm = server(user="cirros")
+    bastion = server(redirect={("198.51.100.77", 22): ("127.0.0.1", vm.port),
+                               ("198.51.100.78", 22): ("127.0.0.1", 9)})
+    clouds({"c1": closed_port_cloud(oslab={"bastion": f"stack@127.0.0.1:{bastion.port}"})})
+    lines = []
+    session = OslabSession(Settings(cloud="c1", node_key=key_file, ssh_timeout=3, host_key_policy="accept-new"),
+                           progress=lines.append)
+    server_b = types.SimpleNamespace(name="server_b", id="5aa817f3")
+    guest = session.guest(server_b, "cirros", client_key, floating_ip="198.51.100.77")
+    assert guest.run("echo at the floating IP").stdout == "at the floating IP\n"
+    assert str(guest.route) == "198.51.100.77 (floating IP) directly"
+    assert session.guest(server_b, "cirros", client_key, floating_ip="198.51.100.77") is guest
+    assert bastion.forward_to == [("198.51.100.77", 22)] and vm.connections == 1
+    assert lines[0].startswith("guest server_b: SSH answered after ") and "(198.51.100.77 (floating IP)" in lines[0]
+    with pytest.raises(guests.GuestError, match=r"^guest server_b \(5aa817f3\): no SSH as cirros@198.51.100.78 "
+                                                r"\(floating IP\) directly within 3s"):
+        session.guest(server_b, "cirros", client_key, floating_ip="198.51.100.78")  # a closed port behind it
+    session.close()

@@ -1,6 +1,7 @@
 """The report plugin in real pytest runs (pytester): default files, what the user names themselves, evidence
 panels, phases' command line, and no secret in what is written. The cloud is unreachable on purpose: the report
 must still be written, saying the cloud was not reached."""
+import json
 import re
 import subprocess
 import time
@@ -9,25 +10,23 @@ import pytest
 from conftest import SECRET
 
 EVIDENCE_TEST = r'''
-import pytest
 from pytest_oslab.checks import core
 
 def test_tap_mtu():
-    core.bind(pytest.current_item)
     with core.Check("the tap is UP at the network's MTU", core.Where(device="tap60ad2c85-f3", node="vm")) as c:
         core.attach("vm: ip -j -d addr show", '[{"ifname": "tap60ad2c85-f3", "mtu": 1400}] ' + SECRET)
         c.expect("MTU", 1450, 1400, "network MTU")
 
 def test_passes():
-    core.bind(pytest.current_item)
     core.attach("vm: ip netns list", "qdhcp-8cc956e4")
 '''
-CONFTEST = '''
-import pytest
+BOOT_AND_CHECK_TEST = '''
+from pytest_oslab.checks import core
+from pytest_oslab.stash import SESSION
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    pytest.current_item = item
+def test_a_server_boots_and_a_check_judges_its_node(request):
+    request.config.stash[SESSION].progress("server oslab-r1-server_a: ACTIVE after 12.5s")
+    core.attach("vm: ip netns list", "qdhcp-8cc956e4")
 '''
 
 
@@ -72,7 +71,7 @@ def test_without_a_cloud_nothing_is_written(pytester, unreachable_cloud):
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["one process", "xdist -n 2"])
 def test_evidence_is_a_panel_and_the_failure_reads_expected_against_actual(pytester, unreachable_cloud, xdist):
-    pytester.makeconftest(CONFTEST)
+    """The checks bind to no test themselves: the plugin binds every test."""
     pytester.makepyfile(EVIDENCE_TEST.replace("SECRET", repr(SECRET)))
     args = ["--cloud", "lab", "-p", "no:cacheprovider"] + (["-n", "2"] if xdist else [])
     result = pytester.runpytest_subprocess(*args)
@@ -83,6 +82,23 @@ def test_evidence_is_a_panel_and_the_failure_reads_expected_against_actual(pytes
     assert "ip netns list" in text and "qdhcp-8cc956e4" in text
     assert "col-links__extra text" not in text and "data:text/plain" not in text  # inline, not links
     assert SECRET not in text
+
+
+def test_one_report_hook_carries_a_test_s_evidence_and_the_run_s_boot_timings(pytester, unreachable_cloud, request):
+    """The plugin has one ``pytest_runtest_makereport`` wrapper (pytest_oslab.report.plugin's): on an xdist worker it
+    puts both the evidence a check attached and the boot timings the run's progress lines gave on the report, and
+    the controller renders the one into the HTML report and records the other in the history."""
+    ours = [impl for impl in request.config.pluginmanager.hook.pytest_runtest_makereport.get_hookimpls()
+            if impl.function.__module__.startswith("pytest_oslab")]
+    assert [(impl.function.__module__, impl.wrapper) for impl in ours] == [("pytest_oslab.report.plugin", True)]
+    pytester.makepyfile(BOOT_AND_CHECK_TEST)
+    result = pytester.runpytest_subprocess("--cloud", "lab", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    [html] = (pytester.path / "reports").glob("oslab-*.html")
+    assert "oslab-ev" in html.read_text() and "qdhcp-8cc956e4" in html.read_text()
+    [record] = (pytester.path / "reports" / "history").glob("*.json")
+    boots = json.loads(record.read_text())["boots"]
+    assert [(b["server"], b["active"]) for b in boots] == [("oslab-r1-server_a", 12.5)]
 
 
 def test_phase_is_one_of_three_and_cleanup_deselects_the_rest(pytester, unreachable_cloud):
@@ -120,14 +136,12 @@ def test_a_phase_against_an_unreachable_cloud_fails_in_one_line_and_still_report
 
 def test_hundreds_of_checks_make_a_report_that_stays_small(pytester, unreachable_cloud):
     """400 checks, each with five outputs of 6 kB: the report keeps a few kB of each passing test's evidence."""
-    pytester.makeconftest(CONFTEST)
     pytester.makepyfile('''
 import pytest
 from pytest_oslab.checks import core
 
 @pytest.mark.parametrize("n", range(400))
 def test_check(n):
-    core.bind(pytest.current_item)
     for k in range(5):
         core.attach(f"vm: ip -n qdhcp-{n} -j -d addr show dev ns-{k}", ("x" * 99 + "\\n") * 60)
     assert n % 100 != 7, "expected 1450, actual 1400"
