@@ -258,17 +258,17 @@ def remove_neutron_devices() -> List[str]:
 NEUTRON_STATE = "/var/lib/neutron/"  # what the agents' own children (dnsmasq, haproxy, keepalived) name
 
 
-def neutron_children() -> List[int]:
+def neutron_children(state: str = NEUTRON_STATE) -> List[int]:
     """The live processes the agents started and left to run on their own (dnsmasq, the metadata proxies' haproxy,
-    keepalived): those whose command line names neutron's state directory."""
-    return proc.matching(lambda line: NEUTRON_STATE in line and "neutron-" not in line.split(" ", 1)[0])
+    keepalived): those whose command line names neutron's state directory ``state``."""
+    return proc.matching(lambda line: state in line and "neutron-" not in line.split(" ", 1)[0])
 
 
-def stop_neutron_children(timeout: float = 10.0) -> List[str]:
+def stop_neutron_children(timeout: float = 10.0, state: str = NEUTRON_STATE) -> List[str]:
     """Stop what ``neutron_children`` finds (the agents stopped first): SIGTERM, SIGKILL after ``timeout``."""
     stopped = []
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in neutron_children():
+        for pid in neutron_children(state):
             name = proc.name_of(pid)
             try:
                 os.kill(pid, sig)
@@ -276,9 +276,9 @@ def stop_neutron_children(timeout: float = 10.0) -> List[str]:
                 continue
             stopped.append(f"{name} (pid {pid})")
         deadline = time.monotonic() + timeout
-        while neutron_children() and time.monotonic() < deadline:
+        while neutron_children(state) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if not neutron_children():
+        if not neutron_children(state):
             break
     return list(dict.fromkeys(stopped))
 
