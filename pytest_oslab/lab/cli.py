@@ -25,7 +25,7 @@ from .resources import ComputeReadyStep, DhcpServedStep, ResourcesStep
 from .image import GuestImageStep
 from .purge import purge_data, purge_files
 from .virt import destroy_lab_domains
-from . import containers, node as nodes
+from . import containers, node as nodes, node_ovn
 
 
 def _lab(args) -> Lab:
@@ -125,7 +125,10 @@ def _built_image():
 
 def down(args) -> int:
     lab = _lab(args)
-    ended = [n.name for n in made(lab) if node_down(n)]
+    ended_nodes = [n for n in made(lab) if node_down(n)]
+    ended = [n.name for n in ended_nodes]
+    if lab.driver == "ovn":  # while the southbound DB still runs: no chassis left with tunnels to a dead node
+        ended += [line for n in ended_nodes for line in node_ovn.forget(n)]
     try:
         domains = destroy_lab_domains(lab)
     except LabError as exc:

@@ -23,28 +23,40 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
-from . import inifile, migration, node as nodes, node_switch, plumbing, proc, sshd
+from . import inifile, migration, node as nodes, node_ovn, node_switch, plumbing, proc, sshd
 from .daemons import run_as
 from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
 from .steps import LabError
 
 FORWARDED = (5672, 5000, 8778, 9292, 9696)  # AMQP, keystone, placement, glance, neutron
+METADATA_PORT = 8775  # nova's metadata API: on ML2/OVN the node's metadata agent proxies to it
 PROVIDER_DEV = "prov0"  # the node's provider interface, its veth's peer on the provider switch
 AGENTS = {"linuxbridge": ("neutron-linuxbridge-agent", "linuxbridge_agent.ini"),
-          "openvswitch": ("neutron-openvswitch-agent", "openvswitch_agent.ini")}
+          "openvswitch": ("neutron-openvswitch-agent", "openvswitch_agent.ini"),
+          "ovn": (node_ovn.METADATA_AGENT, node_ovn.METADATA_INI)}
+# the network agents neutron lists for a node's host, alive once the node is up
+NETWORK_AGENTS = {"linuxbridge": ("neutron-linuxbridge-agent",), "openvswitch": ("neutron-openvswitch-agent",),
+                  "ovn": ("ovn-controller", node_ovn.METADATA_AGENT)}
+SWITCHED = ("openvswitch", "ovn")  # the drivers whose nodes run their own Open vSwitch
 START_WAIT = 60.0
 STOP_WAIT = 20.0
+
+
+def forwarded(driver: str) -> tuple:
+    """The controller's loopback ports a compute node of ``driver`` reaches through its forwarders."""
+    return FORWARDED + ((METADATA_PORT,) if driver == "ovn" else ())
 
 
 def _forward_config(node: nodes.Node, side: str) -> str:
     lines = ["global", "  maxconn 2000", "defaults", "  mode tcp", "  timeout connect 5s",
              "  timeout client 2h", "  timeout server 2h"]
-    for port in FORWARDED:
+    for port in forwarded(node.lab.driver):
         sock = node.root / "forward" / f"{port}.sock"
         lines.append(f"listen p{port}")
         if side == "machine":
@@ -101,6 +113,8 @@ def configure(node: nodes.Node) -> Dict[str, Path]:
     inifile.edit(neutron / "neutron.conf", {"DEFAULT": {"host": node.name}, "database": {"connection": None}})
     if node.lab.driver == "openvswitch":  # bridge mappings, tunnel types and l2population as the controller's
         inifile.edit(neutron / "plugins/ml2/openvswitch_agent.ini", {"ovs": {"local_ip": node.address}})
+    elif node.lab.driver == "ovn":
+        node_ovn.configure(neutron, node)
     else:
         inifile.edit(neutron / "plugins/ml2/linuxbridge_agent.ini", {
             "linux_bridge": {"physical_interface_mappings": f"provider:{PROVIDER_DEV}"},
@@ -196,7 +210,14 @@ def daemons(node: nodes.Node) -> List[tuple]:
     """(a word of its command line only it has, argv, log, namespaces, user) of each service of the compute node."""
     logs = node.logs
     name, ini = AGENTS[node.lab.driver]
-    switch = node_switch.daemons(node) if node.lab.driver == "openvswitch" else []
+    switch = node_switch.daemons(node) if node.lab.driver in SWITCHED else []
+    chassis = node_ovn.chassis_daemons(node) if node.lab.driver == "ovn" else []
+    network_agent = node_ovn.metadata_agent(node) if node.lab.driver == "ovn" else (
+        f"/usr/bin/{name}", [f"/usr/bin/{name}", "--config-file", "/etc/neutron/neutron.conf",
+                             "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini",
+                             "--config-file", f"/etc/neutron/plugins/ml2/{ini}",
+                             "--log-file", f"/var/log/neutron/{name}.log"],
+        logs / f"{name}.out", "-m -u -n -p", "")
     return [
         (str(node.root / "forward/haproxy-machine.cfg"),
          ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-machine.cfg")],
@@ -205,6 +226,7 @@ def daemons(node: nodes.Node) -> List[tuple]:
          ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-node.cfg")],
          logs / "haproxy-node.log", "-m -u -n -p", ""),
         *switch,
+        *chassis,
         ("/usr/sbin/virtlogd", ["/usr/sbin/virtlogd"], logs / "virtlogd.log", "-m -u -n -p", ""),
         (str(libvirtd_conf(node)), migration.libvirtd_command(libvirtd_conf(node)), logs / "libvirtd.log",
          "-m -u -n -p", ""),
@@ -212,11 +234,7 @@ def daemons(node: nodes.Node) -> List[tuple]:
                                    "--config-file", "/etc/nova/nova-compute.conf",
                                    "--log-file", "/var/log/nova/nova-compute.log"],
          logs / "nova-compute.out", "-m -u -n -p", "nova"),
-        (f"/usr/bin/{name}", [f"/usr/bin/{name}", "--config-file", "/etc/neutron/neutron.conf",
-                              "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini",
-                              "--config-file", f"/etc/neutron/plugins/ml2/{ini}",
-                              "--log-file", f"/var/log/neutron/{name}.log"],
-         logs / f"{name}.out", "-m -u -n -p", ""),
+        network_agent,
     ]
 
 
@@ -233,19 +251,19 @@ def up(node: nodes.Node) -> List[str]:
     for word, pids in stale(node).items():
         _end(pids)
         done.append(f"{Path(word).name} stopped: its package changed after it started")
-    if node.lab.driver == "openvswitch":
+    if node.lab.driver in SWITCHED:
         done += node_switch.prepare(node)
-    settle = {node_switch.DB_SERVER: lambda: node_switch.after_database(node, pid),
-              node_switch.SWITCH: lambda: node_switch.after_switch(node, pid, PROVIDER_DEV)}
+    settle = settling(node, pid)
     running = proc.command_lines_in_pid_namespace(pid)
     wanted = daemons(node)
     words = [w[0] for w in wanted]
     for word, argv, log, namespaces, user in wanted:
         now, started = fingerprint(node, argv), _started_file(node, log)
         mine = [p for p, line in running.items() if word in line]
-        # the same program started otherwise (an older command line), holding none of today's words
-        older = [p for p, line in running.items() if line.split(" ", 1)[0] == argv[0]
-                 and not any(w in line for w in words)]
+        # the same program started otherwise (an older command line), holding none of today's words; not for a
+        # module run by this Python (os-vif's relay), whose first word the node's other Python programs may share
+        older = [] if argv[0] == sys.executable else [
+            p for p, line in running.items() if line.split(" ", 1)[0] == argv[0] and not any(w in line for w in words)]
         if not (mine and not older and recorded(started) in {(p, now) for p in mine}):
             if mine or older:
                 _end(mine + older)
@@ -254,9 +272,20 @@ def up(node: nodes.Node) -> List[str]:
             started.write_text(f"{_started_pid(pid, word)} {now}\n")
             done.append(f"{log.stem} "
                         f"{'restarted (its command line or configuration changed)' if mine or older else 'started'}")
-        if word in settle:  # the node's Open vSwitch set up before what uses it starts
+        if word in settle:  # the node's Open vSwitch (and OVN chassis) set up before what uses it starts
             done += settle[word]()
     return done
+
+
+def settling(node: nodes.Node, pid: int) -> Dict[str, Callable[[], List[str]]]:
+    """{word of a daemon: what ``up`` does once it runs, before the next daemon starts}."""
+    ovn = node.lab.driver == "ovn"
+    return {
+        node_switch.DB_SERVER: lambda: node_switch.after_database(node, pid) + (
+            node_ovn.after_database(node, node_switch.vsctl(pid)) if ovn else []),
+        node_switch.SWITCH: lambda: node_switch.after_switch(node, pid, PROVIDER_DEV),
+        node_ovn.CONTROLLER: lambda: node_ovn.after_controller(node),
+    }
 
 
 def stale(node: nodes.Node) -> Dict[str, List[int]]:
@@ -301,8 +330,10 @@ def missing(node: nodes.Node) -> List[str]:
         return found
     found += [f"node {node.name}: {line}" for line in plumbing.missing(provider_link(node, pid))]
     running = list(proc.command_lines_in_pid_namespace(pid).values())
-    if node.lab.driver == "openvswitch" and any(node_switch.DB_SERVER in line for line in running):
+    if node.lab.driver in SWITCHED and any(node_switch.DB_SERVER in line for line in running):
         found += node_switch.missing(node, pid, PROVIDER_DEV)
+    if node.lab.driver == "ovn" and any(node_ovn.CONTROLLER in line for line in running):
+        found += node_ovn.missing(node, node_switch.vsctl(pid))
     found += [f"node {node.name}: {line}" for line in migration.nova_ssh_missing(
         node.lab.etc, nova_homes([node])[1:], sshd.host_keys(node.lab, nodes.computes(node.lab)))]
     return found + [f"node {node.name}: {log.stem} is not running (log: {log})"
@@ -313,15 +344,15 @@ def scale(lab, count: int, conn, say=print) -> None:
     """The lab as ``count`` nodes: the controller (this machine's lab) and computes 1..count-1, each up and
     registered; any compute numbered beyond is ended and its services deleted from the cloud."""
     if count > 1 and lab.driver not in AGENTS:
-        raise LabError(f"compute nodes run the Linux bridge or the Open vSwitch agent only (yet); "
-                       f"the lab's driver is {lab.driver}")
+        raise LabError(f"compute nodes run the drivers {', '.join(AGENTS)}; the lab's driver is {lab.driver}")
     wanted = [nodes.compute(i, lab) for i in range(1, count)]
     for node in wanted:
         started = time.monotonic()
         done = up(node)
         took = wait_registered(node, conn)
         say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
-            f"nova-compute up, its hypervisor listed and {agent(node)} alive {took:.1f}s later")
+            f"nova-compute up, its hypervisor listed and {', '.join(NETWORK_AGENTS[lab.driver])} alive "
+            f"{took:.1f}s later")
     if wanted:
         done = migration.ensure_nova_ssh(lab.etc, nova_homes(wanted), sshd.host_keys(lab, wanted))
         say(f"nova's SSH between the computes: {'; '.join(done) or 'already there'}")
@@ -341,12 +372,14 @@ def nova_homes(computes: List[nodes.Node]) -> List[Path]:
 
 
 def registered(node: nodes.Node, conn) -> Dict[str, bool]:
-    """Whether nova and neutron see the node's services up: {'nova-compute': up, its agent: alive, 'hypervisor':
-    listed}."""
+    """Whether nova and neutron see the node's services up: {'nova-compute': up, each of its network agents
+    (``NETWORK_AGENTS``): alive, 'hypervisor': listed}. The agents are filtered here, not by the API: ML2/OVN lists
+    its agents from the southbound DB."""
     services = {s.binary: s.state == "up" for s in conn.compute.services() if s.host == node.name}
-    agents = {a.binary: a.is_alive for a in conn.network.agents(host=node.name)}
+    agents = {a.binary: a.is_alive for a in conn.network.agents() if a.host == node.name}
     hypervisors = {h.name for h in conn.compute.hypervisors()}
-    return {"nova-compute": services.get("nova-compute", False), agent(node): agents.get(agent(node), False),
+    return {"nova-compute": services.get("nova-compute", False),
+            **{binary: agents.get(binary, False) for binary in NETWORK_AGENTS[node.lab.driver]},
             "hypervisor": node.name in hypervisors}
 
 
@@ -364,13 +397,21 @@ def wait_registered(node: nodes.Node, conn, timeout: float = 120.0) -> float:
 
 def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
     """Delete the node's compute service (its compute node and resource provider go with it) and its agents, so
-    that nothing is scheduled there."""
+    that nothing is scheduled there. OVN's agents are its chassis: on ML2/OVN the node's chassis is deleted from the
+    southbound DB instead (``node_ovn.forget``), and neutron's agents go with it."""
     gone = []
     for service in conn.compute.services():
         if service.host == node.name:
             conn.compute.delete_service(service)
             gone.append(f"compute service {service.binary}@{node.name}")
-    for agent in conn.network.agents(host=node.name):
+    for agent in conn.network.agents():
+        if agent.host != node.name or is_ovn_agent(agent):
+            continue
         conn.network.delete_agent(agent)
         gone.append(f"network agent {agent.binary}@{node.name}")
-    return gone
+    return gone + (node_ovn.forget(node) if node.lab.driver == "ovn" else [])
+
+
+def is_ovn_agent(agent) -> bool:
+    """An agent ML2/OVN lists from a chassis (ovn-controller, the OVN metadata agent)."""
+    return agent.binary.startswith("ovn-") or "OVN" in (agent.agent_type or "")

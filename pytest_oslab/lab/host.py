@@ -348,44 +348,80 @@ def move_to_underlay(device: str, cidr: str, vsctl, netns: str = None) -> None:
 
 
 CHASSIS_IDS = ("ovn-bridge-mappings", "ovn-cms-options", "datapath-type")
+SB = "--db=tcp:127.0.0.1:6642"  # the controller's southbound DB, from the machine
 
 
-def _chassis_wanted(lab) -> dict:
-    return {"ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "ovn-cms-options": "enable-chassis-as-gw",
-            "datapath-type": "netdev"}
+def chassis_wanted(gateway: bool) -> dict:
+    """What neutron reads from a Chassis' external_ids: its bridge mappings and datapath type, and on the
+    controller (the network node) the option that makes it a gateway chassis."""
+    return {"ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "datapath-type": "netdev",
+            **({"ovn-cms-options": "enable-chassis-as-gw"} if gateway else {})}
+
+
+def ovsdb_map(cell) -> dict:
+    """A map column of ``--format=json`` output (``["map", [[k, v], ...]]``) as a dict."""
+    return dict(cell[1]) if isinstance(cell, list) and len(cell) == 2 and cell[0] == "map" else {}
+
+
+def chassis_external_ids(listing: str) -> dict:
+    """{chassis name: its external_ids} from ``ovn-sbctl --format=json --columns=name,external_ids list
+    Chassis`` (empty when the output is not that: the database did not answer)."""
+    try:
+        rows = json.loads(listing)["data"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return {name: ovsdb_map(ids) for name, ids in rows}
+
+
+def chassis_missing(name: str, wanted: dict, listing: str) -> List[str]:
+    """What of ``wanted`` the chassis ``name`` lacks in its external_ids (``listing`` as ``chassis_external_ids``
+    reads it), each as the key with expected and actual values."""
+    chassis = chassis_external_ids(listing)
+    if name not in chassis:
+        return [f"chassis {name} is not in the southbound database (registered: {sorted(chassis) or 'none'})"]
+    return [f"chassis {name}: external_ids:{k} is {chassis[name].get(k)!r}, expected {v!r}"
+            for k, v in wanted.items() if chassis[name].get(k) != v]
+
+
+def chassis_listing() -> str:
+    return sh("ovn-sbctl", SB, "--timeout=10", "--format=json", "--columns=name,external_ids", "list", "Chassis",
+              check=False)
+
+
+def copy_to_chassis(name: str, wanted: dict, log: Path, timeout: float = 60.0) -> List[str]:
+    """neutron 21 reads bridge mappings and gateway options from the Chassis' external_ids, where OVN 23.03 no
+    longer writes them (it uses other_config): copy ``wanted`` there once ``name``'s ovn-controller (logging to
+    ``log``) has registered it, or the provider network never binds. What was done (empty: it was there)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = chassis_listing()
+        if name in chassis_external_ids(listing):
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"ovn-controller did not register chassis {name!r} in the southbound database in "
+                           f"{timeout:.0f}s", log=str(log))
+        time.sleep(1)
+    if not chassis_missing(name, wanted, listing):
+        return []
+    sh("ovn-sbctl", SB, "--timeout=10", "set", "Chassis", name, *[f'external_ids:{k}="{v}"' for k, v in wanted.items()])
+    return [f"chassis {name}'s external_ids for neutron"]
+
+
+def delete_chassis(name: str) -> List[str]:
+    """The chassis ``name`` (its Encap rows go with it) deleted from the southbound database, if it answers."""
+    if name not in chassis_external_ids(chassis_listing()):
+        return []
+    sh("ovn-sbctl", SB, "--timeout=10", "--if-exists", "chassis-del", name)
+    return [f"chassis {name}"]
 
 
 def ovn_chassis_done(lab) -> bool:
-    if lab.driver != "ovn":
-        return True
-    out = sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "--format=json", "--columns=name,external_ids",
-             "list", "Chassis", check=False)
-    try:
-        rows = json.loads(out)["data"]
-    except (ValueError, KeyError):
-        return False
-    for name, ids in rows:
-        if name == lab.hostname:
-            have = dict(ids[1]) if isinstance(ids, list) and ids[0] == "map" else {}
-            return all(have.get(k) == v for k, v in _chassis_wanted(lab).items())
-    return False
+    return lab.driver != "ovn" or not chassis_missing(lab.hostname, chassis_wanted(gateway=True), chassis_listing())
 
 
 def ovn_chassis(lab) -> None:
-    """neutron 21 reads bridge mappings and gateway options from the Chassis' external_ids, where OVN 23.03 no
-    longer writes them (it uses other_config): copy them, or the provider network never binds."""
-    deadline = time.monotonic() + 60
-    while True:
-        names = sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "--bare", "--columns=name", "list",
-                   "Chassis", check=False).split()
-        if lab.hostname in names:
-            break
-        if time.monotonic() > deadline:
-            raise LabError(f"ovn-controller did not register chassis {lab.hostname!r} in 60s",
-                           log=str(lab.logs / "ovn-controller.log"))
-        time.sleep(1)
-    sh("ovn-sbctl", "--db=tcp:127.0.0.1:6642", "--timeout=10", "set", "Chassis", lab.hostname,
-       *[f'external_ids:{k}="{v}"' for k, v in _chassis_wanted(lab).items()])
+    """The controller's chassis' external_ids for neutron (``copy_to_chassis``)."""
+    copy_to_chassis(lab.hostname, chassis_wanted(gateway=True), lab.logs / "ovn-controller.log")
 
 
 def loopback_ok() -> bool:

@@ -190,10 +190,28 @@ def virtual_switch(lab) -> List[Daemon]:
 
 
 OVN_RUN, OVN_DATA = "/run/ovn", "/var/lib/ovn"
+OVN_NB_PORT, OVN_SB_PORT = 6641, 6642
 
 
-def _ovn_db(which: str, port: int, log: Path) -> Daemon:
+def ovn_remote(lab, port: int = OVN_SB_PORT) -> str:
+    """Where a compute node's OVN clients reach the controller's database on ``port`` (southbound: ovn-controller
+    and the OVN metadata agent; northbound: the suite's OVN checks run on the node): its management address."""
+    return f"tcp:{lab.tunnel_ip}:{port}"
+
+
+def ovn_db_remotes(lab, which: str, port: int) -> List[str]:
+    """An OVN database's remotes: its Unix socket; TCP on 127.0.0.1 for the controller's own clients (neutron-server,
+    its ovn-controller and metadata agent) and on the controller's management address for the compute nodes, no
+    other address. On ML2/OVN that address lives on br-underlay, made after the databases start: ovsdb-server
+    keeps a remote whose address is not there yet and binds it when it appears (it retries each failed listen,
+    logging "listen failed: Cannot assign requested address" meanwhile)."""
+    return [f"--remote=punix:{OVN_RUN}/ovn{which}_db.sock", f"--remote=ptcp:{port}:127.0.0.1",
+            f"--remote=ptcp:{port}:{lab.tunnel_ip}"]
+
+
+def _ovn_db(lab, which: str, port: int) -> Daemon:
     db = f"{OVN_DATA}/ovn{which}_db.db"
+    log = lab.logs
 
     def prepare() -> None:
         Path(OVN_RUN).mkdir(parents=True, exist_ok=True)
@@ -201,19 +219,30 @@ def _ovn_db(which: str, port: int, log: Path) -> Daemon:
             daemons.run_as("root", ["ovsdb-tool", "create", db, f"/usr/share/ovn/ovn-{which}.ovsschema"],
                            what=f"ovsdb-tool create ovn{which}")
 
-    return Daemon(f"ovn-{which}db", ["/usr/sbin/ovsdb-server", db, f"--remote=punix:{OVN_RUN}/ovn{which}_db.sock",
-                                     f"--remote=ptcp:{port}:127.0.0.1", f"--unixctl={OVN_RUN}/ovn{which}_db.ctl",
+    return Daemon(f"ovn-{which}db", ["/usr/sbin/ovsdb-server", db, *ovn_db_remotes(lab, which, port),
+                                     f"--unixctl={OVN_RUN}/ovn{which}_db.ctl",
                                      f"--log-file={log / f'ovn-{which}db.log'}"],
                   log=log / f"ovn-{which}db.out", port=port, prepare=prepare)
 
 
+def ovn_chassis_ids(name: str, remote: str, encap_ip: str) -> dict:
+    """The external_ids of a chassis' Open vSwitch that ovn-controller reads: its name, its southbound DB, its
+    Geneve endpoint, br-int on the userspace datapath and the provider network on br-provider."""
+    return {"system-id": name, "hostname": name, "ovn-remote": remote, "ovn-encap-type": "geneve",
+            "ovn-encap-ip": encap_ip, "ovn-bridge-datapath-type": "netdev",
+            "ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}"}
+
+
+def vsctl_set_ids(ids: dict) -> List[str]:
+    """ovs-vsctl arguments setting ``ids`` in the Open_vSwitch row's external_ids."""
+    return ["set", "Open_vSwitch", "."] + [f'external_ids:{k}="{v}"' for k, v in ids.items()]
+
+
 def _ovn_chassis_prepare(lab) -> Callable[[], None]:
     def prepare() -> None:
-        ids = {"system-id": lab.hostname, "hostname": lab.hostname, "ovn-remote": "tcp:127.0.0.1:6642",
-               "ovn-encap-type": "geneve", "ovn-encap-ip": lab.tunnel_ip, "ovn-bridge-datapath-type": "netdev",
-               "ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "ovn-cms-options": "enable-chassis-as-gw"}
-        daemons.run_as("root", ["ovs-vsctl", "--timeout=20", "set", "Open_vSwitch", "."]
-                       + [f'external_ids:{k}="{v}"' for k, v in ids.items()], what="ovs-vsctl set external_ids")
+        ids = {**ovn_chassis_ids(lab.hostname, f"tcp:127.0.0.1:{OVN_SB_PORT}", lab.tunnel_ip),
+               "ovn-cms-options": "enable-chassis-as-gw"}  # the gateways stay on the controller
+        daemons.run_as("root", ["ovs-vsctl", "--timeout=20", *vsctl_set_ids(ids)], what="ovs-vsctl set external_ids")
     return prepare
 
 
@@ -223,8 +252,8 @@ def ovn_central(lab) -> List[Daemon]:
         return []
     log = lab.logs
     return [
-        _ovn_db("nb", 6641, log),
-        _ovn_db("sb", 6642, log),
+        _ovn_db(lab, "nb", OVN_NB_PORT),
+        _ovn_db(lab, "sb", OVN_SB_PORT),
         Daemon("ovn-northd", ["/usr/bin/ovn-northd", f"--ovnnb-db=unix:{OVN_RUN}/ovnnb_db.sock",
                               f"--ovnsb-db=unix:{OVN_RUN}/ovnsb_db.sock", f"--unixctl={OVN_RUN}/ovn-northd.ctl",
                               f"--log-file={log / 'ovn-northd.log'}"], log=log / "ovn-northd.out"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, List, Optional
 
-from . import compute_node, daemons, node as nodes, node_switch, plumbing
+from . import compute_node, daemons, node as nodes, node_ovn, node_switch, plumbing
 from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
@@ -88,7 +88,9 @@ class DriverSwitchStep(Step):
         for node in nodes.made(lab):
             if compute_node.is_compute(node):
                 nodes.down(node)
-                node_switch.forget(node)
+                node_switch.forget(node)  # its OVS database: bridges, system-id and OVN's external_ids
+                if old_driver == "ovn":  # the old southbound DB still answers (the old control plane runs)
+                    node_ovn.forget(node)
         for d in every_daemon(lab):
             if d.name in NETWORK_AGENTS:
                 daemons.stop(d, lab.pids)

@@ -1,4 +1,4 @@
-"""A compute node's forwarders to the controller's loopback services, and what `--nodes` refuses."""
+"""A compute node's forwarders to the controller's loopback services and its daemons (OVN: test_node_ovn)."""
 import pytest
 
 from pytest_oslab.lab import compute_node, node as nodes
@@ -22,12 +22,6 @@ def test_the_machine_side_forwards_each_socket_to_the_controller_loopback_port(c
 def test_the_node_side_listens_on_the_node_loopback_and_goes_through_the_socket(compute1):
     config = compute_node._forward_config(compute1, "node")
     assert f"listen p5672\n  bind 127.0.0.1:5672\n  server controller unix@{compute1.root}/forward/5672.sock\n" in config
-
-
-def test_compute_nodes_need_the_linux_bridge_or_the_openvswitch_driver(compute1):
-    lab = Lab(driver="ovn")
-    with pytest.raises(LabError, match="Linux bridge or the Open vSwitch agent only"):
-        compute_node.scale(lab, 3, conn=None)
 
 
 def test_an_openvswitch_compute_runs_its_own_switch_before_nova_compute_and_the_ovs_agent(tmp_path):
