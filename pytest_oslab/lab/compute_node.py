@@ -1,9 +1,11 @@
 """A compute node of the lab: a lab node (``node.py``) running its own virtlogd, libvirtd, nova-compute and L2
 agent of the lab's driver (the Linux bridge agent; or the Open vSwitch agent on the node's own Open vSwitch,
-``node_switch.py``), joined to the controller (the machine's one-node lab).
+``node_switch.py``; or on ML2/OVN, on that same Open vSwitch, an OVN chassis: ovn-controller and the OVN metadata
+agent, ``node_ovn.py``), joined to the controller (the machine's one-node lab).
 
-The controller's services listen on 127.0.0.1 only and its catalog says so: each node gets forwarders of the ports
-a compute uses (``FORWARDED``), a haproxy on the machine's side (in the node's PID and mount namespaces, the
+The controller's services listen on 127.0.0.1 only and its catalog says so (OVN's databases aside, which listen on
+the controller's management address too, ``services.ovn_db_remotes``): each node gets forwarders of the ports
+a compute uses (``forwarded``), a haproxy on the machine's side (in the node's PID and mount namespaces, the
 machine's network: it dies with the node) from a Unix socket in the node's directory to 127.0.0.1:port, and one
 inside the node from 127.0.0.1:port to that socket. The node's /etc/nova and /etc/neutron are copies of the
 controller's, bound over the machine's: nova.conf without its database connections (Zed's nova-compute opens the
@@ -397,21 +399,20 @@ def wait_registered(node: nodes.Node, conn, timeout: float = 120.0) -> float:
 
 def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
     """Delete the node's compute service (its compute node and resource provider go with it) and its agents, so
-    that nothing is scheduled there. OVN's agents are its chassis: on ML2/OVN the node's chassis is deleted from the
-    southbound DB instead (``node_ovn.forget``), and neutron's agents go with it."""
+    that nothing is scheduled there. On ML2/OVN neutron deletes an agent by deleting its chassis from the southbound
+    DB (both of the node's agents are that chassis: the second may be gone with the first) and tells its workers to
+    forget it; the chassis is then deleted from the southbound DB if still there (``node_ovn.forget``)."""
     gone = []
     for service in conn.compute.services():
         if service.host == node.name:
             conn.compute.delete_service(service)
             gone.append(f"compute service {service.binary}@{node.name}")
-    for agent in conn.network.agents():
-        if agent.host != node.name or is_ovn_agent(agent):
+    for agent in [a for a in conn.network.agents() if a.host == node.name]:
+        try:
+            conn.network.delete_agent(agent)
+        except Exception as exc:  # openstacksdk's NotFoundException: the CLI does not import openstacksdk
+            if getattr(exc, "status_code", None) != 404:
+                raise
             continue
-        conn.network.delete_agent(agent)
         gone.append(f"network agent {agent.binary}@{node.name}")
     return gone + (node_ovn.forget(node) if node.lab.driver == "ovn" else [])
-
-
-def is_ovn_agent(agent) -> bool:
-    """An agent ML2/OVN lists from a chassis (ovn-controller, the OVN metadata agent)."""
-    return agent.binary.startswith("ovn-") or "OVN" in (agent.agent_type or "")
