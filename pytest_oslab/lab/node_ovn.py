@@ -28,6 +28,7 @@ from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, chassis_listing, chassis_missin
     copy_to_chassis, delete_chassis, ovsdb_map
 from .node_switch import RUN as OVS_RUN
 from .services import ovn_chassis_ids, ovn_remote, vsctl_set_ids
+from .steps import LabError
 
 CONTROLLER = "/usr/bin/ovn-controller"
 METADATA_AGENT = "neutron-ovn-metadata-agent"
@@ -75,7 +76,15 @@ def after_database(node: nodes.Node, vsctl: Callable[..., str]) -> List[str]:
 
 def after_controller(node: nodes.Node) -> List[str]:
     """The node's chassis registered by its ovn-controller, with the external_ids neutron reads."""
-    return copy_to_chassis(node.name, chassis_wanted(gateway=False), node.logs / "ovn-controller.log")
+    log = node.logs / "ovn-controller.log"
+    try:
+        return copy_to_chassis(node.name, chassis_wanted(gateway=False), log)
+    except LabError as exc:
+        raise LabError(f"node {node.name}: its ovn-controller, on {ovn_remote(node.lab)}, did not register its chassis "
+                       f"(the controller's southbound DB listens there once {node.lab.tunnel_ip} exists: `ss -ltn` on "
+                       f"the controller; its ovsdb-server log {node.lab.logs / 'ovn-sbdb.log'}): "
+                       f"{str(exc).removesuffix(f' (log: {log})')}",
+                       log=str(log)) from exc
 
 
 def ids_missing(node: nodes.Node, listing: str) -> List[str]:

@@ -18,12 +18,11 @@ from pytest_oslab.access.inventory import Inventory
 from pytest_oslab.access.nodes import NodePool
 from pytest_oslab.lab import compute_node, identity, migration as lab_migration, node as nodes, proc, switch
 from pytest_oslab.lab.context import Lab
+from pytest_oslab.lab.resources import expected_agents
 from pytest_oslab.provision import migration
 from pytest_oslab.provision.naming import Naming, new_run_id
 from pytest_oslab.provision.servers import ServerFactory, ServerSpec
 from pytest_oslab.provision.stack import ResourceStack
-
-CONTROLLER_AGENTS = {"neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"}  # and the L2 agent
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +63,15 @@ def test_nova_and_neutron_list_each_node_under_its_hostname(admin, entries, lab)
     """Under 1 s: two API listings."""
     services = {(s.host, s.binary): s.state for s in admin.compute.services()}
     agents = {(a.host, a.binary): a.is_alive for a in admin.network.agents()}
-    l2_agent = compute_node.AGENTS[lab.driver][0]
+    on_each = set(compute_node.NETWORK_AGENTS[lab.driver])  # the L2 agent; on OVN ovn-controller, metadata agent
     for entry in entries:
         assert services.get((entry["name"], "nova-compute")) == "up", (entry["name"], services)
-        assert agents.get((entry["name"], l2_agent)) is True, (entry["name"], agents)
+        for binary in on_each:
+            assert agents.get((entry["name"], binary)) is True, (entry["name"], binary, agents)
     assert {binary for (host, binary), alive in agents.items() if host == lab.hostname and alive} \
-        >= CONTROLLER_AGENTS | {l2_agent}
-    for node in nodes.computes(lab):  # a compute runs its L2 agent only
-        assert {binary for (host, binary) in agents if host == node.name} == {l2_agent}, node.name
+        >= expected_agents(lab)
+    for node in nodes.computes(lab):  # a compute runs its L2 agent only (on OVN: its chassis' two agents)
+        assert {binary for (host, binary) in agents if host == node.name} == on_each, node.name
 
 
 @pytest.fixture(scope="module")

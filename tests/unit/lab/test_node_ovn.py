@@ -149,3 +149,16 @@ def test_every_driver_may_have_compute_nodes_and_an_unknown_one_is_refused_by_na
 def test_up_settles_the_chassis_after_ovn_controller_starts(lab):
     settle = compute_node.settling(nodes.compute(1, lab), pid=1)
     assert set(settle) == {node_switch.DB_SERVER, node_switch.SWITCH, node_ovn.CONTROLLER}
+
+
+def test_a_chassis_never_registered_names_the_node_the_remote_and_both_logs(lab, monkeypatch):
+    def unregistered(name, wanted, log, timeout=60.0):
+        raise LabError(f"ovn-controller did not register chassis {name!r} in the southbound database in 60s",
+                       log=str(log))
+    monkeypatch.setattr(node_ovn, "copy_to_chassis", unregistered)
+    with pytest.raises(LabError) as failed:
+        node_ovn.after_controller(nodes.compute(1, lab))
+    message = str(failed.value)
+    assert message.startswith("node compute1: its ovn-controller, on tcp:198.51.100.1:6642, did not register")
+    assert f"{lab.logs}/ovn-sbdb.log" in message
+    assert message.count("(log: ") == 1 and message.endswith(f"(log: {lab.logs}/nodes/compute1/ovn-controller.log)")
