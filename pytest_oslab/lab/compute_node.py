@@ -18,10 +18,8 @@ share a cgroup).
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -168,7 +166,8 @@ def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
     """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
+        found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items()
+                 if word in line and not line.startswith(("sh ", "setsid "))]
         if found:
             return min(found)
         time.sleep(0.1)
@@ -177,19 +176,9 @@ def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
 
 def _end(pids: List[int], timeout: float = STOP_WAIT) -> None:
     """SIGTERM to each of ``pids`` (processes of a node), SIGKILL to those still there after ``timeout``."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        for p in pids:
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            pids = [p for p in pids if proc.alive(p)]
-            if not pids:
-                return
-            time.sleep(0.1)
-    raise LabError(f"processes {pids} did not end after SIGKILL")
+    left = proc.end(pids, timeout)
+    if left:
+        raise LabError(f"processes {left} did not end after SIGKILL")
 
 
 def daemons(node: nodes.Node) -> List[tuple]:
