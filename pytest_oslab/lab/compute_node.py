@@ -20,10 +20,8 @@ share a cgroup).
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -184,7 +182,8 @@ def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
     """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items() if word in line and not line.startswith(("sh ", "setsid "))]
+        found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items()
+                 if word in line and not line.startswith(("sh ", "setsid "))]
         if found:
             return min(found)
         time.sleep(0.1)
@@ -193,19 +192,9 @@ def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
 
 def _end(pids: List[int], timeout: float = STOP_WAIT) -> None:
     """SIGTERM to each of ``pids`` (processes of a node), SIGKILL to those still there after ``timeout``."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        for p in pids:
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            pids = [p for p in pids if proc.alive(p)]
-            if not pids:
-                return
-            time.sleep(0.1)
-    raise LabError(f"processes {pids} did not end after SIGKILL")
+    left = proc.end(pids, timeout)
+    if left:
+        raise LabError(f"processes {left} did not end after SIGKILL")
 
 
 def daemons(node: nodes.Node) -> List[tuple]:
@@ -401,12 +390,18 @@ def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
     """Delete the node's compute service (its compute node and resource provider go with it) and its agents, so
     that nothing is scheduled there. On ML2/OVN neutron deletes an agent by deleting its chassis from the southbound
     DB (both of the node's agents are that chassis: the second may be gone with the first) and tells its workers to
-    forget it; the chassis is then deleted from the southbound DB if still there (``node_ovn.forget``)."""
+    forget it; the chassis is then deleted from the southbound DB if still there (``node_ovn.forget``). The deleted
+    service rows are archived: nova's Instance.services joins services by host without looking at ``deleted``, so
+    when the node comes back a deleted row of its name could stand for it, and a cold migration from it was refused ("Service is unavailable at this time")."""
     gone = []
     for service in conn.compute.services():
         if service.host == node.name:
             conn.compute.delete_service(service)
             gone.append(f"compute service {service.binary}@{node.name}")
+    if gone:
+        # its exit codes: 0 nothing archived, 1 rows archived, others a failure
+        run_as("nova", ["sh", "-c", "nova-manage db archive_deleted_rows --until-complete; [ $? -le 1 ]"],
+               log=node.lab.logs / "nova-manage.log", what="nova-manage db archive_deleted_rows")
     for agent in [a for a in conn.network.agents() if a.host == node.name]:
         try:
             conn.network.delete_agent(agent)

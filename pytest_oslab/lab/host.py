@@ -24,9 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -266,21 +264,10 @@ def neutron_children(state: str = NEUTRON_STATE) -> List[int]:
 
 def stop_neutron_children(timeout: float = 10.0, state: str = NEUTRON_STATE) -> List[str]:
     """Stop what ``neutron_children`` finds (the agents stopped first): SIGTERM, SIGKILL after ``timeout``."""
-    stopped = []
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in neutron_children(state):
-            name = proc.name_of(pid)
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                continue
-            stopped.append(f"{name} (pid {pid})")
-        deadline = time.monotonic() + timeout
-        while neutron_children(state) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not neutron_children(state):
-            break
-    return list(dict.fromkeys(stopped))
+    pids = neutron_children(state)
+    names = {pid: proc.name_of(pid) for pid in pids}
+    proc.end(pids, timeout)
+    return [f"{names[pid]} (pid {pid})" for pid in pids if names[pid] is not None]
 
 
 def remove_plumbing(lab) -> List[str]:

@@ -80,7 +80,7 @@ class PackagesStep(Step):
             if update.returncode != 0:
                 raise LabError("apt-get update failed", log=str(log))
             install = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *todo],
-                                  stdout=out, stderr=subprocess.STDOUT, env=env)
+                                     stdout=out, stderr=subprocess.STDOUT, env=env)
         # rabbitmq-server's postinst starts an epmd listening on every address; the lab runs its own on loopback
         for pid in proc.named("epmd") - before:
             try:

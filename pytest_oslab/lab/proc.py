@@ -6,6 +6,8 @@ Namespaces are the one thing psutil does not know; ``in_namespaces`` reads their
 from __future__ import annotations
 
 import os
+import signal
+import time
 from typing import Callable, Dict, Iterable, List, Optional
 
 import psutil
@@ -82,6 +84,27 @@ def name_of(pid: int) -> Optional[str]:
 def matching(wanted: Callable[[str], bool]) -> List[int]:
     """The live processes whose command line, as one string, ``wanted`` accepts."""
     return [p.pid for p in _live() if wanted(" ".join(command_line(p.pid)))]
+
+
+def end(pids: Iterable[int], timeout: float, kill_wait: float = 5.0) -> List[int]:
+    """SIGTERM to each of ``pids``, SIGKILL to those still alive after ``timeout`` seconds; those still alive
+    ``kill_wait`` seconds after that (empty: all ended)."""
+    left = list(pids)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, kill_wait)):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while True:
+            left = [p for p in left if alive(p)]
+            if not left:
+                return []
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    return left
 
 
 def namespace_ids(pid: int) -> Dict[str, int]:

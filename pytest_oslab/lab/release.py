@@ -235,8 +235,8 @@ def stale(daemon: daemons.Daemon, lab, installed: Dict[str, str]) -> bool:
 def runs_older_code(pid: int, package: str) -> bool:
     """Whether process ``pid`` started before ``package`` was last unpacked."""
     began, unpacked = proc.started_at(pid), unpacked_at(package)
-    # /proc/stat's btime has a resolution of one second: a second's margin, so a daemon started right after
-    # the install is not restarted again
+    # a start time counts from the boot time, known to the second (/proc/stat's btime, psutil's too): a second's
+    # margin, so a daemon started right after the install is not restarted again
     return began is not None and unpacked is not None and began + 1.0 < unpacked
 
 

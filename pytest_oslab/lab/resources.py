@@ -15,7 +15,6 @@ from typing import Optional
 
 from .identity import MEMBER_PROJECT, admin_connection, member_connection
 from .steps import LabError, Step
-from .daemons import run_as
 from . import daemons, proc
 from .services import compute_and_agents
 from .image import command_line
@@ -75,7 +74,7 @@ class ComputeReadyStep(Step):
         wanted = expected_agents(lab)
         _wait(f"agents alive ({', '.join(sorted(wanted))})", lambda: _agents_alive(conn, wanted), 240,
               log=str(lab.logs))
-        run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
+        daemons.run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
                what="nova-manage cell_v2 discover_hosts")
         _wait("hypervisor listed", lambda: any(True for _ in conn.compute.hypervisors()), 120)
 

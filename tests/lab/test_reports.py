@@ -104,9 +104,13 @@ def screenshot(html: Path, png: Path, query: str = "") -> float:
 
 
 def test_a_suite_run_writes_the_report_and_junit_with_evidence_and_topology(tmp_path):
-    """Under xdist (-n 2): each worker reads the data plane of what it built, the report draws them together."""
+    """Under xdist (-n 2): each worker reads the data plane of what it built, the report draws them together.
+
+    ``--dist loadfile`` gives each worker one of the two files, and both build the self-service network: with the
+    default ``load`` a worker may by chance draw only tests that need no network, and then there is no gw1 network
+    to draw (CI of session 8 saw that)."""
     done, took = pytest_run(tmp_path, str(REPO / "suites" / "test_networks_dhcp.py"),
-                            str(REPO / "suites" / "test_instances.py"), "-n", "2")
+                            str(REPO / "suites" / "test_instances.py"), "-n", "2", "--dist", "loadfile")
     print(done.stdout[-3000:])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     reports = tmp_path / "reports"

@@ -31,3 +31,19 @@ def test_a_process_is_seen_by_its_command_line_name_group_and_namespaces_until_i
         child.kill()
         child.wait()
     assert proc.started_at(child.pid) is None and proc.name_of(child.pid) is None
+
+
+def test_end_terminates_then_kills_what_ignores_sigterm_and_says_what_is_left():
+    polite = subprocess.Popen(["sleep", "30"])
+    stubborn = subprocess.Popen([sys.executable, "-c",
+                                 "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                 "print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert stubborn.stdout.readline().strip() == "ready"  # SIGTERM is ignored from here on
+        assert proc.end([polite.pid, stubborn.pid], timeout=0.5) == []
+        assert polite.wait(timeout=5) == -signal.SIGTERM
+        assert stubborn.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        for p in (polite, stubborn):
+            p.kill()
+            p.wait()
