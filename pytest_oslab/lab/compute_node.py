@@ -179,13 +179,16 @@ def recorded(started: Path) -> tuple:
 
 
 def _started_pid(pid: int, word: str, timeout: float = 5.0) -> int:
-    """The PID of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time)."""
+    """The session of the node's process holding ``word`` once ``setsid -f`` has exec'd it (0 when none in time):
+    the daemon itself, or the ``--monitor`` parent of the child that holds the word (its child after a crash is new,
+    its session is not)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [p for p, line in proc.command_lines_in_pid_namespace(pid).items()
                  if word in line and not line.startswith(("sh ", "setsid "))]
-        if found:
-            return min(found)
+        sessions = {proc.session(p) for p in found} - {None}
+        if sessions:
+            return min(sessions)
         time.sleep(0.1)
     return 0
 
@@ -255,7 +258,7 @@ def up(node: nodes.Node) -> List[str]:
         # module run by this Python (os-vif's relay), whose first word the node's other Python programs may share
         older = [] if argv[0] == sys.executable else [
             p for p, line in running.items() if line.split(" ", 1)[0] == argv[0] and not any(w in line for w in words)]
-        if not (mine and not older and recorded(started) in {(p, now) for p in mine}):
+        if not (mine and not older and recorded(started) in {(proc.session(p), now) for p in mine}):
             if mine or older:
                 _end(mine + older)
             _spawn(pid, argv, log, namespaces, user)

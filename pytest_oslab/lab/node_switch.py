@@ -36,7 +36,9 @@ def daemons(node: nodes.Node) -> List[tuple]:
         (DB_SERVER, [DB_SERVER, DB, f"--remote=punix:{RUN}/db.sock",
                      "--remote=db:Open_vSwitch,Open_vSwitch,manager_options", f"--unixctl={RUN}/ovsdb-server.ctl",
                      f"--log-file={logs / 'ovsdb-server.log'}"], logs / "ovsdb-server.out", "-m -u -n -p", ""),
-        (SWITCH, [SWITCH, f"unix:{RUN}/db.sock", f"--unixctl={RUN}/ovs-vswitchd.ctl",
+        # --monitor as Debian's ovs-ctl starts it: a crash (an assertion in the userspace conntrack of OVS 3.1
+        # was seen on an OVN compute after a migration) restarts it; SIGTERM or SIGKILL end both processes
+        (SWITCH, [SWITCH, f"unix:{RUN}/db.sock", f"--unixctl={RUN}/ovs-vswitchd.ctl", "--monitor",
                   f"--log-file={logs / 'ovs-vswitchd.log'}"], logs / "ovs-vswitchd.out", "-m -u -n -p", ""),
     ]
 

@@ -41,6 +41,16 @@ def started_at(pid: int) -> Optional[float]:
         return None
 
 
+def session(pid: int) -> Optional[int]:
+    """The session a live process belongs to (its leader's PID as this machine sees it), None when it is gone. A
+    daemon the lab starts through ``setsid`` leads its own session, and what it forks (a ``--monitor``'s child) stays
+    in it."""
+    try:
+        return os.getsid(pid) if alive(pid) else None
+    except OSError:
+        return None
+
+
 def children(pid: int) -> List[int]:
     """The live direct children of ``pid``."""
     try:

@@ -17,6 +17,7 @@ def test_a_process_is_seen_by_its_command_line_name_group_and_namespaces_until_i
         assert proc.name_of(child.pid).startswith("python")
         assert proc.started_at(child.pid) <= time.time()
         assert proc.group(child.pid) == [child.pid]  # its own session: the group it leads
+        assert proc.session(child.pid) == child.pid and proc.session(os.getpid()) == os.getsid(0) != child.pid
         assert child.pid in proc.children(os.getpid())
         assert child.pid in proc.matching(lambda line: line.endswith("oslab-proc-test"))
         assert child.pid in proc.in_namespaces(proc.namespace_ids(os.getpid()))
@@ -25,7 +26,7 @@ def test_a_process_is_seen_by_its_command_line_name_group_and_namespaces_until_i
         while proc.alive(child.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         # not reaped yet: a zombie, which counts as gone everywhere
-        assert not proc.alive(child.pid) and proc.command_line(child.pid) == []
+        assert not proc.alive(child.pid) and proc.command_line(child.pid) == [] and proc.session(child.pid) is None
         assert child.pid not in proc.group(child.pid) and child.pid not in proc.children(os.getpid())
     finally:
         child.kill()
@@ -47,3 +48,15 @@ def test_end_terminates_then_kills_what_ignores_sigterm_and_says_what_is_left():
         for p in (polite, stubborn):
             p.kill()
             p.wait()
+
+
+def test_what_a_session_leader_forks_is_in_its_session_as_a_monitored_daemon_child_is():
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                               "child = subprocess.Popen(['sleep', '30']); print(child.pid, flush=True); child.wait()"],
+                              start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        forked = int(leader.stdout.readline())
+        assert proc.session(forked) == proc.session(leader.pid) == leader.pid
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
