@@ -52,9 +52,16 @@ class ControllerState:
 def controller_states(node: NodeFacts) -> List[ControllerState]:
     """Each ovn-controller on ``node`` asked for its connection to the southbound DB through its control socket
     (``<OVN rundir>/ovn-controller.<pid>.ctl``), bounded: a frozen (stopped) one takes the request and never
-    answers, while the API may still call its agent alive for minutes."""
+    answers, while the API may still call its agent alive for minutes.
+
+    When some of them have their control socket in the node's OVN rundir, only those are the node's: a node sees
+    the processes of PID namespaces below its own (another node's on the same machine, a container's) whose
+    sockets live in their own /run."""
+    processes = node.processes("ovn-controller")
+    sockets = set(node.run(f"ls {OVN_RUNDIR}", ok=False).stdout.split())
+    own = [p for p in processes if f"ovn-controller.{p.pid}.ctl" in sockets]
     states = []
-    for process in node.processes("ovn-controller"):
+    for process in own or processes:
         stat = node.run(f"ps -o stat= -p {process.pid}", ok=False).stdout.strip() or "?"
         result = node.run(f"ovn-appctl --timeout={ANSWER_WITHIN} -t {OVN_RUNDIR}/ovn-controller.{process.pid}.ctl "
                           f"connection-status", ok=False)

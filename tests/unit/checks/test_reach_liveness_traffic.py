@@ -65,6 +65,7 @@ def test_another_device_answering_for_the_address_is_named():
 
 LAB = "captured/lab-ovn-controller/"   # the lab's own ovn-controller, in its OVN mode
 OVNC = "captured/ovn-controller/"      # one started by hand with no southbound DB ("not connected")
+THREE = "captured/lab-ovn-3-nodes-controller/"  # the three-node lab's controller: its own and both computes'
 AGENTS = [Agent(agent_type="OVN Controller Gateway agent", host="vm", binary="ovn-controller"),
           Agent(agent_type="OVN Metadata agent", host="vm", binary="neutron-ovn-metadata-agent")]
 
@@ -73,6 +74,8 @@ def chassis(stat, appctl, data=LAB):
     pid = int(read(data + "ps-C-ovn-controller.txt").split()[2])
     node = NodeFacts(Replay({
         "ps -ww -C ovn-controller -o pid,args": data + "ps-C-ovn-controller.txt",
+        # the hand-started one has no listing of the rundir: no socket listed, every process is judged
+        "ls /var/run/ovn": data + "ls-var-run-ovn.txt" if data != OVNC else Text(""),
         f"ps -o stat= -p {pid}": data + stat,
         f"ovn-appctl --timeout=5 -t /var/run/ovn/ovn-controller.{pid}.ctl connection-status": appctl}), "vm")
     return pid, {"vm": ovn.controller_states(node)}
@@ -99,8 +102,17 @@ def test_an_ovn_controller_not_connected_to_the_southbound_db_fails_c3():
         control_plane.check_ovn_controllers_answer(AGENTS, states)
 
 
+def test_on_the_three_node_lab_the_controller_judges_its_own_ovn_controller_not_the_computes_it_sees():
+    # the controller's PID namespace holds the computes' (the lab's nodes): three ovn-controllers, one socket
+    pid, states = chassis("ps-stat-running.txt", THREE + "appctl-connection-status.txt", THREE)
+    assert len(read(THREE + "ps-C-ovn-controller.txt").splitlines()) == 4
+    assert [s.pid for s in states["vm"]] == [pid] and states["vm"][0].answer == "connected"
+    control_plane.check_ovn_controllers_answer(AGENTS, states)
+
+
 def test_a_chassis_without_ovn_controller_fails_c3():
-    node = NodeFacts(Replay({"ps -ww -C ovn-controller -o pid,args": Text("  PID COMMAND\n")}), "vm")
+    node = NodeFacts(Replay({"ps -ww -C ovn-controller -o pid,args": Text("  PID COMMAND\n"),
+                             "ls /var/run/ovn": Text("ovn-northd.ctl\n")}), "vm")
     with pytest.raises(CheckFailed, match=r"ovn-controller on vm \(OVN Controller Gateway agent\): expected a "
                                           r"running process, actual none"):
         control_plane.check_ovn_controllers_answer(AGENTS, {"vm": ovn.controller_states(node)})
