@@ -63,7 +63,7 @@ bench: lab
 
 # the other mechanism drivers (and OVS firewalls), each switched to in place as a user would (`lab up --driver D
 # --firewall F`: the old driver deletes its networks, the new one makes them again), then the suites with their
-# own report (reports/oslab-lab-*), on one node (OVN computes are not proven on the lab yet, and on three nodes the
+# own report (reports/oslab-lab-*), on one node (OVN computes still fail H4/H5 now and then, and on three nodes the
 # two OVS runs would cost ~5 min more). OVN is reached from Linux bridge: switched
 # in place from ML2/OVS (hybrid), TCP to a floating IP gets no answer (G3 fails; cause not found yet). Every driver
 # runs even when one fails; the lab ends on $(DRIVER) again.
