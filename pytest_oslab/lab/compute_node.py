@@ -395,7 +395,8 @@ def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
     DB (both of the node's agents are that chassis: the second may be gone with the first) and tells its workers to
     forget it; the chassis is then deleted from the southbound DB if still there (``node_ovn.forget``). The deleted
     service rows are archived: nova's Instance.services joins services by host without looking at ``deleted``, so
-    when the node comes back a deleted row of its name could stand for it, and a cold migration from it was refused ("Service is unavailable at this time")."""
+    when the node comes back a deleted row of its name could stand for it, and a cold migration from it was refused
+    ("Service is unavailable at this time")."""
     gone = []
     for service in conn.compute.services():
         if service.host == node.name:
