@@ -75,7 +75,7 @@ class ComputeReadyStep(Step):
         _wait(f"agents alive ({', '.join(sorted(wanted))})", lambda: _agents_alive(conn, wanted), 240,
               log=str(lab.logs))
         daemons.run_as("nova", ["nova-manage", "cell_v2", "discover_hosts"], log=lab.logs / "nova-manage.log",
-               what="nova-manage cell_v2 discover_hosts")
+                       what="nova-manage cell_v2 discover_hosts")
         _wait("hypervisor listed", lambda: any(True for _ in conn.compute.hypervisors()), 120)
 
 
