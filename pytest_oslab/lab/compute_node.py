@@ -345,8 +345,8 @@ def scale(lab, count: int, conn, say=print) -> None:
         done = up(node)
         took = wait_registered(node, conn)
         say(f"node {node.name}: {'; '.join(done) or 'already up'} ({time.monotonic() - started - took:.1f}s), "
-            f"nova-compute up, its hypervisor listed and {', '.join(NETWORK_AGENTS[lab.driver])} alive "
-            f"{took:.1f}s later")
+            f"nova-compute up, its hypervisor and resource provider listed and "
+            f"{', '.join(NETWORK_AGENTS[lab.driver])} alive {took:.1f}s later")
     if wanted:
         done = migration.ensure_nova_ssh(lab.etc, nova_homes(wanted), sshd.host_keys(lab, wanted))
         say(f"nova's SSH between the computes: {'; '.join(done) or 'already there'}")
@@ -371,10 +371,17 @@ def registered(node: nodes.Node, conn) -> Dict[str, bool]:
     its agents from the southbound DB."""
     services = {s.binary: s.state == "up" for s in conn.compute.services() if s.host == node.name}
     agents = {a.binary: a.is_alive for a in conn.network.agents() if a.host == node.name}
-    hypervisors = {h.name for h in conn.compute.hypervisors()}
+    hypervisor = {h.name: h.id for h in conn.compute.hypervisors()}.get(node.name)
     return {"nova-compute": services.get("nova-compute", False),
             **{binary: agents.get(binary, False) for binary in NETWORK_AGENTS[node.lab.driver]},
-            "hypervisor": node.name in hypervisors}
+            "hypervisor": hypervisor is not None,
+            "resource provider": hypervisor is not None and hypervisor in _providers(node, conn)}
+
+
+def _providers(node: nodes.Node, conn) -> Dict[str, object]:
+    """{uuid: resource provider} of placement's providers named after the node (nova names a compute node's
+    provider after its hypervisor, and gives it the compute node's uuid, which is the hypervisor's id)."""
+    return {p.id: p for p in conn.placement.resource_providers(name=node.name)}
 
 
 def wait_registered(node: nodes.Node, conn, timeout: float = 120.0) -> float:
@@ -396,7 +403,13 @@ def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
     forget it; the chassis is then deleted from the southbound DB if still there (``node_ovn.forget``). The deleted
     service rows are archived: nova's Instance.services joins services by host without looking at ``deleted``, so
     when the node comes back a deleted row of its name could stand for it, and a cold migration from it was refused
-    ("Service is unavailable at this time")."""
+    ("Service is unavailable at this time").
+
+    A migration that failed leaves its allocation on the source's resource provider, and nova then keeps the
+    provider when it deletes the service. When the node comes back, its nova-compute cannot create its new provider
+    (409: the name is taken) and the scheduler finds no valid host there. So a provider of the node's name left
+    after the service is deleted goes too, with the allocations on it (consumers of the lab's own runs on the lab's
+    own node: the node is being ended)."""
     gone = []
     for service in conn.compute.services():
         if service.host == node.name:
@@ -406,6 +419,13 @@ def forget_in_cloud(node: nodes.Node, conn) -> List[str]:
         # its exit codes: 0 nothing archived, 1 rows archived, others a failure
         run_as("nova", ["sh", "-c", "nova-manage db archive_deleted_rows --until-complete; [ $? -le 1 ]"],
                log=node.lab.logs / "nova-manage.log", what="nova-manage db archive_deleted_rows")
+    for uuid, provider in _providers(node, conn).items():
+        consumers = [a.consumer_id for a in conn.placement.resource_provider_allocations(provider)]
+        for consumer in consumers:
+            conn.placement.delete_allocation(consumer)
+        conn.placement.delete_resource_provider(provider)
+        gone.append(f"resource provider {node.name} ({uuid})"
+                    + (f" with the allocations of {', '.join(consumers)}" if consumers else ""))
     for agent in [a for a in conn.network.agents() if a.host == node.name]:
         try:
             conn.network.delete_agent(agent)

@@ -15,6 +15,13 @@
   download through ``fetch_to_raw`` (a destination's pre-live-migration fetches the kernel there) fails with
   "Image content does not match disk_format". Hence ``[workarounds] disable_deep_image_inspection = true`` on
   every compute; the lab's images are its own build.
+- Live migration activates the destination's port binding twice, 50 ms apart: once from the source's libvirt
+  lifecycle event ("VM Migration completed", ``handle_lifecycle_event``, to shorten the network's downtime) and
+  once from ``_post_live_migration``. Both read the binding as INACTIVE; neutron 21.0.0's ``activate`` is not
+  atomic, so the second PUT gets 500 (``UnmappedInstanceError``) instead of 409, and nova fails the migration
+  ("Failed to activate binding for port ... on host compute2"; seen on Linux bridge and on OVN, once in a few
+  migrations). Hence ``[workarounds] handle_virt_lifecycle_events = false`` on every compute: the binding is
+  activated once, in ``_post_live_migration``; power states are still synchronised by nova's periodic task.
 """
 from __future__ import annotations
 
@@ -42,7 +49,7 @@ def key_file(etc: Path) -> Path:
 def nova_settings(address: str) -> Dict[str, Dict[str, object]]:
     """nova.conf sections of a compute whose management address (``my_ip``) is ``address``."""
     return {"libvirt": {"live_migration_scheme": "tcp", "live_migration_inbound_addr": address},
-            "workarounds": {"disable_deep_image_inspection": True}}
+            "workarounds": {"disable_deep_image_inspection": True, "handle_virt_lifecycle_events": False}}
 
 
 # ---------------------------------------------------------------- libvirtd on TCP
