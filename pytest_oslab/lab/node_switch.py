@@ -13,13 +13,14 @@ the node off until `lab up` heals it.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, List
 
 from . import node as nodes
 from .host import OVSDB_MANAGER, PROVIDER_BRIDGE, move_to_underlay, underlay_missing
-from .services import userspace_tso
+from .services import TAP_GUARD_MODULE, userspace_tso
 from .steps import LabError
 
 RUN = "/run/openvswitch"  # in the node: its private /run
@@ -40,6 +41,8 @@ def daemons(node: nodes.Node) -> List[tuple]:
         # was seen on an OVN compute after a migration) restarts it; SIGTERM or SIGKILL end both processes
         (SWITCH, [SWITCH, f"unix:{RUN}/db.sock", f"--unixctl={RUN}/ovs-vswitchd.ctl", "--monitor",
                   f"--log-file={logs / 'ovs-vswitchd.log'}"], logs / "ovs-vswitchd.out", "-m -u -n -p", ""),
+        # in the node's network namespace, where its guests' taps are (lab/tap_guard.py says why)
+        (TAP_GUARD_MODULE, [sys.executable, "-m", TAP_GUARD_MODULE], logs / "tap-guard.log", "-m -u -n -p", ""),
     ]
 
 

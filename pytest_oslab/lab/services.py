@@ -173,6 +173,9 @@ def _vswitchd_ready() -> bool:
                           capture_output=True).returncode == 0
 
 
+TAP_GUARD, TAP_GUARD_MODULE = "tap-guard", "pytest_oslab.lab.tap_guard"
+
+
 def virtual_switch(lab) -> List[Daemon]:
     """Open vSwitch's database and switch, run in the foreground like every lab daemon (empty on Linux bridge)."""
     if lab.driver == "linuxbridge":
@@ -183,9 +186,15 @@ def virtual_switch(lab) -> List[Daemon]:
                                 "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
                                 f"--unixctl={OVS_RUN}/ovsdb-server.ctl", f"--log-file={log / 'ovsdb-server.log'}"],
                log=log / "ovsdb-server.out", ready=_vsctl_ok, prepare=_ovsdb_prepare),
+        # --monitor as Debian's ovs-ctl starts it (and each compute node's, node_switch.py): OVS 3.1's userspace
+        # conntrack assertion (conn_update_state) killed the controller's too, in CI's OVN run, and with it every
+        # data path; the monitor restarts it. Stopping the lab's process group ends both processes.
         Daemon("ovs-vswitchd", ["/usr/sbin/ovs-vswitchd", f"unix:{OVS_RUN}/db.sock",
-                                f"--unixctl={OVS_RUN}/ovs-vswitchd.ctl", f"--log-file={log / 'ovs-vswitchd.log'}"],
+                                f"--unixctl={OVS_RUN}/ovs-vswitchd.ctl", "--monitor",
+                                f"--log-file={log / 'ovs-vswitchd.log'}"],
                log=log / "ovs-vswitchd.out", ready=_vswitchd_ready, prepare=_vswitchd_prepare(lab)),
+        # a guest's tap whose "up" ovs-vswitchd overwrote as it took it, brought up (lab/tap_guard.py says why)
+        Daemon(TAP_GUARD, [sys.executable, "-m", TAP_GUARD_MODULE], log=log / "tap-guard.log", settle=2.0),
     ]
 
 

@@ -18,7 +18,7 @@ from . import compute_node, daemons, node as nodes, node_ovn, node_switch, plumb
 from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
-from .services import all_daemons, every_daemon
+from .services import TAP_GUARD, all_daemons, every_daemon
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
                   "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
@@ -107,7 +107,7 @@ class DriverSwitchStep(Step):
             for bridge in ("br-int", "br-tun", PROVIDER_BRIDGE, UNDERLAY_BRIDGE):
                 sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", bridge, check=False)
             for d in every_daemon(lab):
-                if d.name in ("ovs-vswitchd", "ovsdb-server"):
+                if d.name in ("ovs-vswitchd", "ovsdb-server", TAP_GUARD):
                     daemons.stop(d, lab.pids)
             plumbing.ensure(wanted_plumbing(lab))  # the tunnel address back on its veth
         elif lab.driver != "linuxbridge":

@@ -27,7 +27,7 @@ def _daemons(node):
 def test_an_ovn_compute_runs_its_switch_its_chassis_then_nova_compute_and_the_metadata_agent(lab):
     node = nodes.compute(1, lab)
     order = [log.stem for word, argv, log, namespaces, user in compute_node.daemons(node)]
-    assert order == ["haproxy-machine", "haproxy-node", "ovsdb-server", "ovs-vswitchd", "ovn-controller",
+    assert order == ["haproxy-machine", "haproxy-node", "ovsdb-server", "ovs-vswitchd", "tap-guard", "ovn-controller",
                      "os-vif-ovsdb-relay", "virtlogd", "libvirtd", "nova-compute", "neutron-ovn-metadata-agent"]
     words = [word for word, argv, log, namespaces, user in compute_node.daemons(node)]
     assert len(set(words)) == len(words)

@@ -172,5 +172,5 @@ def _pump(src, dst):
         for end in (src, dst):
             try:
                 end.close()
-            except OSError:
+            except (OSError, EOFError):  # a channel whose transport has ended raises EOFError on close
                 pass
