@@ -63,10 +63,10 @@ bench: lab
 
 # the other mechanism drivers (and OVS firewalls), each switched to in place as a user would (`lab up --driver D
 # --firewall F`: the old driver deletes its networks, the new one makes them again), then the suites with their
-# own report (reports/oslab-lab-*), on one node (OVN computes still fail H4/H5 now and then, and on three nodes the
-# two OVS runs would cost ~5 min more). OVN is reached from Linux bridge: switched
-# in place from ML2/OVS (hybrid), TCP to a floating IP gets no answer (G3 fails; cause not found yet). Every driver
-# runs even when one fails; the lab ends on $(DRIVER) again.
+# own report (reports/oslab-lab-*), on one node (OVN computes failed H4/H5 now and then, a tap left down that the
+# lab's tap-guard now mends, not yet shown on three nodes; and on three nodes the two OVS runs would cost ~5 min
+# more). OVN is reached from Linux bridge: switched in place from ML2/OVS (hybrid), TCP to a floating IP gets no
+# answer (G3 fails; cause not found yet). Every driver runs even when one fails; the lab ends on $(DRIVER) again.
 MATRIX ?= openvswitch:openvswitch openvswitch:iptables_hybrid ovn
 drivers: venv
 	rc=0; $(BIN)/oslab lab up --nodes 1 || rc=1; \
