@@ -81,7 +81,7 @@ def guard(window: float = WINDOW, grace: float = GRACE) -> None:
                     continue
                 del pending[index]
                 flags = _flags(ipr, index)
-                if flags is not None and flags & IFF_PROMISC and not flags & IFF_UP:
+                if flags is not None and lost_up(name, flags, age, window):
                     try:
                         ipr.link("set", index=index, state="up")
                     except NetlinkError as exc:  # gone in the meantime

@@ -1,5 +1,6 @@
 """The tap guard (lab/tap_guard.py) on real netlink, in a network namespace of the test's own: a new tap left
 promiscuous and down comes up; one set down after the window stays down. About 6 s; needs root, not the lab."""
+import json
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ def _in_ns(*argv):
 
 
 def _flags(name):
-    return _in_ns("ip", "-o", "link", "show", name).stdout.split("<", 1)[1].split(">", 1)[0].split(",")
+    return json.loads(_in_ns("ip", "-j", "link", "show", name).stdout)[0]["flags"]
 
 
 @pytest.fixture

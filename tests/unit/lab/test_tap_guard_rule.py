@@ -1,7 +1,7 @@
 """tap_guard's rule: which link messages show a tap whose "up" ovs-vswitchd overwrote as it took it."""
 from pytest_oslab.lab.tap_guard import lost_up
 
-# the flags of `ip -j link show` on this machine: a tap libvirt made (BROADCAST, MULTICAST), the same promiscuous
+# the link flags (ifi_flags) netlink gives for a tap: as libvirt made it (BROADCAST, MULTICAST), the same promiscuous
 # as ovs-vswitchd leaves it when it overwrote the "up", and up as libvirt means it
 MADE, LEFT_DOWN, UP = 0x1002, 0x1102, 0x1103
 
