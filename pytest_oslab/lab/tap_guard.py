@@ -19,13 +19,15 @@ Run as ``python -m pytest_oslab.lab.tap_guard [WINDOW]`` in the network namespac
 """
 from __future__ import annotations
 
-import select
+import asyncio
+import socket
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
-from pyroute2 import IPRoute
+from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTMGRP_LINK
 
 WINDOW = 20.0  # seconds after a tap appears in which a lost "up" is put back
 GRACE = 1.0  # seconds a tap found so is left for libvirt's own "up" (which may be on its way) before the guard acts
@@ -39,58 +41,67 @@ def lost_up(name: str, flags: int, age: Optional[float], window: float = WINDOW)
             and age is not None and age <= window)
 
 
-def _flags(ipr: IPRoute, index: int) -> Optional[int]:
+async def _flags(ipr: AsyncIPRoute, index: int) -> Optional[int]:
     """The link's flags now; None when it is gone (a guest deleted in the meantime)."""
     try:
-        links = ipr.get_links(index)
+        links = await ipr.link("get", index=index)
     except NetlinkError:
         return None
     return links[0]["flags"] if links else None
 
 
-def guard(window: float = WINDOW, grace: float = GRACE) -> None:
+async def _look_again(ipr: AsyncIPRoute, index: int, name: str, age: float, window: float, grace: float) -> None:
+    """``grace`` seconds after a tap was found as ``lost_up`` says: still so, it is brought up."""
+    await asyncio.sleep(grace)
+    flags = await _flags(ipr, index)
+    if flags is None or not lost_up(name, flags, age, window):
+        return
+    try:
+        await ipr.link("set", index=index, state="up")
+    except NetlinkError as exc:  # gone in the meantime
+        print(f"{socket.gethostname()} {name}: not brought up: {exc}", flush=True)
+        return
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {socket.gethostname()} {name}: promiscuous and still down "
+          f"{grace:.0f}s after it was so {age:.1f}s after it appeared (ovs-vswitchd overwrote libvirt's up): "
+          f"brought up", flush=True)
+
+
+async def guard(window: float = WINDOW, grace: float = GRACE) -> None:
     """Watch this network namespace's links; a tap found as ``lost_up`` says, and still so ``grace`` seconds
-    later (libvirt's own "up" may yet come), is brought up."""
+    later (libvirt's own "up" may yet come), is brought up.
+
+    Every kernel message is read as it comes: pyroute2 queues a socket's messages, so waiting on the socket itself
+    (select) would leave some in that queue until the next message, more behind after each burst."""
     first_seen: Dict[int, Optional[float]] = {}
-    pending: Dict[int, Tuple[str, float, float]] = {}  # index: (name, age when found, when to look again)
-    with IPRoute() as events, IPRoute() as ipr:  # one socket hears the kernel's link messages, one asks and sets
-        events.bind()
-        for link in ipr.get_links():
+    looks: Dict[int, asyncio.Task] = {}  # index: the look again after the grace
+    async with AsyncIPRoute() as events, AsyncIPRoute() as ipr:  # one hears the kernel's link messages, one asks
+        await events.bind(RTMGRP_LINK)
+        async for link in await ipr.get_links():
             first_seen[link["index"]] = None
-        print(f"tap guard: watching for taps left down within {window:.0f}s of appearing "
+        print(f"tap guard on {socket.gethostname()}: watching for taps left down within {window:.0f}s of appearing "
               f"({len(first_seen)} links there before)", flush=True)
         while True:
-            wait = max(0.0, min(due for _, _, due in pending.values()) - time.monotonic()) if pending else None
-            if select.select([events], [], [], wait)[0]:
-                for message in events.get():
-                    index = message.get("index")
-                    if message.get("event") == "RTM_DELLINK":
-                        first_seen.pop(index, None)
-                        pending.pop(index, None)
-                    elif message.get("event") == "RTM_NEWLINK":
-                        now = time.monotonic()
-                        since = first_seen.setdefault(index, now)
-                        age = None if since is None else now - since
-                        name = message.get_attr("IFLA_IFNAME") or ""
-                        if lost_up(name, message["flags"], age, window):
-                            pending.setdefault(index, (name, age, now + grace))
-                        else:
-                            pending.pop(index, None)
-            for index, (name, age, due) in list(pending.items()):
-                if time.monotonic() < due:
-                    continue
-                del pending[index]
-                flags = _flags(ipr, index)
-                if flags is not None and lost_up(name, flags, age, window):
-                    try:
-                        ipr.link("set", index=index, state="up")
-                    except NetlinkError as exc:  # gone in the meantime
-                        print(f"{name}: not brought up: {exc}", flush=True)
-                        continue
-                    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {name}: promiscuous and still down {grace:.0f}s "
-                          f"after it was so {age:.1f}s after it appeared (ovs-vswitchd overwrote libvirt's up): "
-                          f"brought up", flush=True)
+            async for message in events.get():
+                index = message.get("index")
+                if message.get("event") == "RTM_DELLINK":
+                    first_seen.pop(index, None)
+                    _forget(looks, index)
+                elif message.get("event") == "RTM_NEWLINK":
+                    now = time.monotonic()
+                    since = first_seen.setdefault(index, now)
+                    age = None if since is None else now - since
+                    name = message.get_attr("IFLA_IFNAME") or ""
+                    if not lost_up(name, message["flags"], age, window):
+                        _forget(looks, index)
+                    elif index not in looks or looks[index].done():
+                        looks[index] = asyncio.create_task(_look_again(ipr, index, name, age, window, grace))
+
+
+def _forget(looks: Dict[int, asyncio.Task], index: int) -> None:
+    look = looks.pop(index, None)
+    if look is not None:
+        look.cancel()
 
 
 if __name__ == "__main__":
-    guard(float(sys.argv[1]) if len(sys.argv) > 1 else WINDOW)
+    asyncio.run(guard(float(sys.argv[1]) if len(sys.argv) > 1 else WINDOW))
