@@ -229,7 +229,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                            "another driver than the lab's rebuilds its networking")
     p_up.add_argument("--nodes", type=int, choices=(1, 2, 3),
                       help="the controller and N-1 compute nodes, each its own namespaces, libvirtd, nova-compute "
-                           "and Linux bridge agent (default: as last brought up, else 1)")
+                           "and the driver's L2 agent (default: as last brought up, else 1)")
     p_up.add_argument("--firewall", choices=OVS_FIREWALLS,
                       help="security-group firewall on the openvswitch driver (default: openvswitch)")
     p_up.add_argument("--release", choices=RELEASES,

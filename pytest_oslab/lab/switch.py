@@ -18,7 +18,7 @@ from . import compute_node, daemons, node as nodes, node_ovn, node_switch, plumb
 from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
-from .services import TAP_GUARD, all_daemons, every_daemon
+from .services import TAP_GUARD, all_daemons, every_daemon, userspace_tso
 
 NETWORK_AGENTS = ("neutron-dhcp-agent", "neutron-metadata-agent", "neutron-l3-agent",
                   "neutron-linuxbridge-agent", "neutron-openvswitch-agent", "neutron-ovn-metadata-agent",
@@ -94,13 +94,10 @@ class DriverSwitchStep(Step):
         for d in every_daemon(lab):
             if d.name in NETWORK_AGENTS:
                 daemons.stop(d, lab.pids)
-        try:
-            agents = list(conn.network.agents())
-        except Exception:  # the OVN mechanism driver lists its agents from the SB database, gone by now
-            agents = []
-        for agent in agents:
-            if agent.binary.startswith("ovn-") or "OVN" in (agent.agent_type or ""):
-                continue  # OVN's agents are its chassis: they go with the OVN mechanism driver
+        # the agents of ML2/OVS and Linux bridge, gone with their driver. OVN's agents are its chassis and go with
+        # its mechanism driver, which lists them from the southbound database, stopped by now: neutron-server
+        # waited 180 s for it and answered 500, so after OVN none are asked for
+        for agent in ([] if old_driver == "ovn" else conn.network.agents()):
             conn.network.delete_agent(agent)
         remove_neutron_devices()
         if old_driver in ("openvswitch", "ovn") and lab.driver == "linuxbridge":
@@ -112,8 +109,14 @@ class DriverSwitchStep(Step):
             plumbing.ensure(wanted_plumbing(lab))  # the tunnel address back on its veth
         elif lab.driver != "linuxbridge":
             # ports of the old datapath in br-int would point at devices that are gone
-            sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-int", check=False)
-            sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", "br-tun", check=False)
+            stale = ["br-int", "br-tun"]
+            if userspace_tso(old_driver) != userspace_tso(lab.driver):
+                # their own interfaces are taps that outlive ovs-vswitchd, with the offloads the old one set: left
+                # from OVN, br-underlay handed TCP with partial checksums to ML2/OVS (a node's sshd dropped the
+                # controller's SYNs as bad); made again by the new one (ovs-bridges, the tunnel address with it)
+                stale += [PROVIDER_BRIDGE, UNDERLAY_BRIDGE]
+            for bridge in stale:
+                sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", bridge, check=False)
             for d in every_daemon(lab):  # started again on the new driver's userspace TSO (read as it starts)
                 if d.name == "ovs-vswitchd":
                     daemons.stop(d, lab.pids)
