@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Tuple
 
 import pytest
 
-from pytest_oslab.checks import guests, names
+from pytest_oslab.checks import between, guests, names
 from pytest_oslab.lab import daemons, switch, node as lab_node
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
@@ -327,10 +327,9 @@ def ovn_controller_frozen(args):
     """C3 on ML2/OVN: this chassis' ovn-controller frozen (SIGSTOP by its PID; SIGCONT heals): the API still calls
     its agent alive, the node's own ovn-controller does not answer."""
     admin = args["admin_cloud"]
-    agent = next(a for a in admin.network.agents() if a.agent_type.startswith("OVN Controller"))  # or Gateway
-    found = processes_with("/usr/bin/ovn-controller\0")  # the lab's one, by its program (argv[0])
-    assert len(found) == 1, f"expected the lab's one ovn-controller, found PIDs {found}"
-    pid = found[0]
+    agent = next(a for a in admin.network.agents() if a.agent_type.startswith("OVN Controller")  # or Gateway
+                 and a.host.split(".")[0] == Lab().hostname.split(".")[0])  # the controller's, on three nodes too
+    pid = ovn_controller_of(agent.host)
     os.kill(pid, signal.SIGSTOP)
     return (lambda: os.kill(pid, signal.SIGCONT)), [
         f"ovn-controller on {agent.host} ({agent.agent_type}): expected to answer `ovn-appctl connection-status` "
@@ -467,7 +466,7 @@ def guest_unreachable(args):
     return (lambda: sh("ip", "link", "set", "dev", tap, "up")), [f"guest {b.server.name}", "no SSH"]
 
 
-# --- between nodes (X2-X7): on the node that holds the device, the controller being this machine ----------------
+# --- between nodes (X1-X7): on the node that holds the device, the controller being this machine ----------------
 
 def on_host(host: str, *argv: str, check: bool = True) -> str:
     """Run ``argv`` on the lab's node ``host``: here for the controller, inside the compute node otherwise."""
@@ -537,6 +536,61 @@ def stale_tap_left(args):
     on_host(moved.old_host, "ip", "tuntap", "add", "dev", tap, "mode", "tap")
     return (lambda: on_host(moved.old_host, "ip", "link", "del", "dev", tap)), [
         f"{tap} on {moved.old_host} (old host): expected gone, actual still there", f"port {moved.booted.port.id}"]
+
+
+def guests_cut_apart(args):
+    """X1: the two far servers' traffic to each other dropped on the first one's compute (two rules at the top of
+    its FORWARD chain, which bridged frames pass on Linux bridge); the heal deletes them."""
+    here, peer = args["far_servers"]
+    rules = [["-s", here.ip, "-d", peer.ip, "-j", "DROP"], ["-s", peer.ip, "-d", here.ip, "-j", "DROP"]]
+    for rule in rules:
+        on_host(here.host, "iptables", "-w", "-I", "FORWARD", "1", *rule)
+
+    def heal():
+        for rule in rules:
+            on_host(here.host, "iptables", "-w", "-D", "FORWARD", *rule, check=False)
+    return heal, [f"ping {peer.ip}: expected replies, actual none", f"server {peer.server.name} on {peer.host}",
+                  f"server {here.server.name}"]
+
+
+def dhcp_namespace_on_compute(args):
+    """X6: a ``qdhcp-<net>`` namespace made on a compute that runs no DHCP agent (as a DHCP agent once there would
+    have left it); the heal deletes it."""
+    capabilities, network = args["capabilities"], args["far_net"].network
+    host = between.hosts_except(capabilities.compute_hosts, capabilities.dhcp_hosts)[0]
+    namespace = names.qdhcp(network.id)
+    on_host(host, "ip", "netns", "add", namespace)
+    return (lambda: on_host(host, "ip", "netns", "del", namespace)), [
+        f"namespace {namespace}: expected absent (no DHCP agent on {host.split('.')[0]}), actual present",
+        f"node {host.split('.')[0]}"]
+
+
+def ovn_controller_of(host: str) -> int:
+    """The PID (as this machine sees it) of the ovn-controller of the lab's node ``host``: the one in its network
+    namespace."""
+    if host.split(".")[0] == Lab().hostname.split(".")[0]:
+        net = os.readlink("/proc/self/ns/net")
+    else:
+        net = os.readlink(f"/proc/{lab_node.init_pid(lab_node.named(host.split('.')[0]))}/ns/net")
+    found = [p for p in processes_with("/usr/bin/ovn-controller\0") if os.readlink(f"/proc/{p}/ns/net") == net]
+    assert len(found) == 1, f"expected one ovn-controller on {host}, found PIDs {found}"
+    return found[0]
+
+
+def geneve_port_removed(args):
+    """X5: on compute1, its ovn-controller frozen (SIGSTOP, so that it does not make the port again at once) and
+    br-int's Geneve port to compute2's encap IP deleted; the heal lets ovn-controller go on (SIGCONT), and it makes
+    the port again itself."""
+    here, peer = "compute1", "compute2"
+    encap = on_host(peer, "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:ovn-encap-ip").strip().strip('"')
+    rows = json.loads(on_host(here, "ovs-vsctl", "--format=json", "--columns=name", "find", "Interface",
+                              "type=geneve", f"options:remote_ip={encap}"))["data"]
+    assert rows, f"no geneve port to {encap} on {here}'s br-int to remove"
+    pid = ovn_controller_of(here)
+    os.kill(pid, signal.SIGSTOP)
+    on_host(here, "ovs-vsctl", "del-port", "br-int", rows[0][0])
+    return (lambda: os.kill(pid, signal.SIGCONT)), [
+        f"geneve port to peer {encap} ({peer}): expected on br-int", f"node {here}"]
 
 
 def guest_address_changed(args):
@@ -654,6 +708,12 @@ BREAKAGES += [
              "[cold]", stale_tap_left, computes=2),
     Breakage("tunnel-port-removed", "X4", BETWEEN + "test_br_tun_holds_a_tunnel_port_to_each_peer_host",
              tunnel_port_removed, driver=NATIVE, computes=2),
+    Breakage("guests-cut-apart", "X1", BETWEEN + "test_two_guests_on_different_computes_ping_and_ssh_each_other",
+             guests_cut_apart, computes=2),
+    Breakage("dhcp-namespace-on-compute", "X6", BETWEEN + "test_no_dhcp_namespace_or_dnsmasq_on_a_compute_without_a_"
+             "dhcp_agent", dhcp_namespace_on_compute, computes=2),
+    Breakage("geneve-port-removed", "X5", BETWEEN + "test_each_chassis_has_its_hostname_and_encap_ip_and_a_tunnel_to_"
+             "each_other", geneve_port_removed, driver=OVN, computes=2),
 ]
 BREAKAGES += [
     Breakage("hybrid-ingress-allow-all-inserted", "S1", SECG + "test_the_ingress_chain_returns_each_ingress_rule_and_"
