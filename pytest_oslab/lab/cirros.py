@@ -3,8 +3,9 @@
 The lab's guest (``image.py``) is left as it is built and cached: the variant's ramdisk is the guest's initramfs
 followed by a second, small archive (the kernel unpacks both in turn, the later one's files replacing the
 earlier's) holding the user ``cirros`` (uid 1000, no sudo: the guest is busybox only) and the boot script with
-the SSH key installed into ``/home/cirros/.ssh`` instead of root's. The variant's digest is the guest's digest
-and the overlay's, so a new guest makes a new variant and nothing else does.
+the SSH key installed into ``/home/cirros/.ssh`` instead of root's and busybox made setuid root, so that ``cirros``
+pings as on CirrOS. The variant's digest is the guest's digest and the overlay's, so a new guest makes a new variant
+and nothing else does.
 """
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ HOME = f"/home/{USER}"
 RCS_CHANGES = (
     ("KEYS=/root/.ssh/authorized_keys\n", f"KEYS={HOME}/.ssh/authorized_keys\n"),
     ("mkdir -p /root/.ssh\n", f"mkdir -p /root/.ssh {HOME}/.ssh\n"),
-    ("dropbear -R -E -p 22", f"chown -R {USER}:{USER} {HOME}\nchmod 700 {HOME}/.ssh\ndropbear -R -E -p 22"),
+    # busybox setuid root, as CirrOS installs it (buildroot does so for busybox built with FEATURE_SUID, as
+    # Debian's is): ping keeps root to open its raw socket, every other applet drops it; a setuid copy named ping
+    # would not do, as busybox's sh runs applets through its own binary (/proc/self/exe)
+    ("dropbear -R -E -p 22", f"chown -R {USER}:{USER} {HOME}\nchmod 700 {HOME}/.ssh\nchmod 4755 /bin/busybox\n"
+                             "dropbear -R -E -p 22"),
 )
 
 

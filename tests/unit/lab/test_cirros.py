@@ -31,7 +31,8 @@ def test_the_boot_script_installs_the_key_for_cirros_and_hands_it_its_home_befor
     original = (FILES / "guest-rcS").read_text()
     assert "KEYS=/home/cirros/.ssh/authorized_keys\n" in script and "KEYS=/root/" not in script
     assert script.index("chown -R cirros:cirros /home/cirros") < script.index("dropbear -R -E -p 22")
-    assert script.count("\n") == original.count("\n") + 2  # only the chown and chmod lines added
+    assert script.index("chmod 4755 /bin/busybox") < script.index("dropbear -R -E -p 22")  # cirros pings
+    assert script.count("\n") == original.count("\n") + 3  # only the chown and the two chmod lines added
     if shutil.which("sh"):
         done = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, timeout=10)
         assert done.returncode == 0, done.stderr
