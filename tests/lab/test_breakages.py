@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from pytest_oslab.checks import between, guests, names
-from pytest_oslab.lab import daemons, switch, node as lab_node
+from pytest_oslab.lab import daemons, proc, switch, node as lab_node
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.services import all_daemons
 
@@ -328,7 +328,7 @@ def ovn_controller_frozen(args):
     its agent alive, the node's own ovn-controller does not answer."""
     admin = args["admin_cloud"]
     agent = next(a for a in admin.network.agents() if a.agent_type.startswith("OVN Controller")  # or Gateway
-                 and a.host.split(".")[0] == Lab().hostname.split(".")[0])  # the controller's, on three nodes too
+                 and is_controller(a.host))  # the controller's, on three nodes too
     pid = ovn_controller_of(agent.host)
     os.kill(pid, signal.SIGSTOP)
     return (lambda: os.kill(pid, signal.SIGCONT)), [
@@ -468,13 +468,23 @@ def guest_unreachable(args):
 
 # --- between nodes (X1-X7): on the node that holds the device, the controller being this machine ----------------
 
+def is_controller(host: str) -> bool:
+    """Whether ``host`` (as the API names it) is the lab's controller, this machine."""
+    return between.short(host) == between.short(Lab().hostname)
+
+
+def node_init(host: str) -> int:
+    """The init PID of the lab's compute node ``host``."""
+    pid = lab_node.init_pid(lab_node.named(between.short(host)))
+    assert pid, f"lab node {host} does not run"
+    return pid
+
+
 def on_host(host: str, *argv: str, check: bool = True) -> str:
     """Run ``argv`` on the lab's node ``host``: here for the controller, inside the compute node otherwise."""
-    if host.split(".")[0] == Lab().hostname.split(".")[0]:
+    if is_controller(host):
         return sh(*argv, check=check)
-    pid = lab_node.init_pid(lab_node.named(host.split(".")[0]))
-    assert pid, f"lab node {host} does not run"
-    return sh(*lab_node.enter(pid, *argv), check=check)
+    return sh(*lab_node.enter(node_init(host), *argv), check=check)
 
 
 def tunnel_ip(args, host: str) -> str:
@@ -504,7 +514,7 @@ def remote_mac_deleted(args):
 
 def underlay_mtu_lowered(args):
     """X2: the device holding a compute's tunnel IP lowered below the network MTU + 50."""
-    here = next(b for b in args["far_servers"] if b.host.split(".")[0] != Lab().hostname.split(".")[0])
+    here = next(b for b in args["far_servers"] if not is_controller(b.host))
     ip = tunnel_ip(args, here.host)
     links = json.loads(on_host(here.host, "ip", "-j", "addr", "show"))
     device = next(e for e in links if any(a.get("local") == ip for a in e.get("addr_info", [])))
@@ -561,18 +571,15 @@ def dhcp_namespace_on_compute(args):
     namespace = names.qdhcp(network.id)
     on_host(host, "ip", "netns", "add", namespace)
     return (lambda: on_host(host, "ip", "netns", "del", namespace)), [
-        f"namespace {namespace}: expected absent (no DHCP agent on {host.split('.')[0]}), actual present",
-        f"node {host.split('.')[0]}"]
+        f"namespace {namespace}: expected absent (no DHCP agent on {between.short(host)}), actual present",
+        f"node {between.short(host)}"]
 
 
 def ovn_controller_of(host: str) -> int:
     """The PID (as this machine sees it) of the ovn-controller of the lab's node ``host``: the one in its network
     namespace."""
-    if host.split(".")[0] == Lab().hostname.split(".")[0]:
-        net = os.readlink("/proc/self/ns/net")
-    else:
-        net = os.readlink(f"/proc/{lab_node.init_pid(lab_node.named(host.split('.')[0]))}/ns/net")
-    found = [p for p in processes_with("/usr/bin/ovn-controller\0") if os.readlink(f"/proc/{p}/ns/net") == net]
+    net = proc.namespace_ids(os.getpid() if is_controller(host) else node_init(host))["net"]
+    found = sorted(p for p in proc.named("ovn-controller") if proc.namespace_ids(p)["net"] == net)
     assert len(found) == 1, f"expected one ovn-controller on {host}, found PIDs {found}"
     return found[0]
 

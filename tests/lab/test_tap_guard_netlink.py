@@ -1,5 +1,6 @@
 """The tap guard (lab/tap_guard.py) on real netlink, in a network namespace of the test's own: a new tap left
-promiscuous and down comes up; one set down after the window stays down. About 6 s; needs root, not the lab."""
+promiscuous and down comes up, after a burst of link messages too; one set down after the window stays down.
+About 10 s; needs root, not the lab."""
 import json
 import subprocess
 import sys
