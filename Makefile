@@ -34,17 +34,21 @@ browser:
 # the plugin's tests on the lab of one node (the breakages there are one node's; those between nodes run below)
 lab-tests: venv browser
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 1
-	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab --ignore=tests/lab/test_upgrade.py --ignore=tests/lab/test_lab_down.py
+	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab --ignore=tests/lab/test_upgrade.py --ignore=tests/lab/test_lab_down.py \
+	  --ignore=tests/lab/test_devstack_profile.py
 
 # the lab of three nodes: the lab tests that need compute nodes (each node over SSH, a server on each compute, a
 # compute killed and healed; the breakages between nodes that the lab can make: l2pop entries, the underlay's MTU, a
 # stale tap left on the compute a server moved from),
-# then the suites over SSH, X1-X7 included; then the upgrade gated by a workload (the compute nodes restarted one
-# node at a time); last `lab down` leaving nothing of the three nodes behind (and the lab up again)
+# then the suites over SSH, X1-X7 included; then the lab named and shaped as devstack and the suites as a devstack
+# user runs them (`pytest --cloud devstack`, no node access); then the upgrade gated by a workload (the compute
+# nodes restarted one node at a time); last `lab down` leaving nothing of the three nodes behind (and the lab up
+# again)
 multinode: venv
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 3
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_multinode.py tests/lab/test_breakages.py -k "multinode or fdb or underlay or stale"
 	$(BIN)/pytest --cloud $(CLOUD)
+	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_devstack_profile.py
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_upgrade.py tests/lab/test_lab_down.py
 
 # at the root, pytest collects the suites only (testpaths); the project's own tests are named above

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_oslab import config as oslab_config
 from pytest_oslab import evidence, hooks
+from pytest_oslab.access.guests import GUEST_ROUTES
 from pytest_oslab.access.nodes import SSH_CLIENTS
 from pytest_oslab.access.ssh import HOST_KEY_POLICIES
 from pytest_oslab.provision.naming import new_run_id
@@ -56,6 +57,10 @@ OPTIONS = [
     ("--oslab-ssh-client", "oslab_ssh_client",
      "how nodes are reached: paramiko (one transport per node) or openssh (ssh itself, ControlMaster); "
      "default paramiko", "str"),
+    ("--oslab-guest-route", "oslab_guest_route",
+     "how guests without a floating IP are reached: namespace (through their network's namespace on a node), "
+     "floating (at a floating IP the run gives them, from here or the bastion), or auto (namespace, else floating "
+     "when no node can be reached); default auto", "str"),
     ("--oslab-external-network", "oslab_external_network",
      "the external network (name or id) of routers and floating IPs; default: clouds.yaml's oslab.external_network, "
      "else the first external network by name", "str"),
@@ -65,7 +70,8 @@ OPTIONS = [
 ]
 DEFAULTS = {"oslab_timeout": 300.0, "oslab_ssh_timeout": 120.0, "oslab_api_timeout": 60.0,
             "oslab_command_timeout": 60.0}
-CHOICES = {"oslab_host_key_policy": HOST_KEY_POLICIES, "oslab_ssh_client": SSH_CLIENTS}
+CHOICES = {"oslab_host_key_policy": HOST_KEY_POLICIES, "oslab_ssh_client": SSH_CLIENTS,
+           "oslab_guest_route": GUEST_ROUTES}
 MARKERS = [
     "oslab: the test runs against the cloud named by --cloud",
     "admin: the test needs admin credentials (skipped with the reason when there are none)",
@@ -133,6 +139,7 @@ def settings_from(config) -> Settings:
                     host_key_policy=values["oslab_host_key_policy"] or "accept-new",
                     external_network=values["oslab_external_network"],
                     ssh_config=values["oslab_ssh_config"], ssh_client=values["oslab_ssh_client"] or "paramiko",
+                    guest_route=values["oslab_guest_route"] or "auto",
                     worker=(workerinput or {}).get("workerid", ""))
 
 

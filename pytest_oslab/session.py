@@ -29,10 +29,17 @@ from pytest_oslab.provision.stack import ResourceStack
 
 
 NAMESPACE_WAIT = 60.0  # seconds a guest's namespace may take to appear on a node (OVN: once its port is bound)
+# a router's ports on a network it routes (legacy, distributed, HA)
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:ha_router_replicated_interface")
 
 
 class Unavailable(Exception):
     """What a fixture needs is not there; the message is the skip reason."""
+
+
+class NoNodeAccess(Exception):
+    """No node that could relay to a guest can be asked (no admin credentials or inventory, or every such node
+    refuses or does not answer); the message says why."""
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Settings:
     host_key_policy: str = "accept-new"
     ssh_config: Optional[str] = None
     ssh_client: str = "paramiko"
+    guest_route: str = "auto"
     node_user: Optional[str] = None
     node_key: Optional[str] = None
     external_network: Optional[str] = None
@@ -237,23 +245,44 @@ class OslabSession:
         return names.ovnmeta(network_id) if ovn else names.qdhcp(network_id)
 
     def guest_route(self, server) -> guests.Route:
+        """How this run reaches ``server``: its floating IP where it has one; else (``--oslab-guest-route``) through
+        its network's namespace on a node that holds it (``namespace``), from outside the cloud (``floating``: at
+        its fixed IP on an external network, else at a floating IP the run gives it), or the first, falling back
+        to the second when no node can be reached (``auto``)."""
         server = self.cloud.compute.get_server(server.id)
         for addresses in (server.addresses or {}).values():
             for a in addresses:
                 if a.get("OS-EXT-IPS:type") == "floating" and a.get("version") == 4:
                     return guests.Route.floating(a["addr"])
+        port, address = self._first_ipv4(server)
+        mode = self.settings.guest_route
+        if mode == "floating":
+            return self.outside_route(server, port, address, "--oslab-guest-route floating")
+        try:
+            return self.namespace_route(server, address, port.network_id)
+        except NoNodeAccess as e:
+            if mode == "namespace":
+                raise guests.GuestError(f"guest {server.name} ({server.id}): {e} (--oslab-guest-route namespace)") \
+                    from None
+            return self.outside_route(server, port, address, str(e))
+
+    def _first_ipv4(self, server):
+        """(the server's oldest port with an IPv4 address, that address)."""
         ports = list(self.cloud.network.ports(device_id=server.id))
         for port in sorted(ports, key=lambda p: p.created_at or ""):
             for ip in port.fixed_ips or []:
                 if ipaddress.ip_address(ip["ip_address"]).version == 4:
-                    return self.namespace_route(server, ip["ip_address"], port.network_id)
+                    return port, ip["ip_address"]
         raise Unavailable(f"server {server.name} has no IPv4 address to reach it by")
 
     def namespace_route(self, server, address: str, network_id: str) -> guests.Route:
         """``address`` through the network's namespace on a node that holds it: the guest's own host first where it
         serves the network (OVN), waiting a bounded while for the namespace to appear; GuestError naming the
-        hosts and the namespace tried when none holds it."""
-        nodes = {n.name: n for n in self.dhcp_node_list(self.cloud.network.get_network(network_id))}
+        hosts and the namespace tried when none holds it; NoNodeAccess when no node serving it can be asked."""
+        try:
+            nodes = {n.name: n for n in self.dhcp_node_list(self.cloud.network.get_network(network_id))}
+        except Unavailable as e:
+            raise NoNodeAccess(str(e)) from None
         if not nodes:
             raise Unavailable(f"no DHCP node serves network {network_id} of server {server.name}")
         admin = self.admin_or_none()
@@ -263,9 +292,19 @@ class OslabSession:
         bound = min(self.settings.ssh_timeout, NAMESPACE_WAIT)
         deadline = time.monotonic() + bound
         while True:
-            host, lacking = guests.first_holding(order, lambda h: self.holds_namespace(nodes[h], namespace))
+            unreachable: Dict[str, str] = {}
+
+            def holds(host: str) -> bool:
+                try:
+                    return self.holds_namespace(nodes[host], namespace)
+                except NodeError as e:
+                    unreachable[host] = str(e)
+                    return False
+            host, lacking = guests.first_holding(order, holds)
             if host is not None:
                 return guests.Route(address, namespace, nodes[host], tuple(lacking))
+            if len(unreachable) == len(order):
+                raise NoNodeAccess(f"no node holding {namespace} can be reached: {'; '.join(unreachable.values())}")
             if time.monotonic() + 2 > deadline:
                 raise guests.GuestError(
                     f"guest {server.name} ({server.id}): no node holds {namespace} to reach {address} through: "
@@ -273,11 +312,40 @@ class OslabSession:
             time.sleep(2)
 
     def holds_namespace(self, node: Node, namespace: str) -> bool:
-        try:
-            facts = self.facts_of(node)
-            return namespace in iproute.parse_netns(facts.run("ip netns list", ok=False, quiet=True).stdout)
-        except NodeError:
-            return False
+        """Whether ``node`` has network namespace ``namespace``; NodeError when the node cannot be asked."""
+        listed = self.facts_of(node).run("ip -j netns", ok=False, quiet=True)
+        return namespace in iproute.parse_netns(listed.stdout)
+
+    def outside_route(self, server, port, address: str, why: str) -> guests.Route:
+        """``address`` from outside the cloud (here, or the bastion): directly when the port's network is external
+        (its addresses are routed outside, as floating IPs are), else at a floating IP of the run (tagged, deleted
+        with the run's resources) on the external network of the network's router; Unavailable (the skip says
+        what to add) when it has none."""
+        net = self.cloud.network
+        for fip in net.ips(port_id=port.id):
+            if fip.fixed_ip_address == address:
+                return guests.Route.floating(fip.floating_ip_address)
+        network = net.get_network(port.network_id)
+        if network.is_router_external:
+            return guests.Route(address, what=f"fixed IP on external network {network.name}")
+        external = self.router_gateway_of(network.id)
+        if external is None:
+            raise Unavailable(f"guest {server.name}: {why}; and its network {network.name} is not external and has "
+                              "no router to an external network to give the guest a floating IP")
+        made = self.provisioner.floating_ip(self.stack, external, port, fixed_address=address)
+        self.progress(f"guest {server.name}: reached at floating IP {made.floating_ip_address} of the run ({why})")
+        return guests.Route.floating(made.floating_ip_address)
+
+    def router_gateway_of(self, network_id: str):
+        """The external network of a router with an interface on ``network_id`` (None when no router has one)."""
+        net = self.cloud.network
+        for port in net.ports(network_id=network_id):
+            if not (port.device_owner or "").startswith(ROUTER_INTERFACE_OWNERS):
+                continue
+            gateway = (net.get_router(port.device_id).external_gateway_info or {}).get("network_id")
+            if gateway:
+                return net.get_network(gateway)
+        return None
 
     def guest(self, server, user: str, pkey, floating_ip: Optional[str] = None) -> guests.Guest:
         """The run's one SSH session into ``server``; GuestError (console log attached) when it never answers. With

@@ -1,8 +1,10 @@
 """SSH sessions into guests through paramiko: one per guest for the run.
 
 A guest is reached by its floating IP when it has one (or when the caller asks for it: ``Route.floating``),
-otherwise through the DHCP namespace of its network on a node that serves it: a relay (``ip netns exec qdhcp-<net> nc <ip> 22``) runs over the node's own connection
-and serves as paramiko's ``sock``. ``connect`` retries until SSH answers with the run's key, bounded by the
+otherwise through the DHCP namespace of its network on a node that serves it: a relay (``ip netns exec qdhcp-<net>
+nc <ip> 22``) runs over the node's own connection and serves as paramiko's ``sock``. When no such node can be
+reached (a member's run without node access), the run gives the guest a floating IP of its own
+(``GUEST_ROUTES``; the session decides). ``connect`` retries until SSH answers with the run's key, bounded by the
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
 
 A session that dies mid-run (the guest's NIC re-plugged, its address changed, a relay that ended) is noticed
@@ -27,6 +29,10 @@ from pytest_oslab.access import ssh
 REOPEN_TIMEOUT = 30.0  # seconds to reopen a session that died: the guest answered SSH once already
 OPEN_WITHIN = 10.0     # seconds for a live session to open a channel (it takes milliseconds): else it is dead
 Note = Callable[[str, str], None]  # (title, text) into the run's evidence
+
+
+# --oslab-guest-route: how a guest without a floating IP is reached (session.OslabSession.guest_route)
+GUEST_ROUTES = ("auto", "namespace", "floating")
 
 
 class GuestError(Exception):
@@ -60,6 +66,10 @@ class Route:
     def floating(cls, address: str) -> "Route":
         """A guest's floating IP, reached from outside the cloud (this machine, or the cloud's bastion)."""
         return cls(address, what="floating IP")
+
+    @property
+    def is_floating(self) -> bool:
+        return self.what == "floating IP"
 
     def __str__(self) -> str:
         address = f"{self.address} ({self.what})" if self.what else self.address

@@ -230,9 +230,12 @@ class Provisioner:
                    lambda: c.find_server_group(group.id, ignore_missing=True) is not None)
         return group
 
-    def floating_ip(self, stack: ResourceStack, external, port=None):
+    def floating_ip(self, stack: ResourceStack, external, port=None, fixed_address: Optional[str] = None):
+        """A floating IP of the run on ``external``, for ``port`` (its ``fixed_address``) when given."""
         n = self.conn.network
         attrs = {"port_id": port.id} if port is not None else {}
+        if fixed_address:
+            attrs["fixed_ip_address"] = fixed_address
         fip = n.create_ip(floating_network_id=external.id, **attrs)
         stack.push("floating ip", f"{fip.floating_ip_address} ({fip.id})",
                    lambda: n.delete_ip(fip.id, ignore_missing=True),

@@ -224,18 +224,22 @@ def test_the_openssh_client_reaches_a_node_through_its_bastion_bounded(server, k
 
 def test_the_options_reach_the_run_and_a_wrong_choice_is_a_usage_error(pytester, clouds, closed_port_cloud):
     clouds({"c1": closed_port_cloud(oslab={"bastion": "admin@jump:2222"})})
-    pytester.makeini("[pytest]\noslab_command_timeout = 7\noslab_host_key_policy = strict\n")
+    pytester.makeini("[pytest]\noslab_command_timeout = 7\noslab_host_key_policy = strict\n"
+                     "oslab_guest_route = floating\n")
     pytester.makepyfile("""
         from pytest_oslab.stash import SESSION
         def test_settings(request):
             session = request.config.stash[SESSION]
             s = session.settings
             assert (s.command_timeout, s.host_key_policy, s.ssh_client) == (7, "strict", "openssh")
+            assert s.guest_route == "floating"
             assert session.nodes.bastion == "admin@jump:2222" and session.nodes.command_timeout == 7
     """)
     pytester.runpytest("--cloud", "c1", "--oslab-ssh-client", "openssh").assert_outcomes(passed=1)
     result = pytester.runpytest("--cloud", "c1", "--oslab-host-key-policy", "yes")
     assert "oslab_host_key_policy: 'yes' is not one of accept-new, strict, ignore" in result.stderr.str()
+    result = pytester.runpytest("--cloud", "c1", "--oslab-guest-route", "dhcp")
+    assert "oslab_guest_route: 'dhcp' is not one of auto, namespace, floating" in result.stderr.str()
 
 
 def test_root_commands_use_sudo_when_the_user_ssh_config_names_is_not_root(server, key_file, tmp_path):
