@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import lzma
 import os
 import shutil
 import stat
@@ -206,12 +207,48 @@ def built(tmp_path_factory, repository):
 
 
 def test_default_command_line_has_serial_console_and_offloads_off():
-    assert image.DEFAULT_COMMAND_LINE == "console=ttyS0 oslab.virtio_csum=0 oslab.hotplug_dhcp=1"
+    assert image.DEFAULT_COMMAND_LINE == \
+        "console=ttyS0 acpi=noirq cryptomgr.notests oslab.virtio_csum=0 oslab.hotplug_dhcp=1"
 
 
 def test_command_line_switches():
     assert image.command_line(virtio_csum=True, hotplug_dhcp=False, extra=["oslab.debug=1"]) == \
-        "console=ttyS0 oslab.virtio_csum=1 oslab.hotplug_dhcp=0 oslab.debug=1"
+        "console=ttyS0 acpi=noirq cryptomgr.notests oslab.virtio_csum=1 oslab.hotplug_dhcp=0 oslab.debug=1"
+
+
+# ------------------------------------------------------------------------------------------- the kernel booted
+
+# Debian 12's linux-image-6.1.0-56-amd64: the descriptor of its XEN_ELFNOTE_PHYS32_ENTRY note (readelf -n)
+PVH_NOTE = b"\x04\x00\x00\x00\x08\x00\x00\x00\x12\x00\x00\x00Xen\x00P\x08\x00\x01\x00\x00\x00\x00"
+OTHER_NOTE = b"\x04\x00\x00\x00\x04\x00\x00\x00\x06\x00\x00\x00Xen\x00linu"   # XEN_ELFNOTE_GUEST_OS
+
+
+def bzimage(payload: bytes, setup_sects: int = 3) -> bytes:
+    """A bzImage as the boot protocol lays it out: setup sectors, then the payload at payload_offset."""
+    setup = bytearray((setup_sects + 1) * 512)
+    setup[0x1F1] = setup_sects
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x020F)
+    struct.pack_into("<II", setup, 0x248, 0x40, len(payload) + 4)
+    return bytes(setup) + bytes(0x40) + payload + struct.pack("<I", 1234) + b"trailing code"
+
+
+def kernel_elf(*notes: bytes) -> bytes:
+    return make_elf([(".text", 1, b"\x90" * 64, 0)] + [(".notes", 7, note, 0) for note in notes])
+
+
+@pytest.mark.parametrize("compress", [lzma.compress, lambda data: gzip.compress(data, mtime=0)], ids=["xz", "gzip"])
+def test_a_kernel_with_a_pvh_entry_is_booted_as_its_elf(compress):
+    elf = kernel_elf(OTHER_NOTE + PVH_NOTE)
+    assert image.bootable_kernel(bzimage(compress(elf))) == elf
+    assert ("Xen", image.PVH_ENTRY_NOTE, b"P\x08\x00\x01\x00\x00\x00\x00") in image.elf_notes(elf)
+
+
+def test_a_kernel_without_a_pvh_entry_or_not_a_bzimage_stays_as_it_is():
+    without = bzimage(lzma.compress(kernel_elf(OTHER_NOTE)))
+    assert image.bootable_kernel(without) == without
+    for other in (b"fake bzImage 1", bzimage(b"\x28\xb5\x2f\xfd zstd, not read here"), bzimage(b"\xfd7zXZ\x00 broken")):
+        assert image.bootable_kernel(other) == other
 
 
 # ------------------------------------------------------------------------------------------- ELF, modules
@@ -327,7 +364,7 @@ def test_build_gives_kernel_initrd_disk_and_command_line(built):
     assert guest.kernel_version == KVER
     assert guest.packages["busybox-static"] == "busybox-static_1_amd64.deb"
     manifest = json.loads((guest.kernel.parent / "manifest.json").read_text())
-    assert manifest["digest"] == guest.digest and set(manifest["outputs"]) == {"vmlinuz", "initrd.img", "disk.img"}
+    assert manifest["digest"] == guest.digest and set(manifest["outputs"]) == {"kernel", "initrd.img", "disk.img"}
 
 
 @needs_dpkg
