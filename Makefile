@@ -70,7 +70,8 @@ bench: lab
 # would (`lab up --driver D --firewall F`: the old driver deletes its networks, the new one makes them again, every
 # node with it), then the suites over SSH with their own report (reports/oslab-lab-*): OVN from Linux bridge, ML2/OVS
 # from OVN (the switch makes br-provider and br-underlay anew when userspace TSO changes), the hybrid firewall from
-# the native one. Every driver runs even when one fails; the lab ends on $(DRIVER) again.
+# the native one; on OVN, devstack's driver, also the lab shaped as devstack and the suites as its user runs them.
+# Every driver runs even when one fails; the lab ends on $(DRIVER) again.
 MATRIX ?= ovn openvswitch:openvswitch openvswitch:iptables_hybrid
 drivers: venv
 	rc=0; $(BIN)/oslab lab up --nodes $(NODES) || rc=1; \
@@ -78,6 +79,7 @@ drivers: venv
 	  d=$${m%%:*}; f=$${m#*:}; [ "$$f" = "$$m" ] && f=openvswitch; \
 	  echo "=== driver $$d, firewall $$f"; \
 	  { $(BIN)/oslab lab up --driver $$d --firewall $$f && $(BIN)/pytest --cloud lab; } || rc=1; \
+	  if [ "$$d" = ovn ]; then OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_devstack_profile.py || rc=1; fi; \
 	done; \
 	echo "=== back to driver $(DRIVER)"; \
 	$(BIN)/oslab lab up --driver $(DRIVER) || rc=1; \

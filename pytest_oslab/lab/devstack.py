@@ -16,8 +16,9 @@ Beside the lab's own resources (``resources.py``), as devstack's stack.sh makes 
   would write them inline.
 
 demo's default security group is left as devstack leaves it (no ingress from outside). Every step looks before it
-makes, so a second run makes nothing. The public network is mapped on the Linux bridge driver only (the
-controller's ``oslab-pub0``): on the other drivers the profile says so and makes nothing.
+makes, so a second run makes nothing. The public network is mapped on the controller on Linux bridge
+(``oslab-pub0``) and on ML2/OVN, devstack's default (``br-public``, on the gateway chassis); on ML2/OVS the profile
+says so and makes nothing.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from .steps import LabError, Step
 PROJECT = USER = "demo"
 CLOUDS = ("devstack", "devstack-admin")
 PUBLIC_PHYSNET = "public"
+PUBLIC_MAPPED = ("linuxbridge", "ovn")  # the drivers whose controller maps it (host.py: oslab-pub0, br-public)
 IMAGE = "cirros-oslab-x86_64-disk"  # a cirros-like guest, not cirros itself
 FLAVORS = (FLAVOR, dict(name="m1.micro", ram=384, vcpus=1, disk=1))
 PRIVATE_CIDR, SHARED_CIDR = "10.0.0.0/26", "192.168.233.0/24"
@@ -92,9 +94,9 @@ class DevstackResourcesStep(Step):
             return False
 
     def run(self, lab) -> None:
-        if lab.driver != "linuxbridge":
+        if lab.driver not in PUBLIC_MAPPED:
             raise LabError(f"the devstack profile's physical network {PUBLIC_PHYSNET!r} is mapped on the "
-                           f"linuxbridge driver only (this lab runs {lab.driver})")
+                           f"{' and '.join(PUBLIC_MAPPED)} drivers only (this lab runs {lab.driver})")
         admin, demo = admin_connection(lab), demo_connection(lab)
         for flavor in FLAVORS:
             if not admin.compute.find_flavor(flavor["name"]):

@@ -30,7 +30,7 @@ import subprocess
 import time
 from importlib import resources
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from . import plumbing, proc
 from .steps import LabError
@@ -46,6 +46,8 @@ TUNNEL_IF, TUNNEL_PEER = "oslab-vx0", "oslab-vx1"
 MGMT_BRIDGE = "oslab-mgmt"  # lab nodes' management network, holding TUNNEL_PEER and each node's veth
 LAB_LINKS = (PROVIDER_IF, PUBLIC_IF, UPLINK_IF, TUNNEL_IF, MGMT_BRIDGE)
 PROVIDER_BRIDGE = "br-provider"  # Open vSwitch: the provider network's bridge, holding PROVIDER_IF
+# ML2/OVN: the public network's bridge on the controller (the gateway chassis), holding PUBLIC_IF
+PUBLIC_BRIDGE = "br-public"
 # Open vSwitch: the bridge holding the tunnel address and its device. The userspace datapath (this kernel has no
 # openvswitch module) sends a vxlan or geneve packet out of the OVS bridge whose own interface its route to the
 # peer goes through; a tunnel address on a device outside OVS gives "native tunnel routing failed" and no packet.
@@ -222,6 +224,7 @@ def public_network(lab) -> List[plumbing.Want]:
         plumbing.Veth(PUBLIC_IF, PUBLIC_PEER, peer_netns=UPSTREAM_NS),
         plumbing.Bridge(PUBLIC_SWITCH, UPSTREAM_NS),
         plumbing.Port(PUBLIC_PEER, PUBLIC_SWITCH, UPSTREAM_NS),
+        plumbing.NoTxChecksum(PUBLIC_PEER, UPSTREAM_NS),  # into br-public on OVN
         plumbing.Address(PUBLIC_SWITCH, gateway, UPSTREAM_NS),
         plumbing.Up(PUBLIC_SWITCH, UPSTREAM_NS),
         plumbing.Up(PUBLIC_PEER, UPSTREAM_NS),
@@ -287,6 +290,17 @@ OS_VIF_OVSDB_PORT = 6639  # on ML2/OVN, os-vif's relay in front of it (ovsdb_fil
 OVSDB_MANAGER = f"ptcp:{OVSDB_PORT}:127.0.0.1"
 
 
+def physical_bridges(lab) -> List[Tuple[str, str]]:
+    """(Open vSwitch bridge, its physical port) on the controller: the provider network's, and on OVN the public
+    network's (the devstack profile's external network: OVN's gateway chassis, the controller, carries it)."""
+    return [(PROVIDER_BRIDGE, PROVIDER_IF)] + ([(PUBLIC_BRIDGE, PUBLIC_IF)] if lab.driver == "ovn" else [])
+
+
+def bridge_mappings(gateway: bool) -> str:
+    """The physical networks' bridges: the provider network on every node, the public one on the gateway (OVN)."""
+    return f"provider:{PROVIDER_BRIDGE}" + (f",public:{PUBLIC_BRIDGE}" if gateway else "")
+
+
 def ovs_bridges_done(lab) -> bool:
     if lab.driver == "linuxbridge":
         return True
@@ -295,20 +309,21 @@ def ovs_bridges_done(lab) -> bool:
         rows = {r[0]: r[1] for r in json.loads(out)["data"]}
     except (ValueError, KeyError):
         return False
-    ports = _vsctl("list-ports", PROVIDER_BRIDGE, check=False).split()
     managers = _vsctl("get-manager", check=False).split()
-    return (rows.get(PROVIDER_BRIDGE) == "netdev" and PROVIDER_IF in ports and OVSDB_MANAGER in managers
-            and not underlay_missing(TUNNEL_IF, tunnel_cidr(lab), _vsctl))
+    return (all(rows.get(bridge) == "netdev" and port in _vsctl("list-ports", bridge, check=False).split()
+                for bridge, port in physical_bridges(lab))
+            and OVSDB_MANAGER in managers and not underlay_missing(TUNNEL_IF, tunnel_cidr(lab), _vsctl))
 
 
 def ovs_bridges(lab) -> None:
-    """br-provider on the userspace datapath, with the provider veth as its physical port; the OVS database
-    listening on 127.0.0.1:6640, where neutron's agents (the OVN metadata agent too) connect."""
+    """The physical networks' bridges on the userspace datapath, each with its veth as its physical port; the OVS
+    database listening on 127.0.0.1:6640, where neutron's agents (the OVN metadata agent too) connect."""
     _vsctl("set-manager", OVSDB_MANAGER)
-    plumbing.release(PROVIDER_IF)  # still enslaved to a Linux bridge of the previous driver
-    _vsctl("--may-exist", "add-br", PROVIDER_BRIDGE, "--", "set", "Bridge", PROVIDER_BRIDGE, "datapath_type=netdev",
-           "--", "--may-exist", "add-port", PROVIDER_BRIDGE, PROVIDER_IF)
-    plumbing.ensure([plumbing.Up(PROVIDER_IF)])
+    for bridge, port in physical_bridges(lab):
+        plumbing.release(port)  # still enslaved to a Linux bridge of the previous driver
+        _vsctl("--may-exist", "add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev",
+               "--", "--may-exist", "add-port", bridge, port)
+        plumbing.ensure([plumbing.Up(port)])
     move_to_underlay(TUNNEL_IF, tunnel_cidr(lab), _vsctl)
 
 
@@ -341,7 +356,7 @@ SB = "--db=tcp:127.0.0.1:6642"  # the controller's southbound DB, from the machi
 def chassis_wanted(gateway: bool) -> dict:
     """What neutron reads from a Chassis' external_ids: its bridge mappings and datapath type, and on the
     controller (the network node) the option that makes it a gateway chassis."""
-    return {"ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}", "datapath-type": "netdev",
+    return {"ovn-bridge-mappings": bridge_mappings(gateway), "datapath-type": "netdev",
             **({"ovn-cms-options": "enable-chassis-as-gw"} if gateway else {})}
 
 

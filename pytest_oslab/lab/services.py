@@ -19,7 +19,7 @@ from . import daemons, migration, sshd
 from .context import DRIVERS
 from .daemons import Daemon
 from .steps import LabError, Step
-from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, PROVIDER_BRIDGE
+from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, bridge_mappings
 
 RABBIT_ENV = {
     "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODENAME": "rabbit@localhost",
@@ -234,12 +234,12 @@ def _ovn_db(lab, which: str, port: int) -> Daemon:
                   log=log / f"ovn-{which}db.out", port=port, prepare=prepare)
 
 
-def ovn_chassis_ids(name: str, remote: str, encap_ip: str) -> dict:
+def ovn_chassis_ids(name: str, remote: str, encap_ip: str, gateway: bool = False) -> dict:
     """The external_ids of a chassis' Open vSwitch that ovn-controller reads: its name, its southbound DB, its
-    Geneve endpoint, br-int on the userspace datapath and the provider network on br-provider."""
+    Geneve endpoint, br-int on the userspace datapath and the physical networks' bridges (``bridge_mappings``)."""
     return {"system-id": name, "hostname": name, "ovn-remote": remote, "ovn-encap-type": "geneve",
             "ovn-encap-ip": encap_ip, "ovn-bridge-datapath-type": "netdev",
-            "ovn-bridge-mappings": f"provider:{PROVIDER_BRIDGE}"}
+            "ovn-bridge-mappings": bridge_mappings(gateway)}
 
 
 def vsctl_set_ids(ids: dict) -> List[str]:
@@ -249,7 +249,7 @@ def vsctl_set_ids(ids: dict) -> List[str]:
 
 def _ovn_chassis_prepare(lab) -> Callable[[], None]:
     def prepare() -> None:
-        ids = {**ovn_chassis_ids(lab.hostname, f"tcp:127.0.0.1:{OVN_SB_PORT}", lab.tunnel_ip),
+        ids = {**ovn_chassis_ids(lab.hostname, f"tcp:127.0.0.1:{OVN_SB_PORT}", lab.tunnel_ip, gateway=True),
                "ovn-cms-options": "enable-chassis-as-gw"}  # the gateways stay on the controller
         daemons.run_as("root", ["ovs-vsctl", "--timeout=20", *vsctl_set_ids(ids)], what="ovs-vsctl set external_ids")
     return prepare

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Callable, List, Optional
 
 from . import compute_node, daemons, node as nodes, node_ovn, node_switch, plumbing
-from .host import PROVIDER_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
+from .host import PROVIDER_BRIDGE, PUBLIC_BRIDGE, UNDERLAY_BRIDGE, remove_neutron_devices, sh, wanted_plumbing
 from .identity import admin_connection
 from .steps import LabError, Progress, Step, run_steps
 from .services import TAP_GUARD, all_daemons, every_daemon, userspace_tso
@@ -101,7 +101,7 @@ class DriverSwitchStep(Step):
             conn.network.delete_agent(agent)
         remove_neutron_devices()
         if old_driver in ("openvswitch", "ovn") and lab.driver == "linuxbridge":
-            for bridge in ("br-int", "br-tun", PROVIDER_BRIDGE, UNDERLAY_BRIDGE):
+            for bridge in ("br-int", "br-tun", PROVIDER_BRIDGE, PUBLIC_BRIDGE, UNDERLAY_BRIDGE):
                 sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", bridge, check=False)
             for d in every_daemon(lab):
                 if d.name in ("ovs-vswitchd", "ovsdb-server", TAP_GUARD):
@@ -114,7 +114,7 @@ class DriverSwitchStep(Step):
                 # their own interfaces are taps that outlive ovs-vswitchd, with the offloads the old one set: left
                 # from OVN, br-underlay handed TCP with partial checksums to ML2/OVS (a node's sshd dropped the
                 # controller's SYNs as bad); made again by the new one (ovs-bridges, the tunnel address with it)
-                stale += [PROVIDER_BRIDGE, UNDERLAY_BRIDGE]
+                stale += [PROVIDER_BRIDGE, PUBLIC_BRIDGE, UNDERLAY_BRIDGE]
             for bridge in stale:
                 sh("ovs-vsctl", "--timeout=20", "--if-exists", "del-br", bridge, check=False)
             for d in every_daemon(lab):  # started again on the new driver's userspace TSO (read as it starts)
