@@ -443,6 +443,11 @@ def interface_detached(args):
     b = args["instance"]
     name, mac = b.instance_name, b.port.mac_address.lower()
     xml = sh("virsh", "dumpxml", name)
+    # an unplug asked before the guest's ACPI is up is lost (plain QEMU, the lab's kernel as ELF or bzImage, with and
+    # without acpi=noirq: device_del 0.5 s into a boot never took), and the check may run as soon as the server is
+    # ACTIVE: wait for the guest's SSH-READY first
+    console = Path(re.search(r"<log file='([^']+)'", xml).group(1))
+    wait_for(f"{name} booted", lambda: "SSH-READY" in console.read_text(errors="replace"), 120, 1)
     device = next(m.group(0) for m in re.finditer(r"<interface .*?</interface>", xml, re.S) if mac in m.group(0))
     device = "\n".join(line for line in device.splitlines() if "<alias " not in line)  # libvirt's own name
     sh("virsh", "detach-interface", name, "bridge", "--mac", mac, "--live")
