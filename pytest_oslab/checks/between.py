@@ -86,7 +86,8 @@ def check_vxlan_local(node: NodeFacts, network, own_ip: Optional[str]) -> None:
 
 def check_vxlan_fdb(node: NodeFacts, network, peers: List[Peer], macs: Mapping[str, Peer]) -> None:
     """X3: ``vxlan-<vni>`` has a flood entry (00:00:00:00:00:00) to each peer host with a port on the network and no
-    other, and each remote port's MAC at its host's tunnel IP."""
+    other, and each remote port's MAC at its host's tunnel IP, programmed (permanent, as l2population adds it: one
+    the kernel learned from the guest's traffic is not the agent's)."""
     device = names.vxlan(network.provider_segmentation_id)
     with Check("the vxlan device floods to each peer host and forwards each remote port's MAC to its host",
                Where(network=network, device=device, node=node.name)) as c:
@@ -99,10 +100,15 @@ def check_vxlan_fdb(node: NodeFacts, network, peers: List[Peer], macs: Mapping[s
         for dst in flood:
             c.require(dst in expected, f"flood entry {bridge.FLOOD_MAC} dst {dst}: expected none (no peer with a "
                                        f"port on the network has that tunnel IP), actual present")
-        unicast = {e.mac: e.dst for e in entries if not e.is_flood}
+        unicast = {e.mac: e for e in entries if not e.is_flood}
         for mac, peer in sorted(macs.items()):
-            c.expect(f"entry {mac} dst (port on peer {peer.host})", peer.ip, unicast.get(mac),
+            entry = unicast.get(mac)
+            c.expect(f"entry {mac} dst (port on peer {peer.host})", peer.ip, entry.dst if entry else None,
                      f"{peer.host}'s tunneling_ip")
+            # l2population programs it (permanent); the kernel learns one back from any packet of that guest
+            c.require(entry is None or entry.state == "permanent",
+                      f"entry {mac} dst {peer.ip} (port on peer {peer.host}): expected permanent (l2population's), "
+                      f"actual {entry.state or 'learned' if entry else ''}")
 
 
 def check_no_vxlan(node: NodeFacts, network) -> None:

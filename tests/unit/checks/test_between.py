@@ -90,6 +90,17 @@ def test_a_deleted_flood_entry_fails_naming_node_device_and_peer(data_node):
     assert "flood entry 00:00:00:00:00:00 dst 198.51.100.11 (compute1): expected" in message
 
 
+def test_a_remote_mac_the_kernel_learned_back_is_not_the_agents(data_node):
+    def learned(entries):
+        for e in entries:
+            if e["mac"] == "fa:16:3e:a2:19:6e":
+                del e["state"]  # as `bridge -j fdb` prints an entry the vxlan device learned
+    with pytest.raises(CheckFailed) as failure:
+        check_fdb(compute2(data_node, fdb=edited("captured/lab-between/compute2-fdb.json", learned)))
+    assert ("entry fa:16:3e:a2:19:6e dst 198.51.100.11 (port on peer compute1): expected permanent (l2population's), "
+            "actual learned") in str(failure.value)
+
+
 def test_a_deleted_remote_mac_fails_naming_the_peer_and_its_tunnel_ip(data_node):
     def drop(entries):
         entries[:] = [e for e in entries if e["mac"] != "fa:16:3e:a2:19:6e"]
