@@ -53,28 +53,15 @@ def timed(argv) -> float:
     return took
 
 
-def socket_in(namespace: str) -> socket.socket:
-    """A TCP socket of network namespace ``namespace``: the calling thread joins it to make the socket and goes back
-    (setns changes the calling thread only; a socket stays in the namespace it was made in)."""
-    from pyroute2 import netns  # as paramiko below
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        netns.setns(namespace, flags=0)
-        try:
-            return socket.socket()
-        finally:
-            netns.setns(own, flags=0)
-    finally:
-        os.close(own)
-
-
 def guest_ssh(namespace: str, ip: str, key, bound: float):
     """An SSH session as root to the guest at ``ip``, from inside ``namespace``: the TCP connection within 3 s (a
     guest not up yet fails it: no ARP answer, or no sshd yet), then each step of SSH within ``bound`` (on a busy
     machine the guest's key exchange under software emulation takes seconds). No process is started for a try: the
     bench's own tries, every half second for each guest, must not take the CPU the guests boot on."""
     import paramiko  # as the callers: the bench's other figures need no paramiko
-    sock = socket_in(namespace)
+
+    from pytest_oslab.lab import plumbing
+    sock = plumbing.in_namespace(namespace, socket.socket)  # a socket stays in the namespace it was made in
     try:
         sock.settimeout(3)
         sock.connect((ip, 22))

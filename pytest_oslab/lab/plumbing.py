@@ -150,7 +150,7 @@ def _tx_checksum(dev: str, where: Optional[str], off: bool = False) -> bool:
             return any(features.features[n].enable for n in TX_CHECKSUM if n in features.features)
         finally:
             tool.close()
-    return _in_namespace(where, body)
+    return in_namespace(where, body)
 
 
 Want = Union[Namespace, Veth, Bridge, Port, Up, Address, NoAddress, Route, Forwarding, NoTxChecksum]
@@ -212,7 +212,7 @@ def netlink() -> Iterator[Netlink]:
         nl.close()
 
 
-def _in_namespace(where: Optional[str], fn):
+def in_namespace(where: Optional[str], fn):
     """Run ``fn`` in a thread that has joined ``where`` (setns changes only the calling thread)."""
     if not where:
         return fn()
@@ -241,7 +241,7 @@ def _forwarding(where: Optional[str], value: Optional[str] = None) -> str:
                 fh.write(value)
         with open(path) as fh:
             return fh.read().strip()
-    return _in_namespace(where, body)
+    return in_namespace(where, body)
 
 
 # ---------------------------------------------------------------- present / make
