@@ -32,7 +32,9 @@ def _lab(args) -> Lab:
     old = (recorded(Lab()) or "linuxbridge").split()
     driver = getattr(args, "driver", None) or old[0]
     firewall = getattr(args, "firewall", None) or (old[1] if len(old) > 1 and driver == old[0] else "openvswitch")
-    return Lab(driver=driver, firewall=firewall)
+    shape = getattr(args, "containers", None)
+    return Lab(driver=driver, firewall=firewall,
+               containers=containers.recorded(Lab()) if shape is None else shape)
 
 
 def up(args) -> int:
@@ -46,6 +48,7 @@ def up(args) -> int:
         release = getattr(args, "release", None) or recorded_release(lab)
         run_steps(with_release(steps(lab), release, lab_upgrade.openstack_daemons), lab, progress)
         record(lab)
+        containers.record(lab)
         _scale(lab, args, progress)
         if getattr(args, "profile", None):
             run_steps(devstack_steps(lab), lab, progress)
@@ -59,7 +62,8 @@ def up(args) -> int:
         sys.stderr.write("oslab lab up: interrupted; `oslab lab status` shows what runs\n")
         return 130
     also = " (and `devstack`, `devstack-admin`)" if getattr(args, "profile", None) else ""
-    progress.line(f"lab is up (driver {lab.driver}); clouds `lab` and `lab-admin`{also} in "
+    shape = ", services in kolla-ansible's containers" if lab.containers else ""
+    progress.line(f"lab is up (driver {lab.driver}{shape}); clouds `lab` and `lab-admin`{also} in "
                   "/etc/openstack/clouds.yaml")
     return 0
 
@@ -149,6 +153,7 @@ def down(args) -> int:
             return 1
     stopped += [d.name for d in order if d.name in base and daemons.stop(d, lab.pids)]
     stopped += stop_neutron_children()
+    stopped += containers.remove_all(volume=args.purge)
     removed = remove_plumbing(lab)
     if args.purge:
         purged += purge_files(lab)
@@ -205,17 +210,15 @@ def node_command(args) -> int:
 
 
 def containers_command(args) -> int:
-    """``oslab lab containers up|down|status``: kolla-ansible's tool containers beside the lab (lab.containers)."""
+    """``oslab lab containers``: each node's containers of the lab's services (``lab up --containers``)."""
+    lab = _lab(args)
     try:
-        if args.action == "up":
-            containers.up()
-        elif args.action == "down":
-            containers.down()
-        else:
-            for c in containers.listed():
-                print(f"{', '.join(c.get('Names', []))}: {c.get('State')}")
+        places = [(lab.hostname, [])] + [(n.name, nodes.enter(init_pid(n))) for n in made(lab) if init_pid(n)]
+        for name, enter in places:
+            for container, state in sorted(containers.states(enter).items()):
+                print(f"{name:12} {container:28} {state}")
     except LabError as exc:
-        sys.stderr.write(f"oslab lab containers {args.action}: {exc}\n")
+        sys.stderr.write(f"oslab lab containers: {exc}\n")
         return 1
     return 0
 
@@ -252,9 +255,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_node.add_argument("names", nargs="*", help="computeN (default for down/status: every node made)")
     p_node.add_argument("--number", type=int,
                         help="the last byte of its management address (computeN: 10+N)")
-    p_containers = sub.add_parser("containers", help="kolla-ansible's tool containers (nova_libvirt, neutron_dhcp_agent"
-                                                     ", ...) from this machine's own root, for oslab.deployment: kolla")
-    p_containers.add_argument("action", choices=("up", "down", "status"))
+    p_up.add_argument("--containers", action=argparse.BooleanOptionalAction, default=None,
+                      help="run the agents, libvirt, nova-compute, nova's API and Open vSwitch/OVN of every node in "
+                           "podman containers laid out as kolla-ansible lays them out (kolla's names, neutron's "
+                           "state in the named volume at /var/lib/neutron/kolla); --no-containers: on the hosts "
+                           "again (default: as last brought up, else not)")
+    sub.add_parser("containers", help="each node's containers of the lab's services (`lab up --containers`)")
     args = parser.parse_args(argv)
     # a step's `done` check asks Keystone while it may still be down; that is an answer ("not done"), not a
     # warning to print (a real failure still ends as the step's one line)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
-from . import inifile, migration, node as nodes, node_ovn, node_switch, plumbing, proc, sshd
+from . import containers, inifile, migration, node as nodes, node_ovn, node_switch, plumbing, proc, sshd
 from .daemons import run_as
 from .release import installed_versions, package_named, runs_older_code
 from .host import PROVIDER_SWITCH, UPSTREAM_NS
@@ -212,7 +212,7 @@ def daemons(node: nodes.Node) -> List[tuple]:
                              "--config-file", f"/etc/neutron/plugins/ml2/{ini}",
                              "--log-file", f"/var/log/neutron/{name}.log"],
         logs / f"{name}.out", "-m -u -n -p", "")
-    return [
+    listed = [
         (str(node.root / "forward/haproxy-machine.cfg"),
          ["/usr/sbin/haproxy", "-f", str(node.root / "forward/haproxy-machine.cfg")],
          logs / "haproxy-machine.log", "-m -p", ""),
@@ -230,6 +230,31 @@ def daemons(node: nodes.Node) -> List[tuple]:
          logs / "nova-compute.out", "-m -u -n -p", "nova"),
         network_agent,
     ]
+    return [_contained(node, entry) for entry in listed] if node.lab.containers else listed
+
+
+def _contained(node: nodes.Node, entry: tuple) -> tuple:
+    """A daemon of the node in its kolla container (``containers.py``), podman run inside the node as root; what
+    kolla does not containerise (the forwarders, the tap guard, os-vif's relay) as it is."""
+    word, argv, log, namespaces, user = entry
+    if log.stem not in containers.KOLLA:
+        return entry
+    command = containers.contained(log.stem, argv, user or "root", containers.neutron_config(node.lab), hybrid=False)
+    return word, command, log, namespaces, ""
+
+
+def _ready_for_containers(node: nodes.Node, pid: int) -> List[str]:
+    """The node's own container storage bound in (a node made before podman was installed lacks it), its
+    /run/netns shared, and the agents' kolla state path written."""
+    done = []
+    if not _mounted(pid, "/var/lib/containers"):
+        own = node.state_dir("/var/lib/containers")
+        own.mkdir(parents=True, exist_ok=True)
+        subprocess.run(nodes.enter(pid, "mount", "--bind", str(own), "/var/lib/containers"), check=True, timeout=30)
+        done.append("/var/lib/containers of the node's own")
+    containers.share_netns(nodes.enter(pid))
+    containers.write_neutron_config(node.lab)
+    return done
 
 
 def up(node: nodes.Node) -> List[str]:
@@ -247,6 +272,8 @@ def up(node: nodes.Node) -> List[str]:
         done.append(f"{Path(word).name} stopped: its package changed after it started")
     if node.lab.driver in SWITCHED:
         done += node_switch.prepare(node)
+    if node.lab.containers:
+        done += _ready_for_containers(node, pid)
     settle = settling(node, pid)
     running = proc.command_lines_in_pid_namespace(pid)
     wanted = daemons(node)

@@ -41,6 +41,7 @@ class Lab:
     logs: Path = Path("/var/log/oslab")
     driver: str = "linuxbridge"
     firewall: str = "openvswitch"  # on the openvswitch driver: "openvswitch" (native) or "iptables_hybrid"
+    containers: bool = False  # the services in kolla-ansible's containers (``containers.py``)
     hostname: str = field(default_factory=socket.gethostname)
     # Address ranges of the lab's own plumbing; checked against the host's addresses, routes, resolvers and
     # package mirrors before use (on this kind of machine the mirrors answer in 203.0.113.0/24).

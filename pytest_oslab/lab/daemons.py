@@ -46,6 +46,7 @@ class Daemon:
     own_logs: Sequence[Path] = ()  # log files the daemon writes itself (made writable for its user)
     settle: float = 8.0  # with nothing to probe, how long it must stay up to count as started
     configs: Sequence[Path] = ()  # configuration files it reads besides the /etc paths on its command line
+    logs_owner: Optional[str] = None  # who writes its own logs, when not ``user`` (a container's user)
 
     def pid_file(self, pid_dir: Path) -> Path:
         return pid_dir / f"{self.name}.pid"
@@ -182,12 +183,14 @@ def start(daemon: Daemon, pid_dir: Path) -> int:
     env = {"PATH": SYSTEM_PATH, "HOME": pw.pw_dir, "LANG": "C.UTF-8", "USER": daemon.user}
     env.update(daemon.env)
     log = daemon.log or Path("/dev/null")
+    writer = pwd.getpwnam(daemon.logs_owner) if daemon.logs_owner else pw
     for path in (log, *daemon.own_logs):
         if str(path) == "/dev/null":
             continue
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).touch(exist_ok=True)
-        os.chown(path, pw.pw_uid, pw.pw_gid)
+        owner = writer if path in daemon.own_logs else pw
+        os.chown(path, owner.pw_uid, owner.pw_gid)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(daemon.argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd="/", env=env,

@@ -259,15 +259,21 @@ def remove_neutron_devices() -> List[str]:
 NEUTRON_STATE = "/var/lib/neutron/"  # what the agents' own children (dnsmasq, haproxy, keepalived) name
 
 
-def neutron_children(state: str = NEUTRON_STATE) -> List[int]:
+def neutron_children(state: str = NEUTRON_STATE, unless: str = "") -> List[int]:
     """The live processes the agents started and left to run on their own (dnsmasq, the metadata proxies' haproxy,
-    keepalived): those whose command line names neutron's state directory ``state``."""
-    return proc.matching(lambda line: state in line and "neutron-" not in line.split(" ", 1)[0])
+    keepalived): those whose command line names neutron's state directory ``state`` (and not ``unless``)."""
+    return proc.matching(lambda line: state in line and not _agent_or_its_container(line.split(" ", 1)[0])
+                         and not (unless and unless in line))
 
 
-def stop_neutron_children(timeout: float = 10.0, state: str = NEUTRON_STATE) -> List[str]:
+def _agent_or_its_container(program: str) -> bool:
+    """An agent itself, or what runs it in its container (``containers.py``): not one of the agents' children."""
+    return "neutron-" in program or program.rsplit("/", 1)[-1] in ("podman", "unshare", "conmon")
+
+
+def stop_neutron_children(timeout: float = 10.0, state: str = NEUTRON_STATE, unless: str = "") -> List[str]:
     """Stop what ``neutron_children`` finds (the agents stopped first): SIGTERM, SIGKILL after ``timeout``."""
-    pids = neutron_children(state)
+    pids = neutron_children(state, unless)
     names = {pid: proc.name_of(pid) for pid in pids}
     proc.end(pids, timeout)
     return [f"{names[pid]} (pid {pid})" for pid in pids if names[pid] is not None]

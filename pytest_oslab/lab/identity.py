@@ -130,6 +130,8 @@ def cloud_entries(lab) -> Dict[str, Dict]:
         "image": "guest", "image_user": "root", "flavor": "m1.nano", "provider_network": "provider",
         "driver": lab.driver, "compute_log": [str(lab.logs / "nova-compute.log"), NODE_COMPUTE_LOG],
     }
+    if lab.containers:  # where the node tools and neutron's state are: as kolla-ansible lays them out, on podman
+        oslab["deployment"] = {"profile": "kolla", "runtime": "podman"}
     return {
         "lab": dict(base, auth=dict(auth, username=MEMBER_USER, project_name=MEMBER_PROJECT), oslab=oslab),
         "lab-admin": dict(base, auth=dict(auth, username="admin", project_name="admin"), oslab=oslab),

@@ -37,7 +37,8 @@ MGMT_IF = "mgmt0"  # the node's end of its veth, inside the node
 # The machine's directories a node gets its own copy of, as the services a node may run need them.
 STATE_DIRS = ("/var/lib/nova", "/var/lib/libvirt", "/var/cache/libvirt", "/var/lib/neutron",
               "/var/lib/openvswitch", "/etc/openvswitch", "/var/lib/ovn", "/etc/libvirt/qemu",
-              "/var/log/nova", "/var/log/neutron", "/var/log/libvirt", "/var/log/openvswitch", "/var/log/ovn")
+              "/var/log/nova", "/var/log/neutron", "/var/log/libvirt", "/var/log/openvswitch", "/var/log/ovn",
+              "/var/lib/containers")  # the node's own containers (``containers.py``), as podman there lists them
 INIT_WAIT = 10.0
 SSHD_WAIT = 10.0
 SSHD_PATIENCE = 10.0  # how long a running sshd may take to answer before it counts as missing (CI saw > 2 s)

@@ -18,6 +18,7 @@ COMMON = [
     "iproute2", "iptables", "ipset", "ebtables", "bridge-utils", "dnsmasq-base", "conntrack", "haproxy",
     "openssh-client", "netcat-openbsd", "socat", "cpio", "xz-utils", "iputils-ping", "sudo",
     "genisoimage",  # nova's config drives, and the guest image's config-drive boot test
+    "podman",  # the services in kolla-ansible's containers (`lab up --containers`)
     "openssh-server",  # the sshd of each lab node (started inside the node only; policy-rc.d keeps the machine's off)
 ]
 DRIVER_PACKAGES = {

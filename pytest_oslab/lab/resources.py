@@ -83,13 +83,10 @@ DHCP_DIR = Path("/var/lib/neutron/dhcp")
 
 
 def _dnsmasq_runs(network_id: str) -> bool:
-    """The DHCP agent's dnsmasq for the network runs: its pid file names a live dnsmasq of that network."""
-    try:
-        pid = int((DHCP_DIR / network_id / "pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    args = proc.command_line(pid)
-    return bool(args) and args[0].endswith("dnsmasq") and any(network_id in a for a in args)
+    """The DHCP agent's dnsmasq for the network runs: a live dnsmasq names the network's directory, under the
+    packages' state path (``DHCP_DIR``) or kolla's (the lab's services in containers: ``containers.py``)."""
+    mark = f"/dhcp/{network_id}/"
+    return bool(proc.matching(lambda line: line.split(" ", 1)[0].endswith("dnsmasq") and mark in line))
 
 
 def dhcp_unserved(conn) -> list:

@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Sequence
 
-from . import daemons, migration, sshd
+from . import containers, daemons, migration, sshd
 from .context import DRIVERS
 from .daemons import Daemon
 from .steps import LabError, Step
-from .host import OS_VIF_OVSDB_PORT, OVSDB_PORT, bridge_mappings
+from .host import NEUTRON_STATE, OS_VIF_OVSDB_PORT, OVSDB_PORT, bridge_mappings, stop_neutron_children
 
 RABBIT_ENV = {
     "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODENAME": "rabbit@localhost",
@@ -87,6 +87,53 @@ def libvirtd_argv(mounts: set = None, command: Sequence[str] = ("/usr/sbin/libvi
     return list(command)
 
 
+def in_containers(lab, group: List[Daemon]) -> List[Daemon]:
+    """The group as the lab's shape runs it: with ``--containers``, each daemon kolla-ansible containerises in its
+    kolla container (``containers.py``); the others, and every daemon otherwise, as they are."""
+    if not lab.containers:
+        return [_leaving_kolla_state(d) if _holds_state(d) else d for d in group]
+    return [_contained(lab, d) if d.name in containers.KOLLA else d for d in group]
+
+
+def _holds_state(daemon: Daemon) -> bool:
+    spec = containers.KOLLA.get(daemon.name)
+    return bool(spec and spec.neutron_state)
+
+
+def _with_first(daemon: Daemon, first: Callable[[], None]) -> Daemon:
+    """The daemon with ``first`` run before its own preparation (the old daemon is stopped by then)."""
+    own = daemon.prepare
+
+    def prepare() -> None:
+        first()
+        if own:
+            own()
+    return replace(daemon, prepare=prepare)
+
+
+def _leaving_kolla_state(daemon: Daemon) -> Daemon:
+    """An agent holding neutron's state on the host: what its containerised self left running under kolla's state
+    path (dnsmasq, haproxy: they hold the addresses and ports it needs) is stopped before it starts."""
+    return _with_first(daemon, lambda: stop_neutron_children(state=containers.KOLLA_STATE + "/"))
+
+
+def _contained(lab, daemon: Daemon) -> Daemon:
+    spec = containers.KOLLA[daemon.name]
+    config = containers.neutron_config(lab)
+
+    def first() -> None:
+        containers.share_netns()
+        if spec.neutron_state:
+            containers.write_neutron_config(lab)
+            # what the agent left running on the host under the packages' state path holds its addresses and ports
+            stop_neutron_children(state=NEUTRON_STATE, unless=containers.KOLLA_STATE + "/")
+
+    contained = replace(daemon, argv=containers.contained(daemon.name, daemon.argv, daemon.user, config),
+                        user="root", logs_owner=daemon.user,
+                        configs=(*daemon.configs, config) if spec.neutron_state else daemon.configs)
+    return _with_first(contained, first)
+
+
 def infrastructure(lab) -> List[Daemon]:
     log = lab.logs
     return [
@@ -123,14 +170,14 @@ def identity_api(lab) -> List[Daemon]:
 def openstack_apis(lab) -> List[Daemon]:
     """The services that authenticate against Keystone: started once their users exist."""
     log = lab.logs
-    return [
+    return in_containers(lab, [
         _py("glance-api", "glance", log, "/etc/glance/glance-api.conf", port=9292),
         daemons.uwsgi("placement", "placement", 8778, "/usr/bin/placement-api", log / "placement.log"),
         _py("nova-api", "nova", log, *NOVA, port=8774),
         _py("nova-conductor", "nova", log, *NOVA),
         _py("nova-scheduler", "nova", log, *NOVA),
         _py("neutron-server", "neutron", log, *NEUTRON, port=9696),
-    ]
+    ])
 
 
 OVS_RUN = "/run/openvswitch"
@@ -181,7 +228,7 @@ def virtual_switch(lab) -> List[Daemon]:
     if lab.driver == "linuxbridge":
         return []
     log = lab.logs
-    return [
+    return in_containers(lab, [
         Daemon("ovsdb-server", ["/usr/sbin/ovsdb-server", OVS_DB, f"--remote=punix:{OVS_RUN}/db.sock",
                                 "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
                                 f"--unixctl={OVS_RUN}/ovsdb-server.ctl", f"--log-file={log / 'ovsdb-server.log'}"],
@@ -195,7 +242,7 @@ def virtual_switch(lab) -> List[Daemon]:
                log=log / "ovs-vswitchd.out", ready=_vswitchd_ready, prepare=_vswitchd_prepare(lab)),
         # a guest's tap whose "up" ovs-vswitchd overwrote as it took it, brought up (lab/tap_guard.py says why)
         Daemon(TAP_GUARD, [sys.executable, "-m", TAP_GUARD_MODULE], log=log / "tap-guard.log", settle=2.0),
-    ]
+    ])
 
 
 OVN_RUN, OVN_DATA = "/run/ovn", "/var/lib/ovn"
@@ -260,7 +307,7 @@ def ovn_central(lab) -> List[Daemon]:
     if lab.driver != "ovn":
         return []
     log = lab.logs
-    return [
+    return in_containers(lab, [
         _ovn_db(lab, "nb", OVN_NB_PORT),
         _ovn_db(lab, "sb", OVN_SB_PORT),
         Daemon("ovn-northd", ["/usr/bin/ovn-northd", f"--ovnnb-db=unix:{OVN_RUN}/ovnnb_db.sock",
@@ -273,7 +320,7 @@ def ovn_central(lab) -> List[Daemon]:
         Daemon("os-vif-ovsdb-relay", [sys.executable, "-m", "pytest_oslab.lab.ovsdb_filter", str(OS_VIF_OVSDB_PORT),
                                       str(OVSDB_PORT), "netdev"], log=log / "os-vif-ovsdb-relay.log",
                port=OS_VIF_OVSDB_PORT),
-    ]
+    ])
 
 
 CHASSIS_DAEMONS = ("ovn-controller", "os-vif-ovsdb-relay")
@@ -319,17 +366,19 @@ def compute_and_agents(lab) -> List[Daemon]:
         _py("neutron-metadata-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/metadata_agent.ini"),
         _py("neutron-l3-agent", "root", log, "/etc/neutron/neutron.conf", "/etc/neutron/l3_agent.ini"),
     ]
-    return [
+    return in_containers(lab, [
         Daemon("virtlogd", ["/usr/sbin/virtlogd"], log=log / "virtlogd.log"),
-        # on TCP at the management address too: a live migration's destination (lab/migration.py)
-        Daemon("libvirtd", libvirtd_argv(command=migration.libvirtd_command(libvirtd_conf(lab))),
+        # on TCP at the management address too: a live migration's destination (lab/migration.py); in its
+        # container, the v2 hierarchy is already left out (containers.hybrid_safe)
+        Daemon("libvirtd", libvirtd_argv(set() if lab.containers else None,
+                                         migration.libvirtd_command(libvirtd_conf(lab))),
                log=log / "libvirtd.log", ready=_virsh_as_nova,
                prepare=lambda: migration.write_libvirtd_conf(libvirtd_conf(lab), lab.tunnel_ip),
                configs=(Path("/etc/libvirt/libvirtd.conf"), Path("/etc/libvirt/qemu.conf"), libvirtd_conf(lab))),
         _py("nova-compute", "nova", log, *NOVA, "/etc/nova/nova-compute.conf"),
         *agents,
         *neutron_agents,
-    ]
+    ])
 
 
 def node_access(lab) -> List[Daemon]:
