@@ -45,8 +45,10 @@ PODMAN = ("podman", "--cgroup-manager=cgroupfs", "--events-backend=file")
 # bound into every container at the same path: what the lab's daemons read and write outside the root filesystem
 # (on a compute node these are the node's own copies, bound over the machine's in its mount namespace)
 COMMON = ("/run", "/lib/modules", "/etc/oslab", "/var/lib/oslab", "/var/log/oslab")
-NOVA = ("/etc/nova", "/var/lib/nova", "/var/log/nova")
-LIBVIRT = ("/etc/libvirt", "/etc/libvirt/qemu", "/var/lib/libvirt", "/var/cache/libvirt", "/var/log/libvirt",
+# /dev as the machine has it, as kolla binds it for libvirt and nova: a guest's console is a pty that libvirt opens
+# and nova-compute looks for (a container's own /dev/pts would hide it from the other)
+NOVA = ("/dev", "/etc/nova", "/var/lib/nova", "/var/log/nova")
+LIBVIRT = ("/dev", "/etc/libvirt", "/etc/libvirt/qemu", "/var/lib/libvirt", "/var/cache/libvirt", "/var/log/libvirt",
            "/var/lib/nova")
 NEUTRON = ("/etc/neutron", "/var/lib/neutron", "/var/log/neutron")
 OVS = ("/etc/openvswitch", "/var/lib/openvswitch", "/var/log/openvswitch")
@@ -120,12 +122,15 @@ def run_argv(service: str, argv: Sequence[str], user: str = "root", config: Opti
     command = list(argv)
     if spec.neutron_state and config is not None:
         command += ["--config-file", str(config)]
+    if user != "root":
+        # the container runs as root and the daemon as its user: ``podman exec`` into a container started with
+        # ``--user`` looks that user up in the root filesystem, which (an overlay mounted in podman's own mount
+        # namespace) it does not see from the node's shell
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *command]
     out = [*PODMAN, "run", "--rm", "--replace", "--name", spec.name, "--label", LABEL,
            "--network", "host", "--pid", "host", "--uts", "host", "--ipc", "host", "--privileged",
            "--security-opt", "label=disable",
            *limits()]
-    if user != "root":
-        out += ["--user", user]
     seen = set()
     for path in COMMON + spec.binds:
         if path not in seen and exists(path):
