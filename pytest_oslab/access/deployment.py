@@ -458,6 +458,11 @@ class DeployedHost:
     def path(self, path: str) -> str:
         return self.layout().path(path)
 
+    def looks_containerised(self) -> str:
+        """'the deployment looks containerised: ...' when the node is taken for packages on the host but lists a
+        deployment's containers; else ''. For a check that found nothing where the host profile looks."""
+        return containerised(self.listing()) if self.layout().profile is HOST else ""
+
     def placed(self, command: str) -> str:
         """What ``run(command)`` runs on the node's host."""
         return self.layout().wrap(command)

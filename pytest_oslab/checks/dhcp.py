@@ -125,8 +125,10 @@ def check_dhcp_listeners(node: NodeFacts, network, port, subnet) -> None:
 def dnsmasq_command(c: Check, node: NodeFacts, network) -> dnsmasq.DnsmasqCommand:
     running = node.dnsmasq_of(network.id)
     if len(running) != 1:
+        hint = "" if running else node.deployment_hint()
         c.fail(f"dnsmasq processes for {node.path(names.dhcp_dir(network.id))}/: expected 1, actual {len(running)}"
-               + (f" (pids {', '.join(str(p.pid) for p in running)})" if running else ""))
+               + (f" (pids {', '.join(str(p.pid) for p in running)})" if running else "")
+               + (f"; {hint}" if hint else ""))
     return node.dnsmasq_command(running[0])
 
 

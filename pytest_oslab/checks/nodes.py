@@ -127,6 +127,12 @@ class NodeFacts:
         place = getattr(self.host, "path", None)
         return place(path) if place else path
 
+    def deployment_hint(self) -> str:
+        """Why a state the packages' layout names may be missing here: 'the deployment looks containerised ...'
+        when the node lists a deployment's containers while taken for packages on the host; else ''."""
+        hint = getattr(self.host, "looks_containerised", None)
+        return hint() if hint else ""
+
     def dnsmasq_of(self, network_id: str) -> List[processes.Process]:
         """The dnsmasq processes serving ``network_id`` (their files live under /var/lib/neutron/dhcp/<net>/)."""
         return processes.find(self.processes("dnsmasq"), "dnsmasq", self.path(names.dhcp_dir(network_id)) + "/")

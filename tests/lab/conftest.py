@@ -28,3 +28,20 @@ def lab_up():
         if os.environ.get("OSLAB_REQUIRE_LAB") == "1":
             pytest.fail(f"OSLAB_REQUIRE_LAB=1: {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def entries(lab):
+    """The lab's nodes as its clouds.yaml names them (``lab``: the module's own fixture, the lab it tests)."""
+    from pytest_oslab.lab import identity
+    return identity.node_entries(lab)
+
+
+@pytest.fixture(scope="module")
+def pool(entries):
+    """The nodes as the suites reach them: clouds.yaml's entries, host keys only as known_hosts has them."""
+    from pytest_oslab.access.inventory import Inventory
+    from pytest_oslab.access.nodes import NodePool
+    made = NodePool(Inventory.build(entries), timeout=20, host_key_policy="strict")
+    yield made
+    made.close()

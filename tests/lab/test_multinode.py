@@ -14,9 +14,7 @@ import time
 import openstack
 import pytest
 
-from pytest_oslab.access.inventory import Inventory
-from pytest_oslab.access.nodes import NodePool
-from pytest_oslab.lab import compute_node, identity, migration as lab_migration, node as nodes, proc, switch
+from pytest_oslab.lab import compute_node, migration as lab_migration, node as nodes, proc, switch
 from pytest_oslab.lab.context import Lab
 from pytest_oslab.lab.resources import expected_agents
 from pytest_oslab.provision import migration
@@ -31,19 +29,6 @@ def lab():
     if not nodes.computes(lab):
         pytest.skip("the lab has no compute node (`oslab lab up --nodes 3`)")
     return lab
-
-
-@pytest.fixture(scope="module")
-def entries(lab):
-    return identity.node_entries(lab)
-
-
-@pytest.fixture(scope="module")
-def pool(entries):
-    """The nodes as the suites reach them: clouds.yaml's entries, host keys only as known_hosts has them."""
-    made = NodePool(Inventory.build(entries), timeout=20, host_key_policy="strict")
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")

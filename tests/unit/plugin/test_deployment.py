@@ -229,3 +229,17 @@ def test_dnsmasq_is_looked_for_under_the_deployments_state_path(facts):
     node = facts("kolla-lb-listing.txt", "kolla")
     assert node.path(STATE) == f"/var/lib/neutron/kolla/dhcp/{NET}"
     assert facts("none-listing.txt", "auto").path(STATE) == STATE
+
+
+def test_without_the_profile_a_dnsmasq_not_found_says_the_deployment_looks_containerised(facts):
+    from types import SimpleNamespace
+    from pytest_oslab.checks import dhcp
+    network = SimpleNamespace(id=NET, name="selfservice")
+    with pytest.raises(CheckFailed) as e:
+        dhcp.check_dnsmasq(facts("kolla-lb-listing.txt", "host"), network, [], None)
+    assert (f"dnsmasq processes for {STATE}/: expected 1, actual 0; the deployment looks containerised: podman "
+            "lists kolla-ansible's containers (") in str(e.value)
+    assert "set oslab.deployment: kolla" in str(e.value)
+    with pytest.raises(CheckFailed) as e:  # a node listing no deployment's containers: nothing to hint
+        dhcp.check_dnsmasq(facts("none-listing.txt", "host"), network, [], None)
+    assert str(e.value).rstrip().endswith(f"dnsmasq processes for {STATE}/: expected 1, actual 0")

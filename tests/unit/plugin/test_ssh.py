@@ -8,6 +8,7 @@ import paramiko
 import pytest
 
 from pytest_oslab.access import guests
+from pytest_oslab.access.deployment import DeploymentConfig
 from pytest_oslab.access.backends import BoundedLocal
 from pytest_oslab.access.inventory import Inventory, Node
 from pytest_oslab.access.nodes import NodeError, NodePool
@@ -43,8 +44,11 @@ def server(client_key):
 
 
 def _pool(nodes, key=None, **kwargs):
-    """A pool over ``nodes``; ``key``: the default key (--oslab-node-key), which bastions use as OpenSSH would."""
+    """A pool over ``nodes``; ``key``: the default key (--oslab-node-key), which bastions use as OpenSSH would.
+    The deployment is packages on the host: the fake sshd runs commands on this machine, whose own containers
+    (the lab's, with ``--containers``) would otherwise be detected."""
     kwargs.setdefault("host_key_policy", "accept-new")
+    kwargs.setdefault("deployments", DeploymentConfig.parse("host"))
     return NodePool(Inventory(nodes, default_key=key), timeout=kwargs.pop("timeout", 5), **kwargs)
 
 
