@@ -73,7 +73,10 @@ KOLLA = Profile(
     "kolla", "kolla-ansible", runtime="docker",
     containers={"virsh": ("nova_libvirt",),
                 **{t: ("openvswitch_vswitchd", "openvswitch_db") for t in _OVS},
-                "ovn-nbctl": ("ovn_nb_db", "ovn_northd"), "ovn-sbctl": ("ovn_sb_db", "ovn_northd"),
+                # a compute has neither database: a check asking the central one (--db=tcp:...) runs the client in
+                # ovn_controller, whose image carries OVN's clients too
+                "ovn-nbctl": ("ovn_nb_db", "ovn_northd", "ovn_controller"),
+                "ovn-sbctl": ("ovn_sb_db", "ovn_northd", "ovn_controller"),
                 "ovn-appctl": ("ovn_controller",), "nova-status": ("nova_api",),
                 "iptables-save": ("neutron_openvswitch_agent", "neutron_linuxbridge_agent", "neutron_l3_agent")},
     state_path="/var/lib/neutron/kolla",
@@ -85,8 +88,8 @@ KOLLA = Profile(
 TRIPLEO = Profile(
     "tripleo", "TripleO / RHOSO data plane", runtime="podman",
     containers={"virsh": ("nova_virtqemud", "nova_libvirt"),
-                "ovn-nbctl": ("ovn-dbs-bundle-podman-0", "ovn_dbs"),
-                "ovn-sbctl": ("ovn-dbs-bundle-podman-0", "ovn_dbs"),
+                "ovn-nbctl": ("ovn-dbs-bundle-podman-0", "ovn_dbs", "ovn_controller"),
+                "ovn-sbctl": ("ovn-dbs-bundle-podman-0", "ovn_dbs", "ovn_controller"),
                 "ovn-appctl": ("ovn_controller",), "nova-status": ("nova_api",),
                 "iptables-save": ("neutron_ovs_agent", "neutron_l3_agent")},
     elsewhere={"nova-status": "RHOSO runs nova's API in OpenShift (oc exec); TripleO in nova_api on controllers"},

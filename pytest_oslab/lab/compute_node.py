@@ -274,6 +274,9 @@ def up(node: nodes.Node) -> List[str]:
         done += node_switch.prepare(node)
     if node.lab.containers:
         done += _ready_for_containers(node, pid)
+    if _mounted(pid, "/var/lib/containers"):  # the node's own storage (else podman there lists the machine's)
+        done += [f"container {name} of an earlier start removed"
+                 for name in containers.remove_stopped(nodes.enter(pid))]
     settle = settling(node, pid)
     running = proc.command_lines_in_pid_namespace(pid)
     wanted = daemons(node)

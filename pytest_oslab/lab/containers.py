@@ -232,6 +232,19 @@ def remove_all(enter: Sequence[str] = (), volume: bool = False) -> List[str]:
     return removed
 
 
+def remove_stopped(enter: Sequence[str] = ()) -> List[str]:
+    """Remove the lab's containers on a node that no longer run (a node that was ended leaves its containers
+    recorded in its storage as created or exited); return their names."""
+    if not shutil.which("podman"):
+        return []
+    gone = []
+    for container in listed(enter):
+        if container.get("State") != "running":
+            _podman([*PODMAN, "rm", "-f", container["Id"]], enter)
+            gone += container.get("Names", [])
+    return gone
+
+
 def volume_path(enter: Sequence[str] = ()) -> Optional[Path]:
     """Where the named volume holding neutron's state is on the node's disk (None before it was made)."""
     done = _podman([*PODMAN, "volume", "inspect", "--format", "{{.Mountpoint}}", STATE_VOLUME], enter)

@@ -80,6 +80,17 @@ def test_kolla_linuxbridge_node_reads_iptables_in_the_linuxbridge_agent():
     assert k.wrap("iptables-save -c -t filter") == inside("neutron_linuxbridge_agent", "iptables-save -c -t filter")
 
 
+def test_on_a_kolla_compute_the_central_ovn_databases_are_asked_from_ovn_controller():
+    """compute1 of the lab on ML2/OVN in kolla's containers (captured there): no ovn_nb_db or ovn_sb_db."""
+    k = layout("lab-kolla-ovn-compute-podman-ps.json")
+    assert k.profile.name == "kolla" and "ovn_sb_db" not in k.running
+    for command in ("ovn-sbctl --db=tcp:198.51.100.1:6642 --format=json list Encap",
+                    "ovn-nbctl --db=tcp:198.51.100.1:6641 --format=json list Logical_Switch_Port"):
+        assert k.wrap(command) == inside("ovn_controller", command)
+    assert k.wrap("ovs-vsctl --format=json list Bridge") == inside("openvswitch_vswitchd",
+                                                                    "ovs-vsctl --format=json list Bridge")
+
+
 def test_kolla_ovn_node_runs_ovn_tools_in_the_databases_and_the_controller():
     k = layout("kolla-ovn-podman-ps.json")
     assert k.wrap("ovn-nbctl --format=json list ACL") == inside("ovn_nb_db", "ovn-nbctl --format=json list ACL")
