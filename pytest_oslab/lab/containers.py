@@ -243,9 +243,3 @@ def remove_stopped(enter: Sequence[str] = ()) -> List[str]:
             _podman([*PODMAN, "rm", "-f", container["Id"]], enter)
             gone += container.get("Names", [])
     return gone
-
-
-def volume_path(enter: Sequence[str] = ()) -> Optional[Path]:
-    """Where the named volume holding neutron's state is on the node's disk (None before it was made)."""
-    done = _podman([*PODMAN, "volume", "inspect", "--format", "{{.Mountpoint}}", STATE_VOLUME], enter)
-    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
