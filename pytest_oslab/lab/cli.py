@@ -45,6 +45,8 @@ def up(args) -> int:
         if lab.driver not in DRIVERS:
             raise LabError(f"unknown driver {lab.driver!r} (choose from {', '.join(DRIVERS)})")
         lab.ensure_dirs()
+        for line in containers.tidy():  # the controller's (a session's end leaves them recorded as running)
+            progress.line(line)
         release = getattr(args, "release", None) or recorded_release(lab)
         run_steps(with_release(steps(lab), release, lab_upgrade.openstack_daemons), lab, progress)
         record(lab)

@@ -275,11 +275,7 @@ def up(node: nodes.Node) -> List[str]:
     if node.lab.containers:
         done += _ready_for_containers(node, pid)
     if _mounted(pid, "/var/lib/containers"):  # the node's own storage (else podman there lists the machine's)
-        try:
-            done += [f"container {name} of an earlier start removed"
-                     for name in containers.remove_stopped(nodes.enter(pid))]
-        except LabError as exc:  # a tidy-up: the node's services do not depend on it
-            done.append(f"the node's earlier containers not looked at ({exc})")
+        done += containers.tidy(nodes.enter(pid))
     settle = settling(node, pid)
     running = proc.command_lines_in_pid_namespace(pid)
     wanted = daemons(node)

@@ -232,14 +232,37 @@ def remove_all(enter: Sequence[str] = (), volume: bool = False) -> List[str]:
     return removed
 
 
+def ended(listing: Sequence[dict], alive: Callable[[int], bool]) -> List[dict]:
+    """The containers of ``listing`` (``podman ps -a --format json``) that no longer run: stopped, or recorded as
+    running by a podman whose monitor was killed with it (a session's end kills every process, conmon too, and
+    podman's state then says ``running`` for good: ``ps --sync`` does not change it), told by their process
+    (``alive``: is that PID a process of the node)."""
+    return [c for c in listing if c.get("State") != "running" or not (c.get("Pid") and alive(int(c["Pid"])))]
+
+
+def _alive_on(enter: Sequence[str]) -> Callable[[int], bool]:
+    def alive(pid: int) -> bool:
+        done = subprocess.run([*enter, "test", "-d", f"/proc/{pid}"], capture_output=True, timeout=BOUND)
+        return done.returncode == 0
+    return alive
+
+
 def remove_stopped(enter: Sequence[str] = ()) -> List[str]:
-    """Remove the lab's containers on a node that no longer run (a node that was ended leaves its containers
-    recorded in its storage as created or exited); return their names."""
+    """Remove the lab's containers on a node that no longer run (``ended``: a node that was ended leaves its
+    containers recorded in its storage as created or exited, a session's end as running); return their names."""
     if not shutil.which("podman"):
         return []
     gone = []
-    for container in listed(enter):
-        if container.get("State") != "running":
-            _podman([*PODMAN, "rm", "-f", container["Id"]], enter)
-            gone += container.get("Names", [])
+    for container in ended(listed(enter), _alive_on(enter)):
+        _podman([*PODMAN, "rm", "-f", "-t", "0", container["Id"]], enter)
+        gone += container.get("Names", [])
     return gone
+
+
+def tidy(enter: Sequence[str] = ()) -> List[str]:
+    """``remove_stopped`` as a tidy-up: what it did, in words; a failure is said, not raised (a node's services do
+    not depend on it)."""
+    try:
+        return [f"container {name} of an earlier start removed" for name in remove_stopped(enter)]
+    except LabError as exc:
+        return [f"the lab's earlier containers not looked at ({exc})"]

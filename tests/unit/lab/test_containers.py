@@ -1,9 +1,12 @@
 """The lab's services in kolla-ansible's containers: the podman command each is started with (no podman runs here)."""
+import json
 from pathlib import Path
 
 from pytest_oslab.access import deployment
 from pytest_oslab.lab import containers, services
 from pytest_oslab.lab.context import Lab
+
+CAPTURED = Path(__file__).parents[2] / "data" / "captured" / "containers"
 
 
 def _bound(argv):
@@ -66,3 +69,16 @@ def test_the_shape_puts_kollas_services_in_containers_and_leaves_the_rest():
     assert " ".join(group["libvirtd"].argv).count("unshare") <= 1
     plain = {d.name: d for d in services.compute_and_agents(Lab(logs=Path("/var/log/oslab")))}
     assert "podman" not in " ".join(plain["neutron-dhcp-agent"].argv)
+
+
+def test_containers_podman_still_calls_running_after_a_session_end_are_told_ended_by_their_process():
+    # captured on the lab's controller after a session's end had killed every process (conmon too): podman's
+    # state still said running, so the deployment was detected as kolla on a lab whose services ran on the host
+    listing = json.loads((CAPTURED / "lab-controller-after-session-end-podman-ps-a.json").read_text())
+    assert {c["State"] for c in listing} == {"running"}
+    names = lambda cs: sorted(n for c in cs for n in c["Names"])  # noqa: E731
+    assert names(containers.ended(listing, alive=lambda pid: False)) == names(listing)
+    live = {c["Pid"] for c in listing if c["Names"] != ["nova_api"]}
+    assert names(containers.ended(listing, alive=live.__contains__)) == ["nova_api"]
+    stopped = [dict(listing[0], State="exited")]
+    assert containers.ended(stopped, alive=lambda pid: True) == stopped
