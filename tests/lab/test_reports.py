@@ -168,6 +168,9 @@ def test_pre_post_passes_across_an_agent_restart_and_fails_naming_a_changed_dhcp
         assert ok == expect_ok, f"{label}: exit {done.returncode}\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
         return cases, done.stdout
 
+    # a workload an interrupted run left (its servers shut off when the lab's processes ended) would be reused by
+    # pre and fail it: this test starts from none
+    phase("cleanup", "cleanup of an earlier run's workload")
     cases, _ = phase("pre", "pre")
     assert len(cases) == 6 and not any(cases.values())  # with the probe started
     pre = json.loads(newest(reports, "oslab-lab-*-pre.json").read_text())

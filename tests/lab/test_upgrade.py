@@ -66,7 +66,8 @@ def back_to_security():
 @pytest.fixture
 def gate(back_to_security, tmp_path):
     """Runs a phase of the gate against the lab, in an empty directory (no suite tests: only the phase's steps),
-    reports and state (the workload's key, the probe's record) under tmp_path; the workload removed at the end."""
+    reports and state (the workload's key, the probe's record) under tmp_path; the workloads of earlier runs
+    removed first, this one at the end."""
     env = dict(os.environ, OSLAB_STATE_DIR=str(tmp_path / "state"))
     reports = tmp_path / "reports"
 
@@ -78,6 +79,8 @@ def gate(back_to_security, tmp_path):
         return proc.returncode, proc.stdout + proc.stderr
 
     run.reports = reports
+    rc, out = run("cleanup")  # what an interrupted run left (pre would reuse its workload)
+    assert rc == 0, out[-3000:]
     yield run
     rc, out = run("cleanup")
     assert rc == 0, out[-3000:]
