@@ -246,8 +246,10 @@ def run_tempest(cloud: str, lock: str) -> float:
     totals = re.findall(r"^ - (Passed|Skipped|Failed): (\d+)", proc.stdout, re.M)
     print(f"  tempest: {wall:.1f}s, exit {proc.returncode}, {', '.join(f'{k} {v}' for k, v in totals) or 'no totals'}",
           flush=True)
-    if proc.returncode != 0:
-        print("\n".join("    " + line for line in (proc.stdout + proc.stderr).strip().splitlines()[-15:]), flush=True)
+    if proc.returncode != 0:  # which tests failed (stestr's lines end in FAILED), then the tail
+        failed = [line for line in proc.stdout.splitlines() if line.rstrip().endswith("FAILED")]
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        print("\n".join("    " + line for line in failed + tail), flush=True)
     return wall
 
 
