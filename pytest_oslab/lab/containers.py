@@ -242,7 +242,10 @@ def ended(listing: Sequence[dict], alive: Callable[[int], bool]) -> List[dict]:
 
 def _alive_on(enter: Sequence[str]) -> Callable[[int], bool]:
     def alive(pid: int) -> bool:
-        done = subprocess.run([*enter, "test", "-d", f"/proc/{pid}"], capture_output=True, timeout=BOUND)
+        try:
+            done = subprocess.run([*enter, "test", "-d", f"/proc/{pid}"], capture_output=True, timeout=BOUND)
+        except subprocess.TimeoutExpired:  # said by ``tidy`` as the podman commands' bound is
+            raise LabError(f"whether PID {pid} runs was not answered within {BOUND}s") from None
         return done.returncode == 0
     return alive
 
