@@ -189,7 +189,6 @@ ROLES = OrderedDict([
     ("provider_server", ("provider", 1)),
     ("hotplug_servers", ("selfservice", 2)),
     ("guarded_server", ("selfservice", 1)),
-    ("far_servers", ("selfservice", 2)),
     ("cold_mover", ("selfservice", 1)),
     ("live_mover", ("selfservice", 1)),
 ])
@@ -202,7 +201,8 @@ def _wanted_roles(session, oslab=None) -> List[str]:
     for item in session.items:
         if oslab is not None and applicability.skip_of(item, oslab, oslab.capabilities):
             continue
-        used = set(getattr(item, "fixturenames", ())) & set(ROLES)
+        names = set(getattr(item, "fixturenames", ()))
+        used = names & set(ROLES) | ({"server_a", "server_b"} if "far_servers" in names else set())
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "instance" in params:
             used.add(params["instance"])
@@ -288,9 +288,8 @@ class Fleet:
                     self.skipped[role] = f"{refusal}; a {role.replace('_', ' ')} needs a network it may use"
                     continue
                 groups, placement = None, None
-                if role == "far_servers":  # on two different computes: a (hard) anti-affinity server group
-                    self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
-                    placement = self.far_group
+                if role in ("server_a", "server_b"):  # on two different computes when the cloud has several
+                    placement = self.apart()
                 if role == "guarded_server":
                     # its own group: SSH only, so that S5 can add and remove ICMP without touching other servers
                     self.guarded_group = self.oslab.provisioner.security_group(self.stack, "guarded-sg",
@@ -327,6 +326,13 @@ class Fleet:
             self.skipped.update({r: str(skip) for r in roles if r not in self.booted})
         finally:
             self.started = None
+
+    def apart(self):
+        """The anti-affinity server group of ``server_a`` and ``server_b`` when the cloud has several computes (made
+        once): a hard rule, so that they are the pair on two different computes (``far_servers``); None on one."""
+        if self.far_group is None and len(self.oslab.capabilities.compute_hosts) > 1:
+            self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
+        return self.far_group
 
     def spread(self):
         """The fleet's soft-anti-affinity server group when the cloud has several computes (made once), so that its
@@ -397,8 +403,9 @@ def guarded_server(fleet) -> Booted:
 
 @pytest.fixture(scope="session")
 def far_servers(fleet) -> List[Booted]:
-    """Two servers on the self-service network on two different computes (an anti-affinity server group)."""
-    servers = fleet.get("far_servers")
+    """``server_a`` and ``server_b`` on two different computes (on a cloud of several, they are in an anti-affinity
+    server group: nova places them apart or fails the boot)."""
+    servers = fleet.get("server_a") + fleet.get("server_b")
     hosts = [b.host for b in servers]
     if len(set(hosts)) < 2:
         pytest.fail(f"the anti-affinity group placed both servers on {hosts[0]}", pytrace=False)
