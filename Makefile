@@ -33,10 +33,11 @@ unit: venv
 browser:
 	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
-# the plugin's tests on the lab of one node (the breakages there are one node's; those between nodes run below)
+# the plugin's tests on the lab of one node (the breakages there are one node's; those between nodes run below); the
+# slowest named at the end (where the time of `make test` goes)
 lab-tests: venv browser
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 1 --no-containers
-	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab --ignore=tests/lab/test_upgrade.py --ignore=tests/lab/test_lab_down.py \
+	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q --durations=12 tests/lab --ignore=tests/lab/test_upgrade.py --ignore=tests/lab/test_lab_down.py \
 	  --ignore=tests/lab/test_devstack_profile.py
 
 # the lab of three nodes: the lab tests that need compute nodes (each node over SSH, a server on each compute, a
@@ -48,7 +49,7 @@ lab-tests: venv browser
 # again)
 multinode: venv
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 3 --no-containers
-	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_multinode.py tests/lab/test_breakages.py -k "multinode or fdb or underlay or stale"
+	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q --durations=6 tests/lab/test_multinode.py tests/lab/test_breakages.py -k "multinode or fdb or underlay or stale"
 	$(BIN)/pytest --cloud $(CLOUD)
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_devstack_profile.py
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_upgrade.py tests/lab/test_lab_down.py
