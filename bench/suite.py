@@ -7,6 +7,9 @@
   first attempt was ready before it was asked and counts with create -> ACTIVE), then the chains that follow on it
   as its tests time them (hot-plug H2/H3/H5/H6: attach -> port ACTIVE -> NIC in the guest, detach, re-attach; S5:
   rule created -> in the chains -> in the traffic); the critical path is the longest, every chain at once;
+  With it, what this machine's CPUs (the lab's: it runs here) did meanwhile: the CPU-seconds the run used
+  (``/proc/stat``), so the wall time no schedule could go below on this machine's cores (CPU-seconds / cores), and
+  the busy share of all cores per 10 s of the run (the guests booting under software emulation keep it full);
 - P3: SSH sessions opened per node and per guest in one suite run (bench/count_sessions.py: paramiko connections
   that succeeded, and the local backends of a ``local://`` node); the ratio is the most sessions of any one target;
 - P4: fan-out: the node facts the instance checks read (links, namespaces, iptables, processes) gathered from 16
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,7 +53,7 @@ TEMPEST_TESTS = [  # what Tempest runs for P2
     "tempest.api.compute.servers.test_server_actions.ServerActionsTestJSON.test_suspend_resume_server",
 ]
 SUITE_EQUIVALENT = ["suites/test_guests.py", "suites/test_hotplug.py", "suites/test_instances.py"]
-GOALS = {"P1": 1.5, "P2": 0.5, "P3": 1, "P4": 1.5}
+GOALS = {"P1": 1.5, "P2": 0.5, "P3": 1, "P4": 1.5, "skip": 0.1}
 FACT_TOTAL = re.compile(r"^all\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
 PHASE = re.compile(r"^(\d+(?:\.\d+)?)s (setup|call|teardown)\s+(\S+)$", re.M)  # pytest --durations lines
 
@@ -79,6 +83,59 @@ def shown(values, unit="s"):
     return ", ".join(f"{v:.1f}{unit}" for v in values)
 
 
+# --- what the machine's CPUs did during a run -------------------------------------------------------------------
+
+def cpu_jiffies() -> tuple:
+    """(busy, total) jiffies of all CPUs since boot (``/proc/stat``'s ``cpu`` line; iowait counts as idle)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuMeter:
+    """The CPU-seconds used by everything on this machine while it is entered, and one busy fraction per
+    ``every`` seconds (the share of all cores in use)."""
+
+    def __init__(self, every: float = 1.0):
+        self.every = every
+        self.samples: list = []  # (seconds since the start, busy fraction of all cores)
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        last = cpu_jiffies()
+        while not self._stop.wait(self.every):
+            now = cpu_jiffies()
+            busy, total = now[0] - last[0], now[1] - last[1]
+            self.samples.append((time.monotonic() - self.t0, busy / total if total else 0.0))
+            last = now
+
+    def __enter__(self) -> "CpuMeter":
+        self.t0, self.start = time.monotonic(), cpu_jiffies()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        end = cpu_jiffies()
+        self.cpu_seconds = (end[0] - self.start[0]) / os.sysconf("SC_CLK_TCK")
+        self.cores = os.cpu_count() or 1
+
+    @property
+    def floor(self) -> float:
+        """The wall time the run's CPU work needs at the least on this machine: its CPU-seconds on every core."""
+        return self.cpu_seconds / self.cores
+
+    def profile(self, bucket: float = 10.0) -> list:
+        """The busy share of all cores, in percent, per ``bucket`` seconds of the run (the mean of its samples)."""
+        buckets: dict = {}
+        for t, busy in self.samples:
+            buckets.setdefault(int((t - self.every / 2) // bucket), []).append(busy)
+        return [round(100 * statistics.mean(buckets[i])) if i in buckets else None
+                for i in range(max(buckets) + 1 if buckets else 0)]
+
+
 # --- P1 and P3: one suite run ---------------------------------------------------------------------------------
 
 SAVE: list = []  # --save DIR: where each run's output, history record and session counts are kept
@@ -92,7 +149,7 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
         env = {"PYTHONPATH": path, "OSLAB_BENCH_SESSIONS": str(sessions)}
         argv = [PYTHON, "-m", "pytest", "--cloud", cloud, "-p", "count_sessions", "-p", "no:cacheprovider",
                 f"--oslab-report-dir={tmp}", "-q", "--durations=0", "--durations-min=0", *extra, *paths]
-        with lab_lock(lock):
+        with lab_lock(lock), CpuMeter() as cpu:
             t0 = time.monotonic()
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
             wall = time.monotonic() - t0
@@ -107,7 +164,7 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
                 (keep / found.name).write_text(found.read_text())
         totals = FACT_TOTAL.findall(proc.stdout)
         last = proc.stdout.strip().splitlines()[-3:] if proc.stdout.strip() else ["(no output)"]
-        return {"wall": wall, "rc": proc.returncode, "record": record, "sessions": counts,
+        return {"wall": wall, "rc": proc.returncode, "record": record, "sessions": counts, "cpu": cpu,
                 "phases": phases_of(proc.stdout),
                 "facts": totals[-1] if totals else None, "summary": " / ".join(last)}
 
@@ -160,6 +217,13 @@ def critical_path(record: dict, phases: dict):
     return max(chains) if chains else (float("nan"), "no boot recorded")
 
 
+def skip_cost(record: dict, phases: dict):
+    """(how many tests skipped, the most one cost in seconds: setup + call + teardown, its nodeid)."""
+    costs = [(sum(phases.get(t["nodeid"], {}).values()), t["nodeid"]) for t in record.get("tests", [])
+             if t["outcome"] == "skipped"]
+    return (len(costs), *max(costs)) if costs else (0, 0.0, "")
+
+
 def p1_p3(cloud: str, lock: str, runs: int) -> None:
     results = []
     for i in range(runs):
@@ -170,10 +234,16 @@ def p1_p3(cloud: str, lock: str, runs: int) -> None:
         print(f"  suite run {i + 1}: {r['wall']:.1f}s wall, critical path {path:.1f}s ({chain}); facts "
               f"run/passed/failed/skipped {'/'.join(r['facts'] or ['?'])}; exit {r['rc']}: {r['summary']}",
               flush=True)
+        print(f"    {cpu_line(r['cpu'], r['wall'])}", flush=True)
+        skipped, most, which = skip_cost(r["record"], r["phases"])
+        print(f"    skipped tests: {skipped}, the costliest {most:.2f}s (goal < {GOALS['skip']}s)"
+              f"{': ' + which if most else ''}", flush=True)
     walls, paths = [r["wall"] for r in results], [r["path"] for r in results]
     ratios = [w / p for w, p in zip(walls, paths)]
+    floors = [r["cpu"].floor / p for r, p in zip(results, paths)]
     print(f"P1 suite wall / critical path: {median(ratios):.2f} (goal <= {GOALS['P1']}); walls {shown(walls)}, "
-          f"critical paths {shown(paths)}", flush=True)
+          f"critical paths {shown(paths)}; the least this machine's CPUs allow (CPU floor / critical path): "
+          f"{median(floors):.2f}", flush=True)
     last = results[-1]["sessions"]
     per_target = {**{f"ssh {k}": v for k, v in last.get("ssh", {}).items()},
                   **{f"local {k}": v for k, v in last.get("local", {}).items()}}
@@ -181,6 +251,13 @@ def p1_p3(cloud: str, lock: str, runs: int) -> None:
     print(f"P3 sessions opened per node/guest in one run: max {most} (goal {GOALS['P3']}); "
           f"{', '.join(f'{k}: {v}' for k, v in sorted(per_target.items())) or 'none counted'}; refused attempts "
           f"(guests booting): {sum(last.get('ssh_failed', {}).values())}", flush=True)
+
+
+def cpu_line(cpu: CpuMeter, wall: float) -> str:
+    shares = " ".join("-" if b is None else str(b) for b in cpu.profile())
+    return (f"CPU: {cpu.cpu_seconds:.0f} CPU-seconds on {cpu.cores} cores, floor {cpu.floor:.1f}s "
+            f"({100 * cpu.floor / wall:.0f} % of the wall); busy % of all cores per 10 s: {shares} (this machine: "
+            f"the lab's)")
 
 
 # --- P4: fan-out ----------------------------------------------------------------------------------------------
