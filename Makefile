@@ -43,15 +43,14 @@ lab-tests: venv browser
 # the lab of three nodes: the lab tests that need compute nodes (each node over SSH, a server on each compute, a
 # compute killed and healed; the breakages between nodes that the lab can make: l2pop entries, the underlay's MTU, a
 # stale tap left on the compute a server moved from),
-# then the suites over SSH, X1-X7 included; then the lab named and shaped as devstack and the suites as a devstack
-# user runs them (`pytest --cloud devstack`, no node access); then the upgrade gated by a workload (the compute
-# nodes restarted one node at a time); last `lab down` leaving nothing of the three nodes behind (and the lab up
-# again)
+# then the suites over SSH, X1-X7 included; then the upgrade gated by a workload (the compute nodes restarted one
+# node at a time); last `lab down` leaving nothing of the three nodes behind (and the lab up again). The lab shaped
+# as devstack runs in `make drivers`, on ML2/OVN, devstack's own driver (on this lab's Linux bridge:
+# `OSLAB_REQUIRE_LAB=1 .venv/bin/pytest tests/lab/test_devstack_profile.py` after `make lab`)
 multinode: venv
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 3 --no-containers
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q --durations=6 tests/lab/test_multinode.py tests/lab/test_breakages.py -k "multinode or fdb or underlay or stale"
 	$(BIN)/pytest --cloud $(CLOUD)
-	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_devstack_profile.py
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q tests/lab/test_upgrade.py tests/lab/test_lab_down.py
 
 # at the root, pytest collects the suites only (testpaths); the project's own tests are named above
