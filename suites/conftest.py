@@ -189,7 +189,8 @@ ROLES = OrderedDict([
     ("provider_server", ("provider", 1)),
     ("hotplug_servers", ("selfservice", 2)),
     ("guarded_server", ("selfservice", 1)),
-    ("mover", ("selfservice", 1)),
+    ("cold_mover", ("selfservice", 1)),
+    ("live_mover", ("selfservice", 1)),
 ])
 
 
@@ -412,9 +413,15 @@ def far_servers(fleet) -> List[Booted]:
 
 
 @pytest.fixture(scope="session")
-def mover(fleet) -> Booted:
-    """A server of its own that X7 migrates to another compute: cold, then live from where that left it."""
-    return fleet.get("mover")[0]
+def cold_mover(fleet) -> Booted:
+    """A server of its own that X7 cold-migrates to another compute."""
+    return fleet.get("cold_mover")[0]
+
+
+@pytest.fixture(scope="session")
+def live_mover(fleet) -> Booted:
+    """A server of its own that X7 live-migrates to another compute."""
+    return fleet.get("live_mover")[0]
 
 
 @pytest.fixture(scope="session")
