@@ -39,7 +39,7 @@ browser:
 lab-tests: venv browser
 	$(BIN)/oslab lab up --driver $(DRIVER) --nodes 1 --no-containers
 	OSLAB_REQUIRE_LAB=1 $(BIN)/pytest -q --durations=12 tests/lab --ignore=tests/lab/test_upgrade.py --ignore=tests/lab/test_lab_down.py \
-	  --ignore=tests/lab/test_devstack_profile.py
+	  --ignore=tests/lab/test_devstack_profile.py $(LAB_TESTS_LEAVE)
 
 # the lab of three nodes: the lab tests that need compute nodes (each node over SSH, a server on each compute, a
 # compute killed and healed; the breakages between nodes that the lab can make: l2pop entries, the underlay's MTU, a
@@ -60,8 +60,11 @@ suites: lab
 
 nightly: lab suites
 
-# within CI's time: the container shape on Linux bridge only (`make containers` alone runs OVN in containers too)
+# within CI's time: the container shape on Linux bridge only (`make containers` alone runs OVN in containers too),
+# and the whole suite again after the breakages left to the lab tests that follow them and to `make multinode`'s
+# suite (`make lab-tests` alone runs it)
 test: CONTAINER_DRIVERS = linuxbridge
+test: LAB_TESTS_LEAVE = --deselect tests/lab/test_breakages.py::test_the_suite_passes_again_once_the_lab_is_healed
 test: unit lab-tests multinode drivers containers
 
 # bench/suite.py takes the lab lock for each suite or Tempest run (BENCH_LOCK= when the caller holds it)
