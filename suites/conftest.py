@@ -330,16 +330,19 @@ class Fleet:
     def apart(self):
         """The anti-affinity server group of ``server_a`` and ``server_b`` when the cloud has several computes (made
         once): a hard rule, so that they are the pair on two different computes (``far_servers``); None on one."""
-        if self.far_group is None and len(self.oslab.capabilities.compute_hosts) > 1:
-            self.far_group = self.oslab.provisioner.server_group(self.stack, "far", "anti-affinity")
-        return self.far_group
+        return self._group_once("far_group", "far", "anti-affinity")
 
     def spread(self):
         """The fleet's soft-anti-affinity server group when the cloud has several computes (made once), so that its
         servers land on as many of them as there are; None on one compute."""
-        if self.spread_group is None and len(self.oslab.capabilities.compute_hosts) > 1:
-            self.spread_group = self.oslab.provisioner.server_group(self.stack, "fleet-spread")
-        return self.spread_group
+        return self._group_once("spread_group", "fleet-spread")
+
+    def _group_once(self, attribute: str, name: str, *policy: str):
+        """The server group kept in ``attribute``, made the first time it is asked for on a cloud of several
+        computes; None on one."""
+        if getattr(self, attribute) is None and len(self.oslab.capabilities.compute_hosts) > 1:
+            setattr(self, attribute, self.oslab.provisioner.server_group(self.stack, name, *policy))
+        return getattr(self, attribute)
 
     def close(self) -> List[str]:
         return self.stack.close()
