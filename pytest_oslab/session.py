@@ -358,10 +358,14 @@ class OslabSession:
             if key in self._guests:
                 return self._guests[key]
         route = self.guest_route(server) if floating_ip is None else guests.Route.floating(floating_ip)
+
+        def reroute():  # a session that died is reopened by the route decided again: the server may have moved
+            again = self.guest_route(server)
+            return again, self._guest_sock(again)
         try:
             guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, self._guest_sock(route),
                                    progress=self.progress, command_timeout=self.settings.command_timeout,
-                                   note=evidence.attach)
+                                   note=evidence.attach, reroute=None if floating_ip else reroute)
         except guests.GuestError as e:
             with self._lock:
                 self._guest_errors[key] = str(e)

@@ -189,8 +189,7 @@ ROLES = OrderedDict([
     ("provider_server", ("provider", 1)),
     ("hotplug_servers", ("selfservice", 2)),
     ("guarded_server", ("selfservice", 1)),
-    ("cold_mover", ("selfservice", 1)),
-    ("live_mover", ("selfservice", 1)),
+    ("mover", ("selfservice", 1)),
 ])
 
 
@@ -416,15 +415,9 @@ def far_servers(fleet) -> List[Booted]:
 
 
 @pytest.fixture(scope="session")
-def cold_mover(fleet) -> Booted:
-    """A server of its own that X7 cold-migrates to another compute."""
-    return fleet.get("cold_mover")[0]
-
-
-@pytest.fixture(scope="session")
-def live_mover(fleet) -> Booted:
-    """A server of its own that X7 live-migrates to another compute."""
-    return fleet.get("live_mover")[0]
+def mover(fleet) -> Booted:
+    """A server of its own that X7 migrates to another compute: cold, then live from where that left it."""
+    return fleet.get("mover")[0]
 
 
 @pytest.fixture(scope="session")

@@ -235,12 +235,12 @@ class Moved(NamedTuple):
 
 
 @pytest.fixture(scope="session", params=["cold", "live"])
-def moved(request, admin_cloud, oslab, cold_mover, live_mover) -> Moved:
-    """A server of its own migrated once to another compute (cold: migrate + confirmResize; live: block
-    migration); a migration nova cannot do on this machine skips with nova's reason. Both movers are asked for at
-    once, so that the fleet boots them with the run's other servers."""
+def moved(request, admin_cloud, oslab, mover) -> Moved:
+    """The run's mover migrated once more to another compute: first cold (migrate + confirmResize), then live
+    (block migration) from where the cold migration left it; a migration nova cannot do on this machine skips with
+    nova's reason. One server for both: a guest fewer to boot."""
     kind = request.param
-    booted = {"cold": cold_mover, "live": live_mover}[kind]
+    booted = read_booted(admin_cloud, mover.server, mover.net, mover.role)  # where the last move left it
     old_host, port_before = booted.host, admin_cloud.network.get_port(booted.port.id)
     try:
         MOVES[kind](admin_cloud, booted.server, oslab.settings.timeout)

@@ -8,9 +8,10 @@ reached (a member's run without node access), the run gives the guest a floating
 timeout; when it never does, ``GuestError`` says why and the caller attaches the console log.
 
 A session that dies mid-run (the guest's NIC re-plugged, its address changed, a relay that ended) is noticed
-when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once, by
-the same route within ``REOPEN_TIMEOUT`` (the guest has booted already), the command runs again, and ``note`` (the
-run's evidence) says so. When reopening fails, ``GuestError`` names why the session died and why it could not be
+when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once
+within ``REOPEN_TIMEOUT`` (the guest has booted already), by the route the caller decides again (``reroute``: a
+server that moved is reached through its new host, as OVN removes a network's ``ovnmeta-`` namespace from a chassis
+its last VM left) or else by the same route, the command runs again, and ``note`` (the run's evidence) says so. When reopening fails, ``GuestError`` names why the session died and why it could not be
 reopened; the next command tries again.
 """
 from __future__ import annotations
@@ -101,11 +102,12 @@ def first_holding(hosts: Sequence[str], holds: Callable[[str], bool]) -> Tuple[O
 
 class Guest:
     """An open SSH session into one server; ``run`` executes a command in it, bounded by ``command_timeout``
-    seconds in all (``CommandTimeout`` names the guest, the command and the bound). ``reopen() -> client``
-    opens a new session by the same route (None: a dead session stays dead)."""
+    seconds in all (``CommandTimeout`` names the guest, the command and the bound). ``reopen() -> (client,
+    route)`` opens a new session (None: a dead session stays dead)."""
 
     def __init__(self, server, user: str, client, route: Route, timeout: float, command_timeout: float = 60.0,
-                 reopen: Optional[Callable[[], paramiko.SSHClient]] = None, note: Note = lambda title, text: None):
+                 reopen: Optional[Callable[[], Tuple[paramiko.SSHClient, Route]]] = None,
+                 note: Note = lambda title, text: None):
         self.server = server
         self.user = user
         self.client = client
@@ -144,9 +146,9 @@ class Guest:
             if self.client is not dead:
                 return
             dead.close()
-            start = time.monotonic()
+            start, was = time.monotonic(), self.route
             try:
-                self.client = self.reopen()
+                self.client, self.route = self.reopen()
             except GuestError as e:
                 self.note(f"guest {self.server.name}: SSH session died, not reopened",
                           f"the session was gone ({reason}); reopening it failed: {e}")
@@ -154,7 +156,7 @@ class Guest:
                                  f"({reason}) and reopening it failed: {e}") from None
             self.note(f"guest {self.server.name}: SSH session reopened",
                       f"the session was gone ({reason}); reopened once after {time.monotonic() - start:.1f}s "
-                      f"({self.user}@{self.route})")
+                      f"({self.user}@{self.route})" + ("" if str(self.route) == str(was) else f"; it was {was}"))
 
     def check_output(self, command: str, timeout: Optional[float] = None) -> str:
         result = self.run(command, timeout)
@@ -173,10 +175,12 @@ def connect(server, user: str, pkey, route: Route, timeout: float,
             open_sock: Optional[Callable[[], object]] = None, attempt_timeout: float = 10.0,
             pause: float = 1.0, progress: Callable[[str], None] = lambda line: None,
             command_timeout: float = 60.0, note: Note = lambda title, text: None,
-            reopen_timeout: float = REOPEN_TIMEOUT) -> Guest:
+            reopen_timeout: float = REOPEN_TIMEOUT,
+            reroute: Optional[Callable[[], Tuple[Route, Optional[Callable[[], object]]]]] = None) -> Guest:
     """Retry SSH to the guest until it answers with ``pkey`` or ``timeout`` passes (GuestError then). The session
-    is reopened once, within ``reopen_timeout``, when it dies mid-run, and ``note`` says so."""
-    def open_client(bound: float) -> paramiko.SSHClient:
+    is reopened once, within ``reopen_timeout``, when it dies mid-run, and ``note`` says so: by ``reroute() ->
+    (route, open_sock)`` when given (the route decided again: the server may have moved), else by the same route."""
+    def open_client(route: Route, open_sock, bound: float) -> paramiko.SSHClient:
         # a guest still booting makes every attempt fail; paramiko would log each one with a traceback
         quiet = logging.getLogger("paramiko.transport")
         level, quiet.level = quiet.level, logging.CRITICAL
@@ -184,8 +188,20 @@ def connect(server, user: str, pkey, route: Route, timeout: float,
             return _connect(server, user, pkey, route, bound, open_sock, attempt_timeout, pause, progress)
         finally:
             quiet.level = level
-    return Guest(server, user, open_client(timeout), route, timeout, command_timeout,
-                 reopen=lambda: open_client(min(timeout, reopen_timeout)), note=note)
+
+    def reopen() -> Tuple[paramiko.SSHClient, Route]:
+        again, sock = route, open_sock
+        if reroute is not None:
+            try:
+                again, sock = reroute()
+            except GuestError:
+                raise
+            except Exception as e:  # the route could not be decided again: the session stays dead, saying why
+                raise GuestError(f"guest {server.name} ({server.id}): deciding its route again failed: "
+                                 f"{type(e).__name__}: {e}") from None
+        return open_client(again, sock, min(timeout, reopen_timeout)), again
+    return Guest(server, user, open_client(route, open_sock, timeout), route, timeout, command_timeout,
+                 reopen=reopen, note=note)
 
 
 def _connect(server, user, pkey, route, timeout, open_sock, attempt_timeout, pause, progress) -> paramiko.SSHClient:

@@ -189,6 +189,43 @@ def test_a_guest_session_that_dies_mid_run_is_reopened_once_saying_so_in_the_evi
     guest.close()
 
 
+def test_a_guest_session_that_dies_after_its_server_moved_is_reopened_by_the_route_decided_again(server, client_key):
+    old_host, new_host = server(user="cirros", drop_after=1), server(user="cirros")  # the namespace left with the VM
+    noted, decided = [], []
+    vm = types.SimpleNamespace(name="vm5", id="f00d")
+
+    def reroute():
+        decided.append(1)
+        return (guests.Route("10.0.0.5", "ovnmeta-net1", "compute1"),
+                lambda: socket.create_connection(("127.0.0.1", new_host.port)))
+    guest = guests.connect(vm, "cirros", client_key, guests.Route("10.0.0.5", "ovnmeta-net1", "compute2"),
+                           timeout=5, open_sock=lambda: socket.create_connection(("127.0.0.1", old_host.port)),
+                           note=lambda title, text: noted.append((title, text)), reroute=reroute)
+    assert guest.run("echo before").stdout == "before\n" and not decided  # the first session needs no second route
+    assert guest.run("echo after the move").stdout == "after the move\n"
+    assert (old_host.connections, new_host.connections, len(decided)) == (1, 1, 1)
+    assert str(guest.route) == "10.0.0.5 via ovnmeta-net1 on compute1"
+    assert [title for title, _ in noted] == ["guest vm5: SSH session reopened"]
+    assert noted[0][1].endswith("s (cirros@10.0.0.5 via ovnmeta-net1 on compute1); "
+                                "it was 10.0.0.5 via ovnmeta-net1 on compute2")
+    guest.close()
+
+
+def test_a_guest_whose_route_cannot_be_decided_again_says_so(server, client_key):
+    sshd = server(user="cirros", drop_after=1)
+    vm = types.SimpleNamespace(name="vm6", id="beef")
+
+    def reroute():
+        raise RuntimeError("no node holds ovnmeta-net1")
+    guest = guests.connect(vm, "cirros", client_key, guests.Route("127.0.0.1"), timeout=5,
+                           open_sock=lambda: socket.create_connection(("127.0.0.1", sshd.port)), reroute=reroute)
+    assert guest.run("true").rc == 0
+    with pytest.raises(guests.GuestError, match=r"^guest vm6 \(beef\): the SSH session died mid-run \(.+\) and "
+                                                r"reopening it failed: guest vm6 \(beef\): deciding its route again "
+                                                r"failed: RuntimeError: no node holds ovnmeta-net1$"):
+        guest.run("true")
+
+
 def test_a_guest_session_that_dies_and_cannot_be_reopened_says_both(server, client_key):
     sshd = server(user="cirros", drop_after=1)
     noted, relays = [], []
