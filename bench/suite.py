@@ -14,7 +14,9 @@
   that succeeded, and the local backends of a ``local://`` node); the ratio is the most sessions of any one target;
 - P4: fan-out: the node facts the instance checks read (links, namespaces, iptables, processes) gathered from 16
   nodes against from 1 node, through ``checks.core.on_each`` as the checks gather them; the 16 nodes are the lab's
-  local node repeated (16 backends of ``local://``, each its own session);
+  nodes as its clouds.yaml names them, over SSH as the suite reaches them (``access.nodes.NodePool``), repeated
+  to 16 (each its own SSH session, opened before the clock starts); with it the CPU floor of the 16 nodes' work, as
+  for P1: here every node is a namespace of this machine, so the 16 share its cores as no real nodes would;
 - P2: Tempest against the same lab, back to back with pytest-oslab: Tempest (pinned below, installed into
   bench/.tempest-venv from PyPI with the pins it needs, configured by bench/tempest_conf.py) runs
   test_server_basic_ops, the attach_interfaces API tests and suspend/resume; pytest-oslab runs the equivalent
@@ -32,6 +34,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,8 +82,8 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def shown(values, unit="s"):
-    return ", ".join(f"{v:.1f}{unit}" for v in values)
+def shown(values, unit="s", digits=1):
+    return ", ".join(f"{v:.{digits}f}{unit}" for v in values)
 
 
 # --- what the machine's CPUs did during a run -------------------------------------------------------------------
@@ -269,30 +272,65 @@ def gather_facts(node) -> None:
     node.processes("dnsmasq")
 
 
-def fan_out(count: int, bound: float = 60.0) -> float:
-    import testinfra.host
+def lab_nodes(cloud: str, count: int) -> list:
+    """``count`` NodeFacts over SSH, each its own session: the nodes of ``cloud``'s clouds.yaml entry repeated
+    (``compute1#2`` is compute1's second session), connected before they are timed."""
+    import dataclasses
 
-    from pytest_oslab.access.backends import BoundedLocal
-    from pytest_oslab.checks import core
+    import openstack.config
+
+    from pytest_oslab.access import deployment, inventory, nodes as access
     from pytest_oslab.checks.nodes import NodeFacts
 
-    nodes = [NodeFacts(testinfra.host.Host(BoundedLocal(f"node{i}", bound)), f"node{i}") for i in range(count)]
-    with core.recorded():  # the evidence the checks would attach, kept here and dropped
-        t0 = time.monotonic()
+    oslab = openstack.config.OpenStackConfig().get_one(cloud).config.get("oslab") or {}
+    named = inventory.from_entries(oslab.get("nodes") or [], f"clouds.yaml cloud {cloud}")
+    if not named:
+        raise SystemExit(f"P4: cloud {cloud} names no nodes in its clouds.yaml entry (oslab: nodes:)")
+    repeated = [dataclasses.replace(named[i % len(named)], name=f"{named[i % len(named)].name}#{i // len(named) + 1}")
+                for i in range(count)]
+    pool = access.NodePool(inventory.Inventory(repeated), timeout=30, command_timeout=60,
+                           deployments=deployment.DeploymentConfig.parse(oslab.get("deployment")))
+    return [NodeFacts(pool.host(n), n.name) for n in repeated]
+
+
+def own_cpu() -> float:
+    """CPU-seconds this process used so far, every thread's (the runner's side of SSH: paramiko, the parsers)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fan_out(nodes: list) -> tuple:
+    """(wall seconds, CpuMeter, this process's CPU-seconds) of gathering the facts from every one of ``nodes`` as
+    the checks do."""
+    from pytest_oslab.checks import core
+
+    with core.recorded(), CpuMeter(every=0.5) as cpu:  # the evidence the checks would attach, kept and dropped
+        t0, mine = time.monotonic(), own_cpu()
         core.on_each(nodes, gather_facts)
-        return time.monotonic() - t0
+        wall, mine = time.monotonic() - t0, own_cpu() - mine
+    return wall, cpu, mine
 
 
-def p4(lock: str, runs: int) -> None:
-    one, many = [], []
+def p4(cloud: str, lock: str, runs: int) -> None:
+    one, many, floors, runner = [], [], [], []
     with lab_lock(lock):
-        fan_out(1)  # warm-up: imports and the first command's start-up are not fan-out
+        sixteen = lab_nodes(cloud, 16)
+        fan_out(sixteen)  # warm-up: imports, each session's first command (sudo, the deployment) are not fan-out
         for _ in range(runs):
-            one.append(fan_out(1))
-            many.append(fan_out(16))
+            one.append(fan_out(sixteen[:1])[0])
+            wall, cpu, mine = fan_out(sixteen)
+            many.append(wall)
+            floors.append(cpu.floor)
+            runner.append(mine)
     ratios = [m / o for m, o in zip(many, one)]
+    names = sorted({n.name.split("#")[0] for n in sixteen})
     print(f"P4 fan-out, node facts from 16 nodes / from 1: {median(ratios):.2f} (goal <= {GOALS['P4']}); 16 nodes "
-          f"{shown(many)}, 1 node {shown(one)} (the lab's local node repeated: 16 local:// backends)", flush=True)
+          f"{shown(many, digits=2)}, 1 node {shown(one, digits=2)} (over SSH: {', '.join(names)} repeated to 16 sessions); the least "
+          f"this machine's CPUs allow (CPU floor of the 16 / 1 node's wall): "
+          f"{median([f / o for f, o in zip(floors, one)]):.2f} (floors {shown(floors, digits=2)}: every node's work on this "
+          f"machine's {os.cpu_count()} cores); of it the runner's own CPU (this process: SSH, parsing) "
+          f"{shown(runner, digits=2)}, the least nodes of their own would allow: "
+          f"{median([max(o, r) / o for o, r in zip(one, runner)]):.2f}", flush=True)
 
 
 # --- P2: against Tempest --------------------------------------------------------------------------------------
@@ -359,7 +397,7 @@ def main() -> None:
     if only & {"P1", "P3"}:
         p1_p3(args.cloud, args.lock, args.runs)
     if "P4" in only:
-        p4(args.lock, args.runs)
+        p4(args.cloud, args.lock, args.runs)
     if "P2" in only:
         p2(args.cloud, args.lock, args.runs)
 
