@@ -8,8 +8,9 @@
   as its tests time them (hot-plug H2/H3/H5/H6: attach -> port ACTIVE -> NIC in the guest, detach, re-attach; S5:
   rule created -> in the chains -> in the traffic); the critical path is the longest, every chain at once;
   With it, what this machine's CPUs (the lab's: it runs here) did meanwhile: the CPU-seconds the run used
-  (``/proc/stat``), so the wall time no schedule could go below on this machine's cores (CPU-seconds / cores), and
-  the busy share of all cores per 10 s of the run (the guests booting under software emulation keep it full);
+  (``/proc/stat``), so the wall time no schedule could go below on this machine's cores (CPU-seconds / cores), the
+  busy share of all cores per 10 s of the run (the guests booting under software emulation keep it full), and the
+  CPU-seconds of each program (bench/cpu.py: the guests' QEMU, the cloud's services, the run itself);
 - P3: SSH sessions opened per node and per guest in one suite run (bench/count_sessions.py: paramiko connections
   that succeeded, and the local backends of a ``local://`` node); the ratio is the most sessions of any one target;
 - P4: fan-out: the node facts the instance checks read (links, namespaces, iptables, processes) gathered from 16
@@ -39,9 +40,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from cpu import CpuMeter  # bench/cpu.py
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -86,59 +88,6 @@ def shown(values, unit="s", digits=1):
     return ", ".join(f"{v:.{digits}f}{unit}" for v in values)
 
 
-# --- what the machine's CPUs did during a run -------------------------------------------------------------------
-
-def cpu_jiffies() -> tuple:
-    """(busy, total) jiffies of all CPUs since boot (``/proc/stat``'s ``cpu`` line; iowait counts as idle)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-class CpuMeter:
-    """The CPU-seconds used by everything on this machine while it is entered, and one busy fraction per
-    ``every`` seconds (the share of all cores in use)."""
-
-    def __init__(self, every: float = 1.0):
-        self.every = every
-        self.samples: list = []  # (seconds since the start, busy fraction of all cores)
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        last = cpu_jiffies()
-        while not self._stop.wait(self.every):
-            now = cpu_jiffies()
-            busy, total = now[0] - last[0], now[1] - last[1]
-            self.samples.append((time.monotonic() - self.t0, busy / total if total else 0.0))
-            last = now
-
-    def __enter__(self) -> "CpuMeter":
-        self.t0, self.start = time.monotonic(), cpu_jiffies()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        end = cpu_jiffies()
-        self.cpu_seconds = (end[0] - self.start[0]) / os.sysconf("SC_CLK_TCK")
-        self.cores = os.cpu_count() or 1
-
-    @property
-    def floor(self) -> float:
-        """The wall time the run's CPU work needs at the least on this machine: its CPU-seconds on every core."""
-        return self.cpu_seconds / self.cores
-
-    def profile(self, bucket: float = 10.0) -> list:
-        """The busy share of all cores, in percent, per ``bucket`` seconds of the run (the mean of its samples)."""
-        buckets: dict = {}
-        for t, busy in self.samples:
-            buckets.setdefault(int((t - self.every / 2) // bucket), []).append(busy)
-        return [round(100 * statistics.mean(buckets[i])) if i in buckets else None
-                for i in range(max(buckets) + 1 if buckets else 0)]
-
-
 # --- P1 and P3: one suite run ---------------------------------------------------------------------------------
 
 SAVE: list = []  # --save DIR: where each run's output, history record and session counts are kept
@@ -152,7 +101,7 @@ def run_suite(cloud: str, lock: str, paths=(), extra=()) -> dict:
         env = {"PYTHONPATH": path, "OSLAB_BENCH_SESSIONS": str(sessions)}
         argv = [PYTHON, "-m", "pytest", "--cloud", cloud, "-p", "count_sessions", "-p", "no:cacheprovider",
                 f"--oslab-report-dir={tmp}", "-q", "--durations=0", "--durations-min=0", *extra, *paths]
-        with lab_lock(lock), CpuMeter() as cpu:
+        with lab_lock(lock), CpuMeter(every=2.0, programs=True) as cpu:
             t0 = time.monotonic()
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
             wall = time.monotonic() - t0
@@ -258,9 +207,16 @@ def p1_p3(cloud: str, lock: str, runs: int) -> None:
 
 def cpu_line(cpu: CpuMeter, wall: float) -> str:
     shares = " ".join("-" if b is None else str(b) for b in cpu.profile())
-    return (f"CPU: {cpu.cpu_seconds:.0f} CPU-seconds on {cpu.cores} cores, floor {cpu.floor:.1f}s "
+    line = (f"CPU: {cpu.cpu_seconds:.0f} CPU-seconds on {cpu.cores} cores, floor {cpu.floor:.1f}s "
             f"({100 * cpu.floor / wall:.0f} % of the wall); busy % of all cores per 10 s: {shares} (this machine: "
             f"the lab's)")
+    if cpu.by_program:
+        named = {"qemu-system-x86_64": "qemu-system-x86_64 (the guests)", "pytest": "pytest (the run itself)"}
+        heaviest = ", ".join(f"{named.get(p, p)} {s:.1f}" for p, s in cpu.heaviest())
+        runner = "" if any(p == "pytest" for p, _ in cpu.heaviest()) else \
+            f", pytest (the run itself) {cpu.by_program.get('pytest', 0.0):.1f}"
+        line += f"\n    CPU-seconds by program: {heaviest}{runner}; not seen (short commands) {cpu.unaccounted:.1f}"
+    return line
 
 
 # --- P4: fan-out ----------------------------------------------------------------------------------------------
