@@ -280,13 +280,14 @@ def p4(cloud: str, lock: str, runs: int) -> None:
             runner.append(mine)
     ratios = [m / o for m, o in zip(many, one)]
     names = sorted({n.name.split("#")[0] for n in sixteen})
+    least_here = median([f / o for f, o in zip(floors, one)])
+    least_apart = median([max(o, r) / o for o, r in zip(one, runner)])
     print(f"P4 fan-out, node facts from 16 nodes / from 1: {median(ratios):.2f} (goal <= {GOALS['P4']}); 16 nodes "
-          f"{shown(many, digits=2)}, 1 node {shown(one, digits=2)} (over SSH: {', '.join(names)} repeated to 16 sessions); the least "
-          f"this machine's CPUs allow (CPU floor of the 16 / 1 node's wall): "
-          f"{median([f / o for f, o in zip(floors, one)]):.2f} (floors {shown(floors, digits=2)}: every node's work on this "
-          f"machine's {os.cpu_count()} cores); of it the runner's own CPU (this process: SSH, parsing) "
-          f"{shown(runner, digits=2)}, the least nodes of their own would allow: "
-          f"{median([max(o, r) / o for o, r in zip(one, runner)]):.2f}", flush=True)
+          f"{shown(many, digits=2)}, 1 node {shown(one, digits=2)} (over SSH: {', '.join(names)} repeated to 16 "
+          f"sessions); the least this machine's CPUs allow (CPU floor of the 16 / 1 node's wall): {least_here:.2f} "
+          f"(floors {shown(floors, digits=2)}: every node's work on this machine's {os.cpu_count()} cores); of it "
+          f"the runner's own CPU (this process: SSH, parsing) {shown(runner, digits=2)}, the least nodes of their "
+          f"own would allow: {least_apart:.2f}", flush=True)
 
 
 # --- P2: against Tempest --------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ A session that dies mid-run (the guest's NIC re-plugged, its address changed, a 
 when a command cannot run over it (closed, or no channel within ``OPEN_WITHIN`` seconds): it is reopened once
 within ``REOPEN_TIMEOUT`` (the guest has booted already), by the route the caller decides again (``reroute``: a
 server that moved is reached through its new host, as OVN removes a network's ``ovnmeta-`` namespace from a chassis
-its last VM left) or else by the same route, the command runs again, and ``note`` (the run's evidence) says so. When reopening fails, ``GuestError`` names why the session died and why it could not be
-reopened; the next command tries again.
+its last VM left) or else by the same route, the command runs again, and ``note`` (the run's evidence) says so.
+When reopening fails, ``GuestError`` names why the session died and why it could not be reopened; the next command
+tries again.
 """
 from __future__ import annotations
 
