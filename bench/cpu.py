@@ -62,6 +62,16 @@ def processes() -> Dict[Tuple[int, int], Tuple[str, int]]:
     return found
 
 
+def merged(seen: Dict, now: Dict) -> Dict:
+    """``seen`` updated with the snapshot ``now``, each process keeping the program it was first seen running: one
+    that is ending (a guest's QEMU as its server is deleted) has no command line left and would pass for the
+    kernel's."""
+    for key, (program, jiffies) in now.items():
+        first = seen.get(key, (program, 0))[0]
+        seen[key] = (first if program == "kernel" else program, jiffies)
+    return seen
+
+
 def per_program(before: Dict, after: Dict) -> Dict[str, int]:
     """Jiffies each program used between two ``processes()`` snapshots (processes born meanwhile from zero)."""
     used: Dict[str, int] = collections.Counter()
@@ -91,7 +101,7 @@ class CpuMeter:
             self.samples.append((time.monotonic() - self.t0, busy / total if total else 0.0))
             last = now
             if self.programs:
-                self._seen.update(processes())
+                merged(self._seen, processes())
 
     def __enter__(self) -> "CpuMeter":
         self.t0, self.start = time.monotonic(), cpu_jiffies()
@@ -110,7 +120,7 @@ class CpuMeter:
         self.cpu_seconds = (end[0] - self.start[0]) / hz
         self.cores = os.cpu_count() or 1
         if self.programs:
-            self._seen.update(processes())
+            merged(self._seen, processes())
             self.by_program = {p: j / hz for p, j in per_program(self._first, self._seen).items() if j > 0}
 
     @property

@@ -49,6 +49,12 @@ def test_each_program_is_charged_what_its_processes_used_between_two_snapshots()
                                               "dnsmasq": 3}
 
 
+def test_a_process_seen_as_it_ends_keeps_the_program_it_ran():
+    seen = {(30, 4): ("qemu-system-x86_64", 700), (2, 1): ("kernel", 5)}
+    ending = {(30, 4): ("kernel", 760), (2, 1): ("kernel", 6)}  # a zombie's command line is empty
+    assert cpu.merged(seen, ending) == {(30, 4): ("qemu-system-x86_64", 760), (2, 1): ("kernel", 6)}
+
+
 def test_a_meter_over_this_process_charges_its_own_busy_loop_to_it():
     with cpu.CpuMeter(every=0.2, programs=True) as meter:
         end = cpu.time.process_time() + 0.5  # half a second of this process's CPU, however busy the machine
