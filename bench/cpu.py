@@ -1,6 +1,7 @@
-"""What this machine's CPUs did while the bench measured something (issue 17): the CPU-seconds of every core
-(``/proc/stat``), the busy share of all cores over time, and the CPU-seconds of each program (``/proc/<pid>/stat``):
-on the lab the cloud runs on the same cores as the suite, so the run's own work and the cloud's are told apart.
+"""What this machine's CPUs did while the bench measured something (issue 17): the CPU-seconds of every core, the
+busy share of all cores over time, and the CPU-seconds of each program, read through psutil as the lab reads its
+processes (``pytest_oslab/lab/proc.py``): on the lab the cloud runs on the same cores as the suite, so the run's own
+work and the cloud's are told apart.
 """
 from __future__ import annotations
 
@@ -9,21 +10,24 @@ import os
 import statistics
 import threading
 import time
-from pathlib import Path
 from typing import Dict, List, Tuple
+
+import psutil
 
 PYTHONS = ("python", "python3")
 
 
-def cpu_jiffies() -> tuple:
-    """(busy, total) jiffies of all CPUs since boot (``/proc/stat``'s ``cpu`` line; iowait counts as idle)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+def cpu_seconds() -> tuple:
+    """(busy, total) CPU-seconds of all CPUs since boot (iowait counts as idle; a guest's time is in user's)."""
+    t = psutil.cpu_times()
+    idle = t.idle + t.iowait
+    busy = t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+    return busy, busy + idle
 
 
 def program_of(argv: List[str]) -> str:
-    """The program a process runs, from its command line as ``/proc/<pid>/cmdline`` gives it: the executable's
+    """The program a process runs, from its command line split at its NULs (as ``/proc/<pid>/cmdline`` holds it;
+    psutil splits a rewritten title at its blanks instead): the executable's
     name; a Python interpreter's script or module (``nova-compute``, ``pytest``); a title the process set itself
     (``neutron-server: api worker (...)``, ``keystone uWSGI worker 1``, ``sshd: stack@notty``) by its first word;
     "kernel" for the kernel's threads (no command line)."""
@@ -45,20 +49,16 @@ def program_of(argv: List[str]) -> str:
     return name
 
 
-def processes() -> Dict[Tuple[int, int], Tuple[str, int]]:
-    """(pid, start time) -> (program, CPU jiffies used so far: user + system, its own) of every process now."""
+def processes() -> Dict[Tuple[int, float], Tuple[str, float]]:
+    """(pid, start time) -> (program, CPU-seconds used so far: user + system, its own) of every process now; one
+    that ended meanwhile is left out, a zombie has no command line."""
     found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+    for process in psutil.process_iter(["cmdline", "cpu_times", "create_time"]):
+        info = process.info
+        if info["cpu_times"] is None or info["create_time"] is None:  # ended, or not readable
             continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:  # it ended meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        program = program_of([a.decode(errors="replace") for a in argv if a])
-        found[(int(pid), int(fields[19]))] = (program, int(fields[11]) + int(fields[12]))
+        found[(process.pid, info["create_time"])] = (program_of(info["cmdline"] or []),
+                                                    info["cpu_times"].user + info["cpu_times"].system)
     return found
 
 
@@ -66,17 +66,17 @@ def merged(seen: Dict, now: Dict) -> Dict:
     """``seen`` updated with the snapshot ``now``, each process keeping the program it was first seen running: one
     that is ending (a guest's QEMU as its server is deleted) has no command line left and would pass for the
     kernel's."""
-    for key, (program, jiffies) in now.items():
+    for key, (program, used) in now.items():
         first = seen.get(key, (program, 0))[0]
-        seen[key] = (first if program == "kernel" else program, jiffies)
+        seen[key] = (first if program == "kernel" else program, used)
     return seen
 
 
-def per_program(before: Dict, after: Dict) -> Dict[str, int]:
-    """Jiffies each program used between two ``processes()`` snapshots (processes born meanwhile from zero)."""
-    used: Dict[str, int] = collections.Counter()
-    for key, (program, jiffies) in after.items():
-        used[program] += jiffies - before.get(key, (program, 0))[1]
+def per_program(before: Dict, after: Dict) -> Dict[str, float]:
+    """CPU-seconds each program used between two ``processes()`` snapshots (processes born meanwhile from zero)."""
+    used: Dict[str, float] = collections.Counter()
+    for key, (program, seconds) in after.items():
+        used[program] += seconds - before.get(key, (program, 0))[1]
     return dict(used)
 
 
@@ -94,9 +94,9 @@ class CpuMeter:
         self._stop = threading.Event()
 
     def _sample(self) -> None:
-        last = cpu_jiffies()
+        last = cpu_seconds()
         while not self._stop.wait(self.every):
-            now = cpu_jiffies()
+            now = cpu_seconds()
             busy, total = now[0] - last[0], now[1] - last[1]
             self.samples.append((time.monotonic() - self.t0, busy / total if total else 0.0))
             last = now
@@ -104,7 +104,7 @@ class CpuMeter:
                 merged(self._seen, processes())
 
     def __enter__(self) -> "CpuMeter":
-        self.t0, self.start = time.monotonic(), cpu_jiffies()
+        self.t0, self.start = time.monotonic(), cpu_seconds()
         if self.programs:
             self._first = processes()
             self._seen = dict(self._first)
@@ -115,13 +115,12 @@ class CpuMeter:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        end = cpu_jiffies()
-        hz = os.sysconf("SC_CLK_TCK")
-        self.cpu_seconds = (end[0] - self.start[0]) / hz
+        end = cpu_seconds()
+        self.cpu_seconds = end[0] - self.start[0]
         self.cores = os.cpu_count() or 1
         if self.programs:
             merged(self._seen, processes())
-            self.by_program = {p: j / hz for p, j in per_program(self._first, self._seen).items() if j > 0}
+            self.by_program = {p: used for p, used in per_program(self._first, self._seen).items() if used > 0}
 
     @property
     def floor(self) -> float:

@@ -35,7 +35,6 @@ import fcntl
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -212,10 +211,11 @@ def cpu_line(cpu: CpuMeter, wall: float) -> str:
             f"the lab's)")
     if cpu.by_program:
         named = {"qemu-system-x86_64": "qemu-system-x86_64 (the guests)", "pytest": "pytest (the run itself)"}
-        heaviest = ", ".join(f"{named.get(p, p)} {s:.1f}" for p, s in cpu.heaviest())
-        runner = "" if any(p == "pytest" for p, _ in cpu.heaviest()) else \
-            f", pytest (the run itself) {cpu.by_program.get('pytest', 0.0):.1f}"
-        line += f"\n    CPU-seconds by program: {heaviest}{runner}; not seen (short commands) {cpu.unaccounted:.1f}"
+        programs = cpu.heaviest()
+        if "pytest" not in dict(programs):  # the run itself is always shown
+            programs.append(("pytest", cpu.by_program.get("pytest", 0.0)))
+        heaviest = ", ".join(f"{named.get(p, p)} {s:.1f}" for p, s in programs)
+        line += f"\n    CPU-seconds by program: {heaviest}; not seen (short commands) {cpu.unaccounted:.1f}"
     return line
 
 
@@ -229,30 +229,26 @@ def gather_facts(node) -> None:
 
 
 def lab_nodes(cloud: str, count: int) -> list:
-    """``count`` NodeFacts over SSH, each its own session: the nodes of ``cloud``'s clouds.yaml entry repeated
-    (``compute1#2`` is compute1's second session), connected before they are timed."""
+    """``count`` NodeFacts over SSH, each its own session: the nodes of ``cloud``'s inventory as a run reads it
+    (clouds.yaml's ``oslab``), repeated (``compute1#2`` is compute1's second session), connected before they are
+    timed."""
     import dataclasses
 
-    import openstack.config
-
+    from pytest_oslab import config
     from pytest_oslab.access import deployment, inventory, nodes as access
     from pytest_oslab.checks.nodes import NodeFacts
 
-    oslab = openstack.config.OpenStackConfig().get_one(cloud).config.get("oslab") or {}
-    named = inventory.from_entries(oslab.get("nodes") or [], f"clouds.yaml cloud {cloud}")
-    if not named:
-        raise SystemExit(f"P4: cloud {cloud} names no nodes in its clouds.yaml entry (oslab: nodes:)")
-    repeated = [dataclasses.replace(named[i % len(named)], name=f"{named[i % len(named)].name}#{i // len(named) + 1}")
-                for i in range(count)]
-    pool = access.NodePool(inventory.Inventory(repeated), timeout=30, command_timeout=60,
-                           deployments=deployment.DeploymentConfig.parse(oslab.get("deployment")))
+    oslab = config.resolve(cloud).oslab
+    named = inventory.Inventory.build(oslab.nodes, oslab.inventory, oslab.node_user, oslab.node_key)
+    if not named.nodes:
+        raise SystemExit(f"P4: cloud {cloud} names no nodes (clouds.yaml oslab: nodes: or inventory:)")
+    repeated = []
+    for i in range(count):
+        node = named.nodes[i % len(named.nodes)]
+        repeated.append(dataclasses.replace(node, name=f"{node.name}#{i // len(named.nodes) + 1}"))
+    pool = access.NodePool(dataclasses.replace(named, nodes=repeated), timeout=30, command_timeout=60,
+                           bastion=oslab.bastion, deployments=deployment.DeploymentConfig.parse(oslab.deployment))
     return [NodeFacts(pool.host(n), n.name) for n in repeated]
-
-
-def own_cpu() -> float:
-    """CPU-seconds this process used so far, every thread's (the runner's side of SSH: paramiko, the parsers)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def fan_out(nodes: list) -> tuple:
@@ -261,9 +257,10 @@ def fan_out(nodes: list) -> tuple:
     from pytest_oslab.checks import core
 
     with core.recorded(), CpuMeter(every=0.5) as cpu:  # the evidence the checks would attach, kept and dropped
-        t0, mine = time.monotonic(), own_cpu()
+        # this process's CPU-seconds, every thread's: the runner's side of SSH (paramiko) and the parsers
+        t0, mine = time.monotonic(), time.process_time()
         core.on_each(nodes, gather_facts)
-        wall, mine = time.monotonic() - t0, own_cpu() - mine
+        wall, mine = time.monotonic() - t0, time.process_time() - mine
     return wall, cpu, mine
 
 

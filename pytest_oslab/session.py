@@ -357,15 +357,15 @@ class OslabSession:
                 raise guests.GuestError(self._guest_errors[key])
             if key in self._guests:
                 return self._guests[key]
-        route = self.guest_route(server) if floating_ip is None else guests.Route.floating(floating_ip)
 
-        def reroute():  # a session that died is reopened by the route decided again: the server may have moved
-            again = self.guest_route(server)
-            return again, self._guest_sock(again)
+        def routed():  # decided again when the session dies and is reopened: the server may have moved
+            route = self.guest_route(server) if floating_ip is None else guests.Route.floating(floating_ip)
+            return route, self._guest_sock(route)
+        route, sock = routed()
         try:
-            guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, self._guest_sock(route),
+            guest = guests.connect(server, user, pkey, route, self.settings.ssh_timeout, sock,
                                    progress=self.progress, command_timeout=self.settings.command_timeout,
-                                   note=evidence.attach, reroute=None if floating_ip else reroute)
+                                   note=evidence.attach, reroute=routed)
         except guests.GuestError as e:
             with self._lock:
                 self._guest_errors[key] = str(e)
